@@ -1,0 +1,113 @@
+# lb — build, test, run, bench.
+#
+#   make run     install missing packages, build, start demo backends + lb on conf/demo.json
+#   make test    install missing packages, build, run unit and integration tests
+#   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
+#   make bench   lb beside HAProxy and nginx (see README "Performance")
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+# Debian packages the build, tests and benchmarks need.
+BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
+TEST_PACKAGES  := curl openssl
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream
+
+ifeq ($(SANITIZE),1)
+  BUILD    := build-san
+  OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN    := -fsanitize=address,undefined
+else
+  BUILD    := build
+  OPTFLAGS := -O2 -g
+  LDSAN    :=
+endif
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+CXX      ?= g++
+CC       ?= gcc
+CPPFLAGS := -I. -I$(LLHTTP_INC) -MMD -MP
+CXXFLAGS := -std=c++20 $(OPTFLAGS) -Wall -Wextra -pthread
+CFLAGS   := $(OPTFLAGS) -pthread
+LDLIBS   := -luv -lssl -lcrypto -pthread
+
+# Library code: everything except the entry points.
+LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \
+             $(filter-out lb/main.cpp,$(wildcard lb/*.cpp))
+LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o) \
+             $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+UNIT_SRCS := $(wildcard tests/unit/*.cpp)
+INTEG_SRCS := $(wildcard tests/integration/*.cpp)
+
+.PHONY: all deps bench-deps run test unit integration bench clean
+
+all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
+
+# Idempotent: asks dpkg first and calls apt-get only for what is missing.
+deps:
+	@missing=""; for p in $(BUILD_PACKAGES) $(TEST_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps: deps
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+# llhttp is compiled into the build from the Debian package's C sources.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -w -c $< -o $@
+
+$(BUILD)/liblb.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/lb: $(BUILD)/lb/main.o $(BUILD)/liblb.a
+	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/backend: $(BUILD)/bench/backend.o
+	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(BUILD)/%.o) $(BUILD)/liblb.a
+	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(BUILD)/%.o)
+	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+unit: deps $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+# Integration tests find the binaries through LB_BIN / BACKEND_BIN.
+integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests
+
+test: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory unit integration
+
+run: deps
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
+	BUILD=$(BUILD) bench/run_demo.sh
+
+bench: bench-deps
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
+	BUILD=$(BUILD) bench/bench.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

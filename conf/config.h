@@ -1,0 +1,223 @@
+// conf/config.h — the typed, validated, immutable configuration (SPEC section 3).
+//
+// Every value here has already been checked by conf::load(); code outside conf/
+// never re-validates and never parses durations, addresses or names itself.
+// A Config is built once per load/reload and shared read-only
+// (std::shared_ptr<const Config>) between threads.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lb::conf {
+
+using Duration = std::chrono::milliseconds;
+
+// "host:port" or "[v6]:port", resolved when the file is loaded.
+struct Address {
+  std::string text;            // exactly as written in the file, e.g. "127.0.0.1:9001"
+  std::string host;            // without brackets
+  uint16_t port = 0;
+  sockaddr_storage sockaddr{}; // resolved; family AF_INET or AF_INET6
+  socklen_t sockaddr_len = 0;
+};
+
+enum class Protocol { http, tcp };
+enum class LogLevel { debug, info, warn, error };
+enum class ServerState { ready, drain, maint };
+enum class Algorithm {
+  round_robin,
+  weighted_round_robin,
+  least_connections,
+  least_response_time,
+  ip_hash,
+  consistent_hash,
+  maglev,
+  random_two_choices,
+};
+enum class HealthCheckType { http, tcp };
+enum class WhenAllDown { fail, panic };
+enum class TlsVersion { v1_2, v1_3 };
+enum class ProxyProtocolVersion { v1, v2 };
+
+// hash_key / rate_limit key: client_ip | header:NAME | cookie:NAME | path | uri
+struct KeySpec {
+  enum class Kind { client_ip, header, cookie, path, uri } kind = Kind::client_ip;
+  std::string name;            // header or cookie name (header names lower-cased)
+  std::string text;            // as written, e.g. "header:X-Api-Key"
+};
+
+struct AdminConfig {
+  Address listen;
+  std::optional<std::string> token;       // the effective token (from "token" or read from "token_file")
+  std::optional<std::string> token_file;  // path as written, when the token came from a file
+};
+
+struct LoggingConfig {
+  LogLevel level = LogLevel::info;
+  std::string error_log = "-";             // "-" = stderr
+  std::optional<std::string> access_log;   // nullopt = off, "-" = stdout
+};
+
+struct Route {
+  std::optional<std::string> host;         // lower-cased; exact, or "*.example.com"
+  std::optional<std::string> path_prefix;
+  std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, value exact
+  std::string pool;
+};
+
+struct TlsCertificate {
+  std::string cert;  // paths, resolved relative to the config file's directory
+  std::string key;
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;  // at least one; first is the default
+  TlsVersion min_version = TlsVersion::v1_2;
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::optional<std::string> client_ca;
+};
+
+struct ListenerTimeouts {
+  Duration request_header{10'000};
+  Duration client_idle{60'000};
+  Duration tls_handshake{10'000};
+};
+
+struct ListenerLimits {
+  uint64_t max_header_bytes = 32768;
+  uint32_t max_headers = 100;
+  uint64_t max_body_bytes = 0;  // 0 = unlimited
+};
+
+struct RateLimit {
+  KeySpec key;
+  double rate = 0;   // tokens per `per`
+  Duration per{1000};
+  double burst = 0;  // bucket size; defaults to rate when absent
+};
+
+struct ProxyProtocol {
+  bool accept = false;
+  std::optional<ProxyProtocolVersion> send;
+};
+
+struct ListenerConfig {
+  std::string name;
+  Address listen;
+  Protocol protocol = Protocol::http;
+  std::optional<std::string> pool;
+  std::vector<Route> routes;
+  std::optional<ListenerTls> tls;
+  uint32_t max_connections = 0;  // 0 = unlimited
+  ListenerTimeouts timeouts;
+  ListenerLimits limits;
+  std::optional<RateLimit> rate_limit;
+  bool forwarded_headers = true;
+  ProxyProtocol proxy_protocol;
+};
+
+struct ServerConfig {
+  Address address;
+  uint32_t weight = 1;           // 1..1000
+  uint32_t max_connections = 0;  // 0 = unlimited
+  bool backup = false;
+  ServerState state = ServerState::ready;
+};
+
+struct HealthCheckConfig {
+  HealthCheckType type = HealthCheckType::http;
+  std::string path = "/health";
+  std::optional<std::string> host;
+  std::vector<int> expect_status = {200};
+  Duration interval{2000};
+  Duration timeout{1000};
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  std::optional<Duration> fast_interval;
+  std::optional<Duration> down_interval;
+};
+
+struct CircuitBreakerConfig {
+  uint32_t failure_threshold = 5;
+  Duration recovery_timeout{30'000};
+  uint32_t success_threshold = 1;
+  uint32_t max_ejection_percent = 50;  // 0..100
+};
+
+enum class RetryOn : uint8_t { connect_failure, reset, timeout, status_502, status_503, status_504 };
+
+struct RetriesConfig {
+  uint32_t attempts = 2;
+  std::vector<RetryOn> on = {RetryOn::connect_failure, RetryOn::reset, RetryOn::timeout,
+                             RetryOn::status_502, RetryOn::status_503, RetryOn::status_504};
+  Duration backoff_base{25};
+  Duration backoff_max{250};
+  uint32_t budget_percent = 20;  // 0..100
+
+  bool retries_on(RetryOn r) const {
+    for (auto x : on) if (x == r) return true;
+    return false;
+  }
+};
+
+struct PoolTimeouts {
+  Duration connect{2000};
+  Duration response{30'000};
+  Duration idle{60'000};
+};
+
+struct KeepaliveConfig {
+  uint32_t max_idle = 32;
+  Duration idle_timeout{30'000};
+};
+
+// Backend TLS (re-encryption); an lb extension documented in README.
+struct PoolTls {
+  bool verify = true;
+  std::optional<std::string> ca;
+  std::optional<std::string> sni;
+};
+
+struct PoolConfig {
+  std::string name;
+  Algorithm algorithm = Algorithm::round_robin;
+  KeySpec hash_key;
+  double hash_balance_factor = 0;  // 0 = off, else > 1
+  std::vector<ServerConfig> servers;
+  std::optional<HealthCheckConfig> health_check;
+  CircuitBreakerConfig circuit_breaker;
+  RetriesConfig retries;
+  PoolTimeouts timeouts;
+  KeepaliveConfig keepalive;
+  WhenAllDown when_all_down = WhenAllDown::fail;
+  Duration slow_start{0};
+  std::optional<PoolTls> tls;
+};
+
+struct Config {
+  std::string path;                 // the file this came from
+  uint32_t workers = 0;             // 0 = one per CPU core (resolved by lb, not here)
+  Duration shutdown_timeout{30'000};
+  std::optional<AdminConfig> admin;
+  LoggingConfig logging;
+  std::vector<ListenerConfig> listeners;
+  std::vector<PoolConfig> pools;
+
+  const PoolConfig* find_pool(std::string_view name) const {
+    for (auto& p : pools) if (p.name == name) return &p;
+    return nullptr;
+  }
+};
+
+const char* to_string(Algorithm);
+const char* to_string(ServerState);
+const char* to_string(Protocol);
+
+}  // namespace lb::conf
