@@ -36,8 +36,9 @@ LDLIBS   := -luv -lssl -lcrypto -pthread
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \
              $(filter-out lb/main.cpp,$(wildcard lb/*.cpp))
-LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o) \
-             $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+OBJ       := $(BUILD)/obj
+LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
+             $(OBJ)/llhttp/llhttp.o $(OBJ)/llhttp/api.o $(OBJ)/llhttp/http.o
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
@@ -64,28 +65,28 @@ bench-deps: deps
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(BUILD)/%.o: %.cpp
+$(OBJ)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 # llhttp is compiled into the build from the Debian package's C sources.
-$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+$(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -w -c $< -o $@
 
 $(BUILD)/liblb.a: $(LIB_OBJS)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/lb: $(BUILD)/lb/main.o $(BUILD)/liblb.a
+$(BUILD)/lb: $(OBJ)/lb/main.o $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/backend: $(BUILD)/bench/backend.o
+$(BUILD)/backend: $(OBJ)/bench/backend.o
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(BUILD)/%.o) $(BUILD)/liblb.a
+$(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(OBJ)/%.o) $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(BUILD)/%.o)
+$(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(OBJ)/%.o)
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 unit: deps $(BUILD)/unit_tests

@@ -55,7 +55,9 @@ class MemberState {
 };
 
 struct PickContext {
-  uint64_t hash = 0;    // hash of the request's key (ip_hash, consistent_hash, maglev)
+  uint64_t hash = 0;    // hash of the request's key (ip_hash, consistent_hash, maglev):
+                        // hash_client_address() for the client IP, hash_bytes() of the
+                        // header/cookie/path/uri value otherwise (see hash.h)
   uint64_t now_ns = 0;  // caller's monotonic clock
 };
 

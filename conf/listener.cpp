@@ -1,0 +1,253 @@
+// conf/listener.cpp — schema walk for one element of "listeners" (SPEC
+// section 3): name, listen, protocol, pool, routes, tls, max_connections,
+// timeouts, limits, rate_limit, forwarded_headers, proxy_protocol, plus the
+// rules that depend on the protocol (http-only keys on tcp listeners, tcp's
+// required pool, which rate-limit keys and PROXY sending make sense where).
+#include <cstdint>
+#include <limits>
+
+#include "conf/schema.h"
+#include "conf/values.h"
+
+namespace lb::conf::detail {
+
+namespace {
+
+constexpr int64_t kMaxConnections = 10'000'000;
+
+void load_route_host(Ctx& ctx, const json& v, const Pointer& at, Route& r) {
+  std::string raw;
+  if (!read_string(ctx, v, at, raw)) return;
+  std::string host = to_lower(raw);
+  if (host.find(':') != std::string::npos) {
+    ctx.error(at, "host " + quote(raw) + " must not include a port (routes match the Host header without its port)");
+    return;
+  }
+  std::string_view check = host;
+  if (check.starts_with("*.")) check.remove_prefix(2);
+  if (check.find('*') != std::string_view::npos) {
+    ctx.error(at, "invalid host " + quote(raw) + ": a wildcard is only allowed as a leading \"*.\"");
+    return;
+  }
+  std::string err;
+  if (!valid_hostname(check, err)) {
+    ctx.error(at, "invalid host " + quote(raw) + ": " + err);
+    return;
+  }
+  r.host = host;
+}
+
+void load_route(Ctx& ctx, const json& v, const Pointer& at, Route& r, std::vector<PoolRef>& refs) {
+  Obj o(ctx, v, at, {"host", "path_prefix", "headers", "pool"});
+  if (!o.ok()) return;
+  if (const json* p = o.require("pool"))
+    if (read_name(ctx, *p, o.at("pool"), r.pool)) refs.push_back({o.at("pool"), r.pool});
+  o.with_nonnull("host", [&](const json& x, const Pointer& p) { load_route_host(ctx, x, p, r); });
+  o.with_nonnull("path_prefix", [&](const json& x, const Pointer& p) {
+    std::string s;
+    if (!read_string(ctx, x, p, s)) return;
+    if (s[0] != '/') ctx.error(p, "path_prefix " + quote(s) + " must start with \"/\"");
+    else if (!is_visible_ascii(s)) ctx.error(p, "path_prefix " + quote(s) + " must not contain spaces or control characters");
+    else r.path_prefix = s;
+  });
+  o.with_nonnull("headers", [&](const json& x, const Pointer& p) {
+    if (!x.is_object()) {
+      ctx.error(p, "expected an object of header name → value, got " + describe(x));
+      return;
+    }
+    for (const auto& [name, value] : x.items()) {
+      const Pointer hp = p / name;
+      if (!is_http_token(name)) {
+        ctx.error(hp, "invalid header name " + quote(name));
+        continue;
+      }
+      std::string lower = to_lower(name);
+      bool dup = false;
+      for (const auto& h : r.headers) dup = dup || h.first == lower;
+      if (dup) {
+        ctx.error(hp, "header " + quote(name) + " is listed twice (header names are case-insensitive)");
+        continue;
+      }
+      std::string val;
+      if (!read_string(ctx, value, hp, val, true)) continue;
+      bool bad = false;
+      for (char c : val) bad = bad || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+      if (bad) {
+        ctx.error(hp, "header value must not contain control characters");
+        continue;
+      }
+      r.headers.emplace_back(std::move(lower), std::move(val));
+    }
+  });
+}
+
+void load_certificate(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
+  Obj o(ctx, v, at, {"cert", "key"});
+  if (!o.ok()) return;
+  if (const json* x = o.require("cert")) read_file_path(ctx, *x, o.at("cert"), c.cert);
+  if (const json* x = o.require("key")) read_file_path(ctx, *x, o.at("key"), c.key);
+}
+
+void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, ListenerTls& t) {
+  Obj o(ctx, v, at, {"certificates", "min_version", "alpn", "client_ca"});
+  if (!o.ok()) return;
+  if (const json* certs = o.require("certificates")) {
+    const Pointer p = o.at("certificates");
+    if (check_array(ctx, *certs, p)) {
+      if (certs->empty()) ctx.error(p, "at least one certificate is required");
+      for (std::size_t i = 0; i < certs->size(); ++i) load_certificate(ctx, (*certs)[i], p / i, t.certificates.emplace_back());
+    }
+  }
+  o.with("min_version", [&](const json& x, const Pointer& p) {
+    read_enum(ctx, x, p, kTlsVersionNames, "TLS version", t.min_version);
+  });
+  // A tcp listener carries arbitrary bytes: advertising "http/1.1" there would
+  // be a lie, so it offers no ALPN unless told to.
+  if (!http) t.alpn.clear();
+  o.with("alpn", [&](const json& x, const Pointer& p) {
+    if (!check_array(ctx, x, p)) return;
+    std::vector<std::string> alpn;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      std::string s;
+      if (!read_string(ctx, x[i], p / i, s)) continue;
+      if (s.size() > 255) ctx.error(p / i, "ALPN protocol names are at most 255 bytes");
+      else if (!is_visible_ascii(s)) ctx.error(p / i, "ALPN protocol " + quote(s) + " must be visible ASCII");
+      else if (http && s != "http/1.1" && s != "http/1.0")
+        ctx.error(p / i, "http listeners speak HTTP/1.x only; cannot offer ALPN " + quote(s) +
+                             " (use \"http/1.1\" or \"http/1.0\")");
+      else alpn.push_back(s);
+    }
+    t.alpn = std::move(alpn);
+  });
+  o.with_nonnull("client_ca", [&](const json& x, const Pointer& p) {
+    std::string path;
+    if (read_file_path(ctx, x, p, path)) t.client_ca = path;
+  });
+}
+
+void load_timeouts(Ctx& ctx, const json& v, const Pointer& at, ListenerTimeouts& t) {
+  Obj o(ctx, v, at, {"request_header", "client_idle", "tls_handshake"});
+  o.with("request_header", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.request_header); });
+  o.with("client_idle", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.client_idle); });
+  o.with("tls_handshake", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.tls_handshake); });
+}
+
+void load_limits(Ctx& ctx, const json& v, const Pointer& at, ListenerLimits& l) {
+  Obj o(ctx, v, at, {"max_header_bytes", "max_headers", "max_body_bytes"});
+  o.with("max_header_bytes", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 1024, 16 * 1024 * 1024, l.max_header_bytes);
+  });
+  o.with("max_headers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 1, 10'000, l.max_headers); });
+  o.with("max_body_bytes", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 0, std::numeric_limits<int64_t>::max(), l.max_body_bytes);
+  });
+}
+
+void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r) {
+  Obj o(ctx, v, at, {"key", "rate", "per", "burst"});
+  if (!o.ok()) return;
+  r.key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
+  o.with("key", [&](const json& x, const Pointer& p) {
+    if (read_key_spec(ctx, x, p, r.key) && tcp && r.key.kind != KeySpec::Kind::client_ip)
+      ctx.error(p, "tcp listeners can only rate-limit by \"client_ip\" (" + quote(r.key.text) +
+                       " needs an HTTP request)");
+  });
+  if (const json* x = o.require("rate")) {
+    double rate = 0;
+    if (read_number(ctx, *x, o.at("rate"), rate)) {
+      if (rate <= 0) ctx.error(o.at("rate"), "rate must be greater than 0 (remove rate_limit to turn it off)");
+      else if (rate > 1e9) ctx.error(o.at("rate"), "rate is out of range (at most 1e9)");
+      else r.rate = rate;
+    }
+  }
+  o.with("per", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, r.per); });
+  // One request takes one token, so a bucket smaller than 1 could never admit anything.
+  r.burst = r.rate < 1 ? 1 : r.rate;
+  o.with("burst", [&](const json& x, const Pointer& p) {
+    double burst = 0;
+    if (!read_number(ctx, x, p, burst)) return;
+    if (burst < 1) ctx.error(p, "burst must be at least 1 (each request takes one token)");
+    else if (burst > 1e9) ctx.error(p, "burst is out of range (at most 1e9)");
+    else r.burst = burst;
+  });
+}
+
+void load_proxy_protocol(Ctx& ctx, const json& v, const Pointer& at, bool tcp, bool protocol_known, ProxyProtocol& pp) {
+  Obj o(ctx, v, at, {"accept", "send"});
+  o.with("accept", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, pp.accept); });
+  o.with_nonnull("send", [&](const json& x, const Pointer& p) {
+    ProxyProtocolVersion ver{};
+    if (!read_enum(ctx, x, p, kProxyProtocolVersionNames, "PROXY protocol version", ver)) return;
+    if (!tcp && protocol_known) {
+      ctx.error(p, "sending the PROXY header is only supported on tcp listeners "
+                   "(http backend connections are pooled and shared between clients)");
+      return;
+    }
+    pp.send = ver;
+  });
+}
+
+}  // namespace
+
+void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l, std::vector<PoolRef>& refs) {
+  Obj o(ctx, v, at,
+        {"name", "listen", "protocol", "pool", "routes", "tls", "max_connections", "timeouts", "limits",
+         "rate_limit", "forwarded_headers", "proxy_protocol"});
+  if (!o.ok()) return;
+  if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
+  if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
+
+  // Protocol-dependent rules are only checked when the protocol itself is valid,
+  // so one typo in "protocol" does not drag a cascade of errors behind it.
+  bool protocol_known = true;
+  o.with("protocol", [&](const json& x, const Pointer& p) {
+    protocol_known = read_enum(ctx, x, p, kProtocolNames, "protocol", l.protocol);
+  });
+  const bool tcp = protocol_known && l.protocol == Protocol::tcp;
+  const bool http = protocol_known && l.protocol == Protocol::http;
+
+  o.with("pool", [&](const json& x, const Pointer& p) {
+    std::string name;
+    if (read_name(ctx, x, p, name)) {
+      l.pool = name;
+      refs.push_back({p, name});
+    }
+  });
+
+  bool has_routes = false;
+  o.with("routes", [&](const json& x, const Pointer& p) {
+    if (tcp) {
+      ctx.error(p, "routes apply only to http listeners (a tcp listener sends everything to its \"pool\")");
+      return;
+    }
+    if (!check_array(ctx, x, p)) return;
+    has_routes = !x.empty();
+    for (std::size_t i = 0; i < x.size(); ++i) load_route(ctx, x[i], p / i, l.routes.emplace_back(), refs);
+  });
+
+  if (tcp && !o.has("pool")) o.require("pool", "a tcp listener forwards every connection to its pool");
+  if (http && !o.has("pool") && !has_routes)
+    o.require("pool", "an http listener needs a default \"pool\" or at least one route");
+
+  o.with_nonnull("tls", [&](const json& x, const Pointer& p) { load_listener_tls(ctx, x, p, !tcp, l.tls.emplace()); });
+  o.with("max_connections", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 0, kMaxConnections, l.max_connections);
+  });
+  o.with("timeouts", [&](const json& x, const Pointer& p) { load_timeouts(ctx, x, p, l.timeouts); });
+  o.with("limits", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "limits apply only to http listeners");
+    else load_limits(ctx, x, p, l.limits);
+  });
+  o.with_nonnull("rate_limit", [&](const json& x, const Pointer& p) {
+    load_rate_limit(ctx, x, p, tcp, l.rate_limit.emplace());
+  });
+  o.with("forwarded_headers", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "forwarded_headers applies only to http listeners");
+    else read_bool(ctx, x, p, l.forwarded_headers);
+  });
+  o.with("proxy_protocol", [&](const json& x, const Pointer& p) {
+    load_proxy_protocol(ctx, x, p, tcp, protocol_known, l.proxy_protocol);
+  });
+}
+
+}  // namespace lb::conf::detail

@@ -1,0 +1,178 @@
+// conf/to_json.cpp — Config → JSON for GET /config (same schema as the file,
+// every default filled in, the admin token replaced by "***"), and the
+// to_string() functions declared in config.h. The output loads back into an
+// equal Config (keys that only apply to another protocol, algorithm or check
+// type are left out, exactly as the loader would demand).
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "conf/enums.h"
+#include "conf/load.h"
+#include "conf/values.h"
+
+namespace lb::conf {
+
+using detail::enum_name;
+using detail::format_duration;
+using nlohmann::json;
+
+const char* to_string(Algorithm a) { return enum_name(detail::kAlgorithmNames, a); }
+const char* to_string(ServerState s) { return enum_name(detail::kServerStateNames, s); }
+const char* to_string(Protocol p) { return enum_name(detail::kProtocolNames, p); }
+
+namespace {
+
+json number(double d) {
+  // 100 rather than 100.0 when the value is whole.
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+  return d;
+}
+
+json optional_string(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+json optional_duration(const std::optional<Duration>& d) { return d ? json(format_duration(*d)) : json(nullptr); }
+
+json listener_json(const ListenerConfig& l) {
+  const bool http = l.protocol == Protocol::http;
+  json j = {
+      {"name", l.name},
+      {"listen", l.listen.text},
+      {"protocol", to_string(l.protocol)},
+      {"pool", optional_string(l.pool)},
+      {"max_connections", l.max_connections},
+      {"timeouts",
+       {{"request_header", format_duration(l.timeouts.request_header)},
+        {"client_idle", format_duration(l.timeouts.client_idle)},
+        {"tls_handshake", format_duration(l.timeouts.tls_handshake)}}},
+      {"rate_limit", nullptr},
+      {"proxy_protocol",
+       {{"accept", l.proxy_protocol.accept},
+        {"send", l.proxy_protocol.send ? json(enum_name(detail::kProxyProtocolVersionNames, *l.proxy_protocol.send))
+                                       : json(nullptr)}}},
+      {"tls", nullptr},
+  };
+  if (http) {
+    json routes = json::array();
+    for (const Route& r : l.routes) {
+      json headers = json::object();
+      for (const auto& [name, value] : r.headers) headers[name] = value;
+      routes.push_back({{"host", optional_string(r.host)},
+                        {"path_prefix", optional_string(r.path_prefix)},
+                        {"headers", headers},
+                        {"pool", r.pool}});
+    }
+    j["routes"] = routes;
+    j["limits"] = {{"max_header_bytes", l.limits.max_header_bytes},
+                   {"max_headers", l.limits.max_headers},
+                   {"max_body_bytes", l.limits.max_body_bytes}};
+    j["forwarded_headers"] = l.forwarded_headers;
+  }
+  if (l.tls) {
+    json certs = json::array();
+    for (const TlsCertificate& c : l.tls->certificates) certs.push_back({{"cert", c.cert}, {"key", c.key}});
+    j["tls"] = {{"certificates", certs},
+                {"min_version", enum_name(detail::kTlsVersionNames, l.tls->min_version)},
+                {"alpn", l.tls->alpn},
+                {"client_ca", optional_string(l.tls->client_ca)}};
+  }
+  if (l.rate_limit) {
+    j["rate_limit"] = {{"key", l.rate_limit->key.text},
+                       {"rate", number(l.rate_limit->rate)},
+                       {"per", format_duration(l.rate_limit->per)},
+                       {"burst", number(l.rate_limit->burst)}};
+  }
+  return j;
+}
+
+json health_check_json(const HealthCheckConfig& h) {
+  json j = {
+      {"type", enum_name(detail::kHealthCheckTypeNames, h.type)},
+      {"interval", format_duration(h.interval)},
+      {"timeout", format_duration(h.timeout)},
+      {"rise", h.rise},
+      {"fall", h.fall},
+      {"fast_interval", optional_duration(h.fast_interval)},
+      {"down_interval", optional_duration(h.down_interval)},
+  };
+  if (h.type == HealthCheckType::http) {
+    j["path"] = h.path;
+    j["host"] = optional_string(h.host);
+    j["expect_status"] = h.expect_status;
+  }
+  return j;
+}
+
+json pool_json(const PoolConfig& p) {
+  json servers = json::array();
+  for (const ServerConfig& s : p.servers) {
+    servers.push_back({{"address", s.address.text},
+                       {"weight", s.weight},
+                       {"max_connections", s.max_connections},
+                       {"backup", s.backup},
+                       {"state", to_string(s.state)}});
+  }
+  json on = json::array();
+  for (RetryOn r : p.retries.on) on.push_back(enum_name(detail::kRetryOnNames, r));
+  json j = {
+      {"name", p.name},
+      {"algorithm", to_string(p.algorithm)},
+      {"servers", servers},
+      {"health_check", p.health_check ? health_check_json(*p.health_check) : json(nullptr)},
+      {"circuit_breaker",
+       {{"failure_threshold", p.circuit_breaker.failure_threshold},
+        {"recovery_timeout", format_duration(p.circuit_breaker.recovery_timeout)},
+        {"success_threshold", p.circuit_breaker.success_threshold},
+        {"max_ejection_percent", p.circuit_breaker.max_ejection_percent}}},
+      {"retries",
+       {{"attempts", p.retries.attempts},
+        {"on", on},
+        {"backoff_base", format_duration(p.retries.backoff_base)},
+        {"backoff_max", format_duration(p.retries.backoff_max)},
+        {"budget_percent", p.retries.budget_percent}}},
+      {"timeouts",
+       {{"connect", format_duration(p.timeouts.connect)},
+        {"response", format_duration(p.timeouts.response)},
+        {"idle", format_duration(p.timeouts.idle)}}},
+      {"keepalive",
+       {{"max_idle", p.keepalive.max_idle}, {"idle_timeout", format_duration(p.keepalive.idle_timeout)}}},
+      {"when_all_down", enum_name(detail::kWhenAllDownNames, p.when_all_down)},
+      {"slow_start", format_duration(p.slow_start)},
+      {"tls", nullptr},
+  };
+  if (p.algorithm == Algorithm::consistent_hash || p.algorithm == Algorithm::maglev)
+    j["hash_key"] = p.hash_key.text.empty() ? std::string("client_ip") : p.hash_key.text;
+  if (p.algorithm == Algorithm::consistent_hash) j["hash_balance_factor"] = number(p.hash_balance_factor);
+  if (p.tls) j["tls"] = {{"verify", p.tls->verify}, {"ca", optional_string(p.tls->ca)}, {"sni", optional_string(p.tls->sni)}};
+  return j;
+}
+
+}  // namespace
+
+json to_json(const Config& c) {
+  json j = {
+      {"workers", c.workers},
+      {"shutdown_timeout", format_duration(c.shutdown_timeout)},
+      {"admin", nullptr},
+      {"logging",
+       {{"level", enum_name(detail::kLogLevelNames, c.logging.level)},
+        {"error_log", c.logging.error_log},
+        {"access_log", optional_string(c.logging.access_log)}}},
+  };
+  if (c.admin) {
+    json a = {{"listen", c.admin->listen.text}};
+    // The file's token_file path is not a secret; the token itself always is.
+    if (c.admin->token_file) a["token_file"] = *c.admin->token_file;
+    else if (c.admin->token) a["token"] = "***";
+    j["admin"] = a;
+  }
+  json listeners = json::array();
+  for (const ListenerConfig& l : c.listeners) listeners.push_back(listener_json(l));
+  j["listeners"] = listeners;
+  json pools = json::array();
+  for (const PoolConfig& p : c.pools) pools.push_back(pool_json(p));
+  j["pools"] = pools;
+  return j;
+}
+
+}  // namespace lb::conf

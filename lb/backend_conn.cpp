@@ -1,0 +1,167 @@
+// lb/backend_conn.cpp — connect, read/parse responses, tunnel after 101, idle watch.
+#include "lb/backend_conn.h"
+
+#include "lb/worker.h"
+
+namespace lb {
+
+BackendConn::BackendConn(Worker& worker, std::shared_ptr<ServerLive> server)
+    : worker_(worker), server_(std::move(server)), parser_(*this) {}
+
+BackendConn* BackendConn::connect(Worker& worker, std::shared_ptr<ServerLive> server, const sockaddr* address,
+                                  BackendOwner* owner, int& rc) {
+  // Self-owned from here: freed in the close callback.
+  auto* c = new BackendConn(worker, std::move(server));
+  uv_tcp_init(worker.loop(), &c->tcp_);
+  c->tcp_.data = c;
+  c->owner_ = owner;
+  c->connect_req_.data = c;
+  rc = uv_tcp_connect(&c->connect_req_, &c->tcp_, address, &BackendConn::on_connect);
+  if (rc != 0) {
+    c->owner_ = nullptr;
+    c->close();
+    return nullptr;
+  }
+  return c;
+}
+
+void BackendConn::on_connect(uv_connect_t* req, int status) {
+  auto* c = static_cast<BackendConn*>(req->data);
+  if (c->closing_) return;
+  if (status == 0) {
+    c->connected_ = true;
+    uv_tcp_nodelay(&c->tcp_, 1);
+  }
+  BackendOwner* owner = c->owner_;
+  if (status != 0) {
+    c->owner_ = nullptr;
+    c->close();
+  }
+  if (owner) owner->on_backend_connected(status);
+}
+
+void BackendConn::attach(BackendOwner* owner) {
+  owner_ = owner;
+  response_done_ = false;
+  keep_alive_ = false;
+  resume_reading();
+}
+
+bool BackendConn::reusable() const {
+  return !closing_ && connected_ && response_done_ && keep_alive_ && !tunnel_ && pending_writes_ == 0;
+}
+
+void BackendConn::go_idle() {
+  owner_ = nullptr;
+  ++exchanges_;
+  resume_reading();
+}
+
+void BackendConn::pause_reading() {
+  if (!reading_) return;
+  reading_ = false;
+  uv_read_stop(stream());
+}
+
+void BackendConn::resume_reading() {
+  if (reading_ || closing_) return;
+  reading_ = true;
+  uv_read_start(stream(), &BackendConn::on_alloc, &BackendConn::on_read);
+}
+
+void BackendConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* c = static_cast<BackendConn*>(h->data);
+  buf->base = c->worker_.buffers().get();
+  buf->len = buf->base ? BufferPool::kBufferSize : 0;
+}
+
+void BackendConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<BackendConn*>(s->data);
+  if (nread > 0) {
+    c->server_->bytes_in.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
+    c->handle_data(buf->base, static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    if (c->tunnel_) {
+      BackendOwner* owner = c->owner_;
+      c->pause_reading();
+      if (owner) owner->on_backend_tunnel_eof();
+    } else if (!c->owner_) {
+      c->close();  // idle connection closed by the server: drop it from the pool
+    } else if (c->parser_.finish() == http::FeedStatus::MessageComplete) {
+      c->keep_alive_ = false;  // close-delimited body ended; on_response_complete ran
+      c->close();
+    } else {
+      c->fail("connection closed by server", false);
+    }
+  } else if (nread < 0) {
+    if (!c->owner_) c->close();
+    else c->fail(nread == UV_ECONNRESET ? "connection reset by server" : uv_strerror(static_cast<int>(nread)), true);
+  }
+  c->worker_.buffers().put(buf->base);
+}
+
+void BackendConn::handle_data(const char* data, size_t len) {
+  if (tunnel_) {
+    if (owner_) owner_->on_backend_tunnel_data(data, len);
+    return;
+  }
+  if (!owner_ || response_done_) {
+    close();  // bytes nobody asked for: never hand this connection out again
+    return;
+  }
+  while (len > 0 && !closing_) {
+    auto r = parser_.feed(data, len);
+    data += r.consumed;
+    len -= r.consumed;
+    switch (r.status) {
+      case http::FeedStatus::NeedMore:
+      case http::FeedStatus::HeadPaused:
+        break;
+      case http::FeedStatus::MessageComplete:
+        if (len > 0) {
+          keep_alive_ = false;  // a server sending past its response cannot be reused
+        }
+        return;
+      case http::FeedStatus::Upgrade:
+        tunnel_ = true;
+        if (len > 0 && owner_) owner_->on_backend_tunnel_data(data, len);
+        return;
+      case http::FeedStatus::Closed:
+      case http::FeedStatus::Error:
+        fail(parser_.error().reason.empty() ? "invalid response" : parser_.error().reason.data(), false);
+        return;
+    }
+  }
+}
+
+void BackendConn::become_tunnel(const char*, size_t) { tunnel_ = true; }
+
+void BackendConn::on_interim_response(const http::ResponseHead& head) {
+  if (owner_) owner_->on_backend_interim(head);
+}
+void BackendConn::on_response_head(const http::ResponseHead& head) {
+  keep_alive_ = head.keep_alive;
+  if (owner_) owner_->on_backend_head(head);
+}
+void BackendConn::on_response_body(std::string_view data) {
+  if (owner_) owner_->on_backend_body(data);
+}
+void BackendConn::on_response_complete() {
+  response_done_ = true;
+  if (owner_) owner_->on_backend_complete();
+}
+
+void BackendConn::fail(const char* reason, bool reset) {
+  BackendOwner* owner = owner_;
+  close();
+  if (owner) owner->on_backend_error(reason, reset);
+}
+
+void BackendConn::close() {
+  owner_ = nullptr;
+  if (closing_) return;
+  closing_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<BackendConn*>(h->data); });
+}
+
+}  // namespace lb

@@ -1,0 +1,100 @@
+// lb/backend_conn.h — one HTTP connection to a backend server.
+//
+// Ownership: a BackendConn owns itself (freed in its close callback). At any
+// time it is either attached to one owner (an HTTP session using it for an
+// exchange) or idle in the worker's ConnPool. While idle it keeps reading so
+// that a server closing the connection (or sending stray bytes) is noticed
+// at once and the connection is dropped instead of being handed to a request.
+// Runs on its worker's thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "lb/http_parser.h"
+#include "lb/live_state.h"
+#include "lb/stream_writer.h"
+
+namespace lb {
+
+class Worker;
+class ConnPool;
+class BackendConn;
+
+// What an HTTP session hears from its backend connection.
+class BackendOwner : public WriteSink {
+ public:
+  virtual void on_backend_connected(int status) = 0;
+  virtual void on_backend_interim(const http::ResponseHead& head) = 0;
+  virtual void on_backend_head(const http::ResponseHead& head) = 0;
+  virtual void on_backend_body(std::string_view data) = 0;
+  virtual void on_backend_complete() = 0;
+  // The connection failed before the response completed (reset, EOF, bad
+  // response). `reason` is static text. The connection is already closing.
+  virtual void on_backend_error(const char* reason, bool reset) = 0;
+  virtual void on_backend_tunnel_data(const char* data, size_t len) = 0;  // after a 101
+  virtual void on_backend_tunnel_eof() = 0;
+};
+
+class BackendConn final : public http::ResponseHandler {
+ public:
+  // Starts connecting to `address`; reports through owner->on_backend_connected.
+  // Returns null (and sets rc) when the connect cannot even start.
+  static BackendConn* connect(Worker& worker, std::shared_ptr<ServerLive> server, const sockaddr* address,
+                              BackendOwner* owner, int& rc);
+
+  void attach(BackendOwner* owner);  // taken from the pool for a new exchange
+  void expect_response(llhttp_method_t method) { parser_.expect(method); }
+  void become_tunnel(const char* leftover, size_t len);  // after a 101 was forwarded
+  void pause_reading();
+  void resume_reading();
+  void close();  // idempotent; detaches the owner (no more callbacks)
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  ServerLive* server() const { return server_.get(); }
+  bool reused() const { return exchanges_ > 0; }
+  bool closing() const { return closing_; }
+  unsigned& pending_writes() { return pending_writes_; }
+  // Reusable after the response completed: server keeps it alive, nothing queued.
+  bool reusable() const;
+
+  // Pool bookkeeping.
+  uint64_t idle_since_ms = 0;
+  uint64_t idle_timeout_ms = 0;
+  void go_idle();  // called by ConnPool: keep reading to notice a server close
+
+ private:
+  BackendConn(Worker& worker, std::shared_ptr<ServerLive> server);
+
+  // http::ResponseHandler
+  void on_interim_response(const http::ResponseHead& head) override;
+  void on_response_head(const http::ResponseHead& head) override;
+  void on_response_body(std::string_view data) override;
+  void on_response_complete() override;
+
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  void handle_data(const char* data, size_t len);
+  void fail(const char* reason, bool reset);
+
+  Worker& worker_;
+  std::shared_ptr<ServerLive> server_;
+  uv_tcp_t tcp_{};
+  uv_connect_t connect_req_{};
+  http::ResponseParser parser_;
+  BackendOwner* owner_ = nullptr;
+  unsigned pending_writes_ = 0;
+  uint32_t exchanges_ = 0;
+  bool connected_ = false;
+  bool reading_ = false;
+  bool tunnel_ = false;
+  bool response_done_ = false;
+  bool keep_alive_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace lb

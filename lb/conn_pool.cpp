@@ -1,0 +1,68 @@
+// lb/conn_pool.cpp — idle backend connections: take, give, sweep.
+#include "lb/conn_pool.h"
+
+#include "lb/backend_conn.h"
+
+namespace lb {
+
+void ConnPool::init(uv_loop_t* loop) {
+  loop_ = loop;
+  uv_timer_init(loop, &sweep_timer_);
+  sweep_timer_.data = this;
+  uv_timer_start(&sweep_timer_, &ConnPool::on_sweep, 1000, 1000);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));  // never keeps the loop alive on its own
+}
+
+BackendConn* ConnPool::take(ServerLive* server) {
+  auto it = idle_.find(server);
+  if (it == idle_.end()) return nullptr;
+  auto& list = it->second;
+  while (!list.empty()) {
+    BackendConn* c = list.back();
+    list.pop_back();
+    if (!c->closing()) return c;
+  }
+  return nullptr;
+}
+
+void ConnPool::give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_ms) {
+  auto& list = idle_[conn->server()];
+  std::erase_if(list, [](BackendConn* c) { return c->closing(); });
+  if (list.size() >= max_idle) {
+    conn->close();
+    return;
+  }
+  conn->idle_since_ms = uv_now(loop_);
+  conn->idle_timeout_ms = idle_timeout_ms;
+  conn->go_idle();
+  list.push_back(conn);
+}
+
+void ConnPool::on_sweep(uv_timer_t* t) { static_cast<ConnPool*>(t->data)->sweep(); }
+
+void ConnPool::sweep() {
+  uint64_t now = uv_now(loop_);
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& list = it->second;
+    std::erase_if(list, [now](BackendConn* c) {
+      if (c->closing()) return true;  // closed by the server meanwhile; its memory is still valid this tick
+      if (now - c->idle_since_ms >= c->idle_timeout_ms) {
+        c->close();
+        return true;
+      }
+      return false;
+    });
+    if (list.empty()) it = idle_.erase(it);
+    else ++it;
+  }
+}
+
+void ConnPool::close_all() {
+  for (auto& [server, list] : idle_)
+    for (BackendConn* c : list) c->close();
+  idle_.clear();
+  if (loop_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep_timer_)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+}
+
+}  // namespace lb

@@ -1,0 +1,650 @@
+// lb/http_session.cpp — the L7 client connection state machine.
+#include "lb/http_session.h"
+
+#include <cstring>
+
+#include "algorithms/latency.h"
+#include "lb/http_serialize.h"
+#include "lb/log.h"
+#include "lb/net_util.h"
+#include "lb/routing.h"
+
+namespace lb {
+
+namespace {
+constexpr size_t kHighWater = 256 * 1024;  // stop reading the other side above this many queued bytes
+constexpr size_t kLowWater = 64 * 1024;
+
+bool idempotent(llhttp_method_t m) {
+  return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS || m == HTTP_PUT || m == HTTP_DELETE ||
+         m == HTTP_TRACE;
+}
+
+// 128-bit-looking request id from a per-thread splitmix64 sequence: unique
+// enough for correlation, no syscall, no lock.
+void make_request_id(char out[33]) {
+  thread_local uint64_t state = uv_hrtime() ^ (reinterpret_cast<uintptr_t>(&state) << 16);
+  auto next = [] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  snprintf(out, 33, "%016llx%016llx", static_cast<unsigned long long>(next()),
+           static_cast<unsigned long long>(next()));
+}
+}  // namespace
+
+void start_http_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+  HttpSession::start(worker, std::move(rt), listener, server);
+}
+
+void HttpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+  // Self-owned until its handles are closed (see close_session).
+  auto* s = new HttpSession(worker, std::move(rt), listener);
+  uv_tcp_init(worker.loop(), &s->client_);
+  s->client_.data = s;
+  uv_timer_init(worker.loop(), &s->timer_);
+  s->timer_.data = s;
+  s->open_handles_ = 2;
+  if (uv_accept(server, s->client()) != 0) {
+    s->close_session();
+    return;
+  }
+  s->begin();
+}
+
+static http::Limits limits_of(const conf::ListenerConfig& c) {
+  return {c.limits.max_header_bytes, c.limits.max_headers, c.limits.max_body_bytes};
+}
+
+HttpSession::HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener)
+    : worker_(worker), rt_(std::move(rt)), listener_(listener), parser_(*this, limits_of(*this->listener().config)) {
+  this->listener().live->connections_active.fetch_add(1, std::memory_order_relaxed);
+  this->listener().live->connections_total.fetch_add(1, std::memory_order_relaxed);
+  worker_.add_session(this);
+}
+
+HttpSession::~HttpSession() {
+  listener().live->connections_active.fetch_sub(1, std::memory_order_relaxed);
+  worker_.remove_session(this);
+}
+
+void HttpSession::begin() {
+  int len = sizeof client_addr_;
+  uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&client_addr_), &len);
+  client_ip_ = format_ip(reinterpret_cast<sockaddr*>(&client_addr_));
+  uv_tcp_nodelay(&client_, 1);
+  // The first head must arrive within request_header of the accept (slowloris defence).
+  phase_ = Phase::head;
+  arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  start_client_reading();
+}
+
+// ---------------------------------------------------------------- client I/O
+
+void HttpSession::start_client_reading() {
+  if (client_reading_ || client_eof_ || phase_ == Phase::closing) return;
+  client_reading_ = true;
+  uv_read_start(client(), &HttpSession::on_client_alloc, &HttpSession::on_client_read);
+}
+
+void HttpSession::stop_client_reading() {
+  if (!client_reading_) return;
+  client_reading_ = false;
+  uv_read_stop(client());
+}
+
+void HttpSession::on_client_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<HttpSession*>(h->data);
+  buf->base = s->worker_.buffers().get();
+  buf->len = buf->base ? BufferPool::kBufferSize : 0;
+}
+
+void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<HttpSession*>(stream->data);
+  if (nread > 0) s->handle_client_data(buf->base, static_cast<size_t>(nread));
+  s->worker_.buffers().put(buf->base);
+  if (nread >= 0) return;
+  s->client_eof_ = true;
+  s->stop_client_reading();
+  if (s->phase_ == Phase::tunnel && nread == UV_EOF && s->conn_) {
+    // Pass the half-close on; the server's EOF ends the tunnel.
+    auto* req = new uv_shutdown_t;  // freed in its callback
+    if (uv_shutdown(req, s->conn_->stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete req;
+    return;
+  }
+  if (s->phase_ == Phase::exchanging && s->request_done_ && nread == UV_EOF) return;  // let the response finish
+  s->close_session();
+}
+
+void HttpSession::handle_client_data(const char* data, size_t len) {
+  bytes_in_ += len;
+  listener().live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+  if (phase_ == Phase::tunnel) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+    write_backend(&b, 1);
+    return;
+  }
+  if (phase_ == Phase::idle) {
+    phase_ = Phase::head;
+    arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  }
+  in_.append(data, len);
+  parse_input();
+}
+
+// Feeds buffered client bytes to the parser while the current phase may
+// consume them: a head, or the body of the request being forwarded.
+void HttpSession::parse_input() {
+  for (;;) {
+    bool may_parse = phase_ == Phase::head || (phase_ == Phase::exchanging && !request_done_);
+    if (!may_parse) return;
+    auto r = parser_.feed(in_.data(), in_.size());
+    in_.erase(0, r.consumed);
+    switch (r.status) {
+      case http::FeedStatus::NeedMore:
+        return;
+      case http::FeedStatus::HeadPaused:
+        if (phase_ == Phase::dispatching) dispatch();
+        continue;  // a local answer (404) resumes parsing right away
+      case http::FeedStatus::MessageComplete:
+        continue;
+      case http::FeedStatus::Upgrade:
+      case http::FeedStatus::Closed:
+        close_session();
+        return;
+      case http::FeedStatus::Error: {
+        const auto& e = parser_.error();
+        listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+        send_error(e.status, e.reason, true);
+        write_access_log();
+        return;
+      }
+    }
+  }
+}
+
+void HttpSession::arm_timer(uint64_t ms) { uv_timer_start(&timer_, &HttpSession::on_timer, ms, 0); }
+
+void HttpSession::on_timer(uv_timer_t* t) {
+  auto* s = static_cast<HttpSession*>(t->data);
+  switch (s->phase_) {
+    case Phase::idle:
+    case Phase::tunnel:
+      s->close_session();
+      break;
+    case Phase::head:
+      if (s->in_.empty() && !s->parser_.in_message()) {
+        s->close_session();  // nothing sent at all: just close, like an idle connection
+        break;
+      }
+      s->listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+      s->send_error(408, "request header timeout", true);
+      s->write_access_log();
+      break;
+    case Phase::dispatching:
+      s->backend_failed("connect timeout", conf::RetryOn::connect_failure);
+      break;
+    case Phase::exchanging:
+      if (!s->response_started_) s->backend_failed("response timeout", conf::RetryOn::timeout);
+      break;
+    case Phase::closing:
+      break;
+  }
+}
+
+void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
+  if (phase_ == Phase::closing) return;
+  for (size_t i = 0; i < n; ++i) bytes_out_ += bufs[i].len;
+  int rc = write_bufs(worker_.buffers(), client(), bufs, n, this, &client_pending_);
+  if (rc < 0) {
+    close_session();
+    return;
+  }
+  if (conn_ && uv_stream_get_write_queue_size(client()) > kHighWater) conn_->pause_reading();
+}
+
+void HttpSession::write_client(std::string_view s) {
+  uv_buf_t b = uv_buf_init(const_cast<char*>(s.data()), static_cast<unsigned>(s.size()));
+  write_client(&b, 1);
+}
+
+void HttpSession::write_backend(const uv_buf_t* bufs, size_t n) {
+  if (!conn_) return;
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += bufs[i].len;
+  conn_->server()->bytes_out.fetch_add(total, std::memory_order_relaxed);
+  int rc = write_bufs(worker_.buffers(), conn_->stream(), bufs, n, this, &conn_->pending_writes());
+  if (rc < 0) {
+    conn_->close();
+    on_backend_error("write to server failed", true);
+    return;
+  }
+  if (uv_stream_get_write_queue_size(conn_->stream()) > kHighWater) stop_client_reading();
+}
+
+void HttpSession::on_write_done(uv_stream_t* stream, int status) {
+  if (phase_ == Phase::closing) return;
+  if (stream == client()) {
+    if (status < 0) {
+      close_session();
+      return;
+    }
+    if (conn_ && uv_stream_get_write_queue_size(client()) < kLowWater) conn_->resume_reading();
+    maybe_close_after_flush();
+    return;
+  }
+  // A backend write finished: resume reading the client if it was held back.
+  if (status == 0 && conn_ && stream == conn_->stream() && uv_stream_get_write_queue_size(stream) < kLowWater &&
+      (phase_ == Phase::tunnel || (phase_ == Phase::exchanging && !request_done_)))
+    start_client_reading();
+}
+
+void HttpSession::send_error(int status, std::string_view message, bool close_after) {
+  status_ = status;
+  response_started_ = true;
+  listener().live->count_status(status);
+  std::string body = "{\"error\":";
+  append_json_string(body, message);
+  body += "}\n";
+  head_buf_.clear();
+  head_buf_ += "HTTP/1.1 " + std::to_string(status) + " ";
+  head_buf_ += http::default_reason(status);
+  head_buf_ += "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (status == 503 || status == 429) head_buf_ += "Retry-After: 1\r\n";
+  if (close_after) head_buf_ += "Connection: close\r\n";
+  head_buf_ += "\r\n";
+  uv_buf_t bufs[2] = {uv_buf_init(head_buf_.data(), static_cast<unsigned>(head_buf_.size())),
+                      uv_buf_init(body.data(), static_cast<unsigned>(body.size()))};
+  write_client(bufs, 2);
+  if (close_after) {
+    close_after_flush_ = true;
+    stop_client_reading();
+    uv_timer_stop(&timer_);
+    phase_ = phase_ == Phase::closing ? phase_ : Phase::exchanging;
+    request_done_ = true;  // nothing more is read from this client
+    maybe_close_after_flush();
+  }
+}
+
+void HttpSession::maybe_close_after_flush() {
+  if (close_after_flush_ && client_pending_ == 0 && phase_ != Phase::closing) close_session();
+}
+
+// --------------------------------------------------------------- request side
+
+http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
+  uv_timer_stop(&timer_);
+  listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  exchange_start_ns_ = worker_.now_ns();
+  method_.assign(head.method);
+  path_.assign(head.path);
+  is_head_ = head.method_id == HTTP_HEAD;
+  client_keep_alive_ = head.keep_alive && !stopping_;
+  chunk_request_ = head.chunked;
+  auto pool = route_request(listener(), head);
+  phase_ = Phase::dispatching;
+  if (!pool) {
+    // No route: answer locally. A body we will not read means closing.
+    send_error(404, "no route for this request", head.has_body);
+    if (!head.has_body) phase_ = Phase::exchanging;  // the body-less request completes on resume
+    return http::Flow::Pause;
+  }
+  pool_ = *pool;
+  hash_ = request_hash(this->pool().config->hash_key, head, reinterpret_cast<sockaddr*>(&client_addr_));
+  return http::Flow::Pause;
+}
+
+void HttpSession::on_request_body(std::string_view data) {
+  if (!conn_) return;  // a local answer is being given; the body is dropped
+  request_body_sent_ += data.size();
+  if (chunk_request_) {
+    http::ChunkHeaderBuf hb;
+    std::string_view h = http::chunk_header(data.size(), hb);
+    uv_buf_t bufs[3] = {uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size())),
+                        uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size())),
+                        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
+    write_backend(bufs, 3);
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    write_backend(&b, 1);
+  }
+}
+
+void HttpSession::on_request_complete() {
+  request_done_ = true;
+  stop_client_reading();  // pipelined requests wait in in_ until this exchange ends
+  if (conn_ && chunk_request_) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
+    write_backend(&b, 1);
+  }
+  if (response_done_) finish_exchange();
+}
+
+void HttpSession::dispatch() {
+  const conf::PoolConfig& pc = *pool().config;
+  auto picked = rt_->selector(pool_).pick(hash_, worker_.now_ns(), tried_);
+  if (!picked) {
+    pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
+    send_error(503, "no server available", !request_done_ && parser_.head().has_body);
+    if (!close_after_flush_) phase_ = Phase::exchanging;
+    response_done_ = true;
+    return;
+  }
+  server_ = *picked;
+  tried_.add(*picked);
+  ++attempts_;
+  if (attempts_ == 1) pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  const ServerRuntime& server = pool().servers[*picked];
+  server_name_ = server.config->address.text;
+  server.live->active.fetch_add(1, std::memory_order_relaxed);
+  server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
+
+  if (BackendConn* idle = worker_.conn_pool().take(server.live.get())) {
+    use_connection(idle);
+    return;
+  }
+  int rc = 0;
+  conn_ = BackendConn::connect(worker_, server.live, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
+                               this, rc);
+  if (!conn_) {
+    backend_failed(uv_strerror(rc), conf::RetryOn::connect_failure);
+    return;
+  }
+  arm_timer(static_cast<uint64_t>(pc.timeouts.connect.count()));
+}
+
+void HttpSession::on_backend_connected(int status) {
+  uv_timer_stop(&timer_);
+  if (status != 0) {
+    conn_ = nullptr;  // it closed itself
+    backend_failed(uv_strerror(status), conf::RetryOn::connect_failure);
+    return;
+  }
+  use_connection(conn_);
+}
+
+void HttpSession::use_connection(BackendConn* conn) {
+  conn_ = conn;
+  conn_->attach(this);
+  conn_->expect_response(parser_.head().method_id);
+  phase_ = Phase::exchanging;
+  send_request_head();
+  arm_timer(static_cast<uint64_t>(pool().config->timeouts.response.count()));
+  if (request_done_) return;
+  // Body bytes already buffered (and the parser's pending completion) go now.
+  parse_input();
+  if (!request_done_ && phase_ == Phase::exchanging) start_client_reading();
+}
+
+void HttpSession::send_request_head() {
+  const http::RequestHead& head = parser_.head();
+  http::RequestHeadOptions opt;
+  opt.framing = http::request_framing(head);
+  opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::KeepAlive;
+  opt.fallback_host = server_name_;
+  http::ForwardedHeaders fwd;
+  char request_id[33];
+  if (listener().config->forwarded_headers) {
+    fwd.client_ip = client_ip_;
+    fwd.proto = listener().tls ? "https" : "http";
+    fwd.host = head.host;
+    if (!head.headers.contains("x-request-id")) {
+      make_request_id(request_id);
+      fwd.request_id = request_id;
+    }
+    opt.forwarded = &fwd;
+  }
+  head_buf_.clear();
+  http::serialize_request_head(head, opt, head_buf_);
+  request_sent_ = true;
+  sent_ns_ = worker_.now_ns();
+  uv_buf_t b = uv_buf_init(head_buf_.data(), static_cast<unsigned>(head_buf_.size()));
+  write_backend(&b, 1);
+}
+
+// A try failed before any response byte reached the client: retry on another
+// server when the rules allow (SPEC section 3 "retries"), else answer 502/504.
+void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
+  if (phase_ == Phase::closing) return;
+  uv_timer_stop(&timer_);
+  const conf::PoolConfig& pc = *pool().config;
+  if (server_ >= 0) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
+  log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pc.name},
+                               {"server", server_name_}, {"reason", reason}});
+  release_server(false);
+  drop_backend();
+  if (response_started_) {
+    close_session();  // the client has part of a response: only closing tells it
+    return;
+  }
+  const http::RequestHead& head = parser_.head();
+  bool replayable = request_body_sent_ == 0 && (condition == conf::RetryOn::connect_failure ||
+                                               (idempotent(head.method_id) || !head.has_body));
+  bool allowed = pc.retries.retries_on(condition) && attempts_ < 1 + pc.retries.attempts;
+  if (replayable && allowed && !stopping_) {
+    pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
+    phase_ = Phase::dispatching;
+    dispatch();
+    return;
+  }
+  int status = condition == conf::RetryOn::timeout ? 504 : 502;
+  send_error(status, status == 504 ? "server too slow" : "server failed", !request_done_);
+  if (!close_after_flush_) {
+    response_done_ = true;
+    if (request_done_) finish_exchange();
+  }
+}
+
+void HttpSession::on_backend_error(const char* reason, bool reset) {
+  conn_ = nullptr;  // already closing itself
+  if (phase_ == Phase::tunnel) {
+    close_session();
+    return;
+  }
+  (void)reset;  // EOF and RST before a complete response are both "reset" for retry purposes
+  backend_failed(reason, conf::RetryOn::reset);
+}
+
+void HttpSession::release_server(bool) {
+  if (server_ < 0) return;
+  pool().servers[server_].live->active.fetch_sub(1, std::memory_order_relaxed);
+  server_ = -1;
+}
+
+void HttpSession::drop_backend() {
+  if (!conn_) return;
+  conn_->close();
+  conn_ = nullptr;
+}
+
+// -------------------------------------------------------------- response side
+
+void HttpSession::on_backend_interim(const http::ResponseHead& head) {
+  http::ResponseHeadOptions opt;
+  opt.framing = http::Framing::none();
+  opt.connection = http::ConnectionMode::Omit;
+  head_buf_.clear();
+  http::serialize_response_head(head, opt, head_buf_);
+  write_client(head_buf_);
+}
+
+void HttpSession::on_backend_head(const http::ResponseHead& head) {
+  uv_timer_stop(&timer_);
+  uint64_t now = worker_.now_ns();
+  upstream_ms_ = static_cast<double>(now - sent_ns_) / 1e6;
+  if (server_ >= 0) {
+    ServerLive& live = *pool().servers[server_].live;
+    live.set_latency(algo::update_latency(live.latency(), upstream_ms_, now));
+  }
+  status_ = head.status;
+  response_started_ = true;
+  listener().live->count_status(head.status);
+
+  http::ResponseHeadOptions opt;
+  if (head.upgrade) {
+    opt.framing = http::Framing::none();
+    opt.connection = http::ConnectionMode::Upgrade;
+  } else {
+    opt.framing = http::response_framing(head, parser_.head().http_minor >= 1);
+    bool keep = client_keep_alive_ && !stopping_ && opt.framing.kind != http::Framing::Kind::UntilClose;
+    client_keep_alive_ = keep;
+    opt.connection = keep ? http::ConnectionMode::KeepAlive : http::ConnectionMode::Close;
+  }
+  chunk_response_ = opt.framing.kind == http::Framing::Kind::Chunked && !is_head_;
+  head_buf_.clear();
+  http::serialize_response_head(head, opt, head_buf_);
+  write_client(head_buf_);
+  if (head.upgrade) {
+    phase_ = Phase::tunnel;
+    release_server(true);
+    conn_->become_tunnel(nullptr, 0);
+    arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
+    if (!in_.empty()) {
+      uv_buf_t b = uv_buf_init(in_.data(), static_cast<unsigned>(in_.size()));
+      write_backend(&b, 1);
+      in_.clear();
+    }
+    start_client_reading();
+  }
+}
+
+void HttpSession::on_backend_body(std::string_view data) {
+  if (chunk_response_) {
+    http::ChunkHeaderBuf hb;
+    std::string_view h = http::chunk_header(data.size(), hb);
+    uv_buf_t bufs[3] = {uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size())),
+                        uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size())),
+                        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
+    write_client(bufs, 3);
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    write_client(&b, 1);
+  }
+  listener().live->bytes_out.fetch_add(data.size(), std::memory_order_relaxed);
+}
+
+void HttpSession::on_backend_complete() {
+  if (chunk_response_) write_client(http::kLastChunk);
+  response_done_ = true;
+  release_server(true);
+  if (conn_) {
+    BackendConn* c = conn_;
+    conn_ = nullptr;
+    if (c->reusable() && request_done_) {
+      const auto& ka = pool().config->keepalive;
+      worker_.conn_pool().give(c, ka.max_idle, static_cast<uint64_t>(ka.idle_timeout.count()));
+    } else {
+      c->close();
+    }
+  }
+  if (request_done_) finish_exchange();
+  else {
+    // The server answered before the request body ended: the rest of the
+    // body has nowhere to go, so this client connection ends here.
+    client_keep_alive_ = false;
+    close_after_flush_ = true;
+    maybe_close_after_flush();
+  }
+}
+
+void HttpSession::on_backend_tunnel_data(const char* data, size_t len) {
+  arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  write_client(&b, 1);
+}
+
+void HttpSession::on_backend_tunnel_eof() {
+  close_after_flush_ = true;
+  maybe_close_after_flush();
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+void HttpSession::finish_exchange() {
+  write_access_log();
+  if (!close_after_flush_ && (!client_keep_alive_ || stopping_)) close_after_flush_ = true;
+  // Reset the per-exchange state for the next request on this connection.
+  tried_.clear();
+  attempts_ = 0;
+  request_done_ = request_sent_ = response_started_ = response_done_ = false;
+  request_body_sent_ = 0;
+  chunk_request_ = chunk_response_ = is_head_ = false;
+  status_ = 0;
+  upstream_ms_ = -1;
+  bytes_in_ = bytes_out_ = 0;
+  server_name_.clear();
+  if (close_after_flush_) {
+    stop_client_reading();
+    maybe_close_after_flush();
+    return;
+  }
+  phase_ = Phase::idle;
+  arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
+  if (!in_.empty()) {
+    phase_ = Phase::head;
+    arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+    parse_input();
+    if (phase_ == Phase::closing) return;
+  }
+  if (phase_ == Phase::idle || phase_ == Phase::head) start_client_reading();
+}
+
+void HttpSession::on_worker_stopping() {
+  stopping_ = true;
+  client_keep_alive_ = false;
+  if (phase_ == Phase::idle || (phase_ == Phase::head && in_.empty() && !parser_.in_message())) close_session();
+}
+
+void HttpSession::close_session() {
+  if (phase_ == Phase::closing) return;
+  phase_ = Phase::closing;
+  release_server(false);
+  drop_backend();
+  auto on_closed = [](uv_handle_t* h) {
+    auto* s = static_cast<HttpSession*>(h->data);
+    if (--s->open_handles_ == 0) delete s;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&client_), on_closed);
+}
+
+void HttpSession::write_access_log() {
+  if (!Logger::instance().access_enabled() || status_ == 0) return;
+  std::string& line = worker_.access_log().line();
+  line += "{\"ts\":\"";
+  line += rfc3339_now();
+  line += "\",\"listener\":";
+  append_json_string(line, listener().config->name);
+  line += ",\"client\":";
+  append_json_string(line, client_ip_);
+  line += ",\"method\":";
+  append_json_string(line, method_);
+  line += ",\"path\":";
+  append_json_string(line, path_);
+  line += ",\"status\":" + std::to_string(status_);
+  line += ",\"bytes_in\":" + std::to_string(bytes_in_);
+  line += ",\"bytes_out\":" + std::to_string(bytes_out_);
+  char ms[32];
+  snprintf(ms, sizeof ms, "%.3f", static_cast<double>(worker_.now_ns() - exchange_start_ns_) / 1e6);
+  line += ",\"duration_ms\":";
+  line += ms;
+  line += ",\"pool\":";
+  if (attempts_ == 0) line += "null";
+  else append_json_string(line, pool().config->name);
+  line += ",\"server\":";
+  if (server_name_.empty()) line += "null";
+  else append_json_string(line, server_name_);
+  line += ",\"attempts\":" + std::to_string(attempts_);
+  line += ",\"upstream_ms\":";
+  if (upstream_ms_ < 0) line += "null";
+  else {
+    snprintf(ms, sizeof ms, "%.3f", upstream_ms_);
+    line += ms;
+  }
+  line += "}\n";
+  worker_.access_log().line_done();
+}
+
+}  // namespace lb

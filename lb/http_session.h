@@ -1,0 +1,138 @@
+// lb/http_session.h — one client connection on a protocol "http" listener:
+// HTTP/1.1 reverse proxying with keep-alive, pipelining (answered in order,
+// one exchange at a time), streamed bodies, retries before any response byte
+// reached the client, lb's own error responses (SPEC section 7), WebSocket
+// tunnelling after a 101, and the per-request access log line.
+//
+// Ownership: the session owns itself from accept until its client handle and
+// timer are closed. It borrows a BackendConn for each exchange and gives it
+// back to the worker's ConnPool when the server keeps it alive. Runs on the
+// owning worker's thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lb/backend_conn.h"
+#include "lb/http_parser.h"
+#include "lb/selection.h"
+#include "lb/stream_writer.h"
+#include "lb/worker.h"
+
+namespace lb {
+
+class HttpSession final : public Session, public http::RequestHandler, public BackendOwner {
+ public:
+  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
+  void on_worker_stopping() override;
+
+ private:
+  enum class Phase {
+    idle,         // between requests (client_idle)
+    head,         // a request head is arriving (request_header deadline)
+    dispatching,  // head parsed: choosing and connecting a server
+    exchanging,   // request forwarded / response streaming
+    tunnel,       // after 101: raw bytes both ways
+    closing,
+  };
+
+  HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener);
+  ~HttpSession() override;
+
+  const ListenerRuntime& listener() const { return rt_->runtime().listeners[listener_]; }
+  const PoolRuntime& pool() const { return rt_->runtime().pools[pool_]; }
+  uv_stream_t* client() { return reinterpret_cast<uv_stream_t*>(&client_); }
+
+  // Client side.
+  static void on_client_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_timer(uv_timer_t* t);
+  void begin();
+  void handle_client_data(const char* data, size_t len);
+  void parse_input();
+  void start_client_reading();
+  void stop_client_reading();
+  void arm_timer(uint64_t ms);
+  void write_client(const uv_buf_t* bufs, size_t n);
+  void write_client(std::string_view s);
+  void send_error(int status, std::string_view message, bool close_after);
+  void finish_exchange();
+  void close_session();
+  void maybe_close_after_flush();
+
+  // http::RequestHandler
+  http::Flow on_request_head(const http::RequestHead& head) override;
+  void on_request_body(std::string_view data) override;
+  void on_request_complete() override;
+
+  // Exchange.
+  void dispatch();
+  void use_connection(BackendConn* conn);
+  void send_request_head();
+  void write_backend(const uv_buf_t* bufs, size_t n);
+  void backend_failed(const char* reason, conf::RetryOn condition);
+  void release_server(bool success);
+  void drop_backend();
+  void write_access_log();
+
+  // BackendOwner
+  void on_backend_connected(int status) override;
+  void on_backend_interim(const http::ResponseHead& head) override;
+  void on_backend_head(const http::ResponseHead& head) override;
+  void on_backend_body(std::string_view data) override;
+  void on_backend_complete() override;
+  void on_backend_error(const char* reason, bool reset) override;
+  void on_backend_tunnel_data(const char* data, size_t len) override;
+  void on_backend_tunnel_eof() override;
+  // WriteSink
+  void on_write_done(uv_stream_t* stream, int status) override;
+
+  Worker& worker_;
+  std::shared_ptr<WorkerRuntime> rt_;
+  uint32_t listener_;
+  uint32_t pool_ = 0;
+  uv_tcp_t client_{};
+  uv_timer_t timer_{};
+  int open_handles_ = 0;
+  Phase phase_ = Phase::idle;
+  http::RequestParser parser_;
+  std::string in_;         // client bytes not yet consumed by the parser
+  std::string head_buf_;   // serialized heads (reused)
+  unsigned client_pending_ = 0;
+  bool client_reading_ = false;
+  bool client_eof_ = false;
+  bool close_after_flush_ = false;
+  bool stopping_ = false;
+
+  sockaddr_storage client_addr_{};
+  std::string client_ip_;
+
+  // Current exchange.
+  BackendConn* conn_ = nullptr;
+  int64_t server_ = -1;           // index into pool().servers while counted active
+  std::string server_name_;
+  TriedSet tried_;
+  uint32_t attempts_ = 0;
+  bool request_done_ = false;     // request fully read from the client
+  bool request_sent_ = false;     // head written to the backend
+  uint64_t request_body_sent_ = 0;
+  bool response_started_ = false; // a byte of the response reached the client
+  bool response_done_ = false;
+  bool client_keep_alive_ = false;
+  bool chunk_response_ = false;   // re-chunking the response body towards the client
+  bool chunk_request_ = false;
+  bool is_head_ = false;
+  int status_ = 0;
+  uint64_t hash_ = 0;
+  uint64_t exchange_start_ns_ = 0;
+  uint64_t sent_ns_ = 0;
+  double upstream_ms_ = -1;
+  uint64_t bytes_in_ = 0;   // this request, from the client
+  uint64_t bytes_out_ = 0;  // this response, to the client
+  std::string method_, path_;
+};
+
+}  // namespace lb

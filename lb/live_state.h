@@ -1,0 +1,91 @@
+// lb/live_state.h — mutable per-server, per-pool and per-listener state that
+// outlives any one configuration.
+//
+// These objects are shared by all workers and the main thread, so every field
+// is an atomic (relaxed: counters and flags, no ordering needed between them)
+// or is touched only by the main thread (marked). They are carried across a
+// reload by identity — servers by (pool name, address), pools by name,
+// listeners by name — so health, circuit state and counters survive.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "algorithms/balancer.h"
+#include "conf/config.h"
+
+namespace lb {
+
+enum class HealthStatus : uint8_t { unchecked, passing, failing };
+
+struct ServerLive {
+  // Data-path signals.
+  std::atomic<uint32_t> active{0};  // active connections (tcp) / requests (http)
+  std::atomic<uint64_t> requests_total{0};
+  std::atomic<uint64_t> failures_total{0};
+  std::atomic<uint64_t> bytes_in{0};   // bytes received from the server
+  std::atomic<uint64_t> bytes_out{0};  // bytes sent to the server
+  std::atomic<uint64_t> latency_ewma_bits{0};  // double ms, see algorithms/latency.h
+  std::atomic<uint64_t> latency_updated_ns{0};
+
+  // Operator state: from config, overridden by the admin API until the next reload.
+  std::atomic<conf::ServerState> admin_state{conf::ServerState::ready};
+  std::atomic<uint32_t> weight{1};
+
+  // Active health: written by the main thread (health checker), read by workers.
+  std::atomic<HealthStatus> health{HealthStatus::unchecked};
+  std::atomic<bool> health_checked{false};  // the pool has an active health check
+  std::atomic<uint64_t> up_since_ns{0};      // for slow start
+  std::atomic<uint64_t> last_check_ns{0};
+
+  // Main-thread only (admin /stats).
+  std::mutex last_error_mutex;
+  std::string last_error;
+
+  algo::LatencyEstimate latency() const {
+    uint64_t bits = latency_ewma_bits.load(std::memory_order_relaxed);
+    double ms;
+    static_assert(sizeof ms == sizeof bits);
+    __builtin_memcpy(&ms, &bits, sizeof ms);
+    return {ms, latency_updated_ns.load(std::memory_order_relaxed)};
+  }
+  void set_latency(algo::LatencyEstimate e) {
+    uint64_t bits;
+    __builtin_memcpy(&bits, &e.ewma_ms, sizeof bits);
+    latency_ewma_bits.store(bits, std::memory_order_relaxed);
+    latency_updated_ns.store(e.updated_ns, std::memory_order_relaxed);
+  }
+  // Up as far as active health is concerned (circuit breaker checked separately).
+  bool healthy() const {
+    if (!health_checked.load(std::memory_order_relaxed)) return true;
+    return health.load(std::memory_order_relaxed) == HealthStatus::passing;
+  }
+};
+
+struct PoolLive {
+  std::atomic<uint64_t> requests_total{0};
+  std::atomic<uint64_t> retries_total{0};
+  std::atomic<uint64_t> no_server_total{0};
+  std::atomic<bool> panic{false};  // last pick had to ignore health (when_all_down: panic)
+  std::atomic<uint32_t> retries_active{0};
+  std::atomic<uint32_t> requests_active{0};
+};
+
+struct ListenerLive {
+  std::atomic<uint32_t> connections_active{0};
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> requests_total{0};
+  std::atomic<uint64_t> responses[5] = {};  // 1xx..5xx
+  std::atomic<uint64_t> rate_limited_total{0};
+  std::atomic<uint64_t> bytes_in{0};   // from clients
+  std::atomic<uint64_t> bytes_out{0};  // to clients
+
+  void count_status(int status) {
+    int cls = status / 100;
+    if (cls >= 1 && cls <= 5) responses[cls - 1].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+}  // namespace lb

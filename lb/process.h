@@ -1,0 +1,73 @@
+// lb/process.h — the main thread: loads the configuration, starts the workers,
+// and runs the control loop (signals, reload, graceful stop, admin API, health
+// checks). Everything here runs on the main thread's libuv loop; workers are
+// reached only through Worker::publish()/request_stop().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "lb/runtime.h"
+#include "lb/worker.h"
+
+namespace lb {
+
+struct ReloadStatus {
+  bool ok = true;
+  std::string at;     // RFC 3339
+  std::string error;  // empty when ok
+};
+
+class Process {
+ public:
+  explicit Process(std::string config_path);
+  ~Process();
+
+  // Runs until stopped; returns the process exit status.
+  int run();
+
+  // Re-reads the configuration file (SIGHUP, POST /reload). Returns the error
+  // message on failure; the running configuration is untouched then.
+  std::optional<std::string> reload();
+  void begin_stop();
+
+  // For the admin API and stats.
+  std::shared_ptr<const Runtime> runtime() const { return runtime_; }
+  uint64_t generation() const { return generation_; }
+  const ReloadStatus& last_reload() const { return last_reload_; }
+  uint64_t started_ns() const { return started_ns_; }
+  bool stopping() const { return stopping_; }
+  bool ready() const;
+  uv_loop_t* loop() { return &loop_; }
+
+ private:
+  static void on_signal(uv_signal_t* handle, int signum);
+  static void on_stop_poll(uv_timer_t* timer);
+  void publish(std::shared_ptr<Runtime> runtime);
+  void finish();
+
+  std::string config_path_;
+  uv_loop_t loop_{};
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{}, sigusr1_{};
+  uv_timer_t stop_poll_{};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  LiveRegistry live_;
+  SocketRegistry sockets_;
+  std::shared_ptr<const Runtime> runtime_;
+  uint64_t generation_ = 0;
+  uint32_t worker_count_ = 1;
+  ReloadStatus last_reload_;
+  uint64_t started_ns_ = 0;
+  uint64_t stop_deadline_ns_ = 0;
+  bool stopping_ = false;
+  int exit_status_ = 0;
+};
+
+}  // namespace lb

@@ -1,0 +1,99 @@
+// lb/selection.cpp — PoolSelector: availability rules and primary/backup/panic fallback.
+#include "lb/selection.h"
+
+#include "lb/server_health.h"
+
+namespace lb {
+
+algo::Kind to_algo_kind(conf::Algorithm a) {
+  switch (a) {
+    case conf::Algorithm::round_robin: return algo::Kind::round_robin;
+    case conf::Algorithm::weighted_round_robin: return algo::Kind::weighted_round_robin;
+    case conf::Algorithm::least_connections: return algo::Kind::least_connections;
+    case conf::Algorithm::least_response_time: return algo::Kind::least_response_time;
+    case conf::Algorithm::ip_hash: return algo::Kind::ip_hash;
+    case conf::Algorithm::consistent_hash: return algo::Kind::consistent_hash;
+    case conf::Algorithm::maglev: return algo::Kind::maglev;
+    case conf::Algorithm::random_two_choices: return algo::Kind::random_two_choices;
+  }
+  return algo::Kind::round_robin;
+}
+
+namespace {
+
+// The balancer's view of one member list (primaries or backups) of a pool.
+class MemberView final : public algo::MemberState {
+ public:
+  MemberView(const PoolRuntime& pool, const std::vector<uint32_t>& servers, const TriedSet& tried,
+             uint64_t now_ns, bool ignore_health)
+      : pool_(pool), servers_(servers), tried_(tried), now_ns_(now_ns), ignore_health_(ignore_health) {}
+
+  bool available(size_t index) const override {
+    uint32_t s = servers_[index];
+    if (tried_.contains(s)) return false;
+    const ServerRuntime& server = pool_.servers[s];
+    const ServerLive& live = *server.live;
+    if (live.admin_state.load(std::memory_order_relaxed) != conf::ServerState::ready) return false;
+    uint32_t max = server.config->max_connections;
+    if (max != 0 && live.active.load(std::memory_order_relaxed) >= max) return false;
+    if (ignore_health_) return true;
+    return server_selectable(pool_, live, now_ns_);
+  }
+  uint32_t active(size_t index) const override {
+    return pool_.servers[servers_[index]].live->active.load(std::memory_order_relaxed);
+  }
+  uint32_t weight(size_t index) const override {
+    return effective_weight(pool_, *pool_.servers[servers_[index]].live, now_ns_);
+  }
+  algo::LatencyEstimate latency(size_t index) const override {
+    return pool_.servers[servers_[index]].live->latency();
+  }
+
+ private:
+  const PoolRuntime& pool_;
+  const std::vector<uint32_t>& servers_;
+  const TriedSet& tried_;
+  uint64_t now_ns_;
+  bool ignore_health_;
+};
+
+}  // namespace
+
+PoolSelector::PoolSelector(const PoolRuntime& pool) : pool_(pool) {
+  algo::Options options;
+  options.hash_balance_factor = pool.config->hash_balance_factor;
+  auto kind = to_algo_kind(pool.config->algorithm);
+  primary_ = algo::make_balancer(kind, options);
+  primary_->rebuild(pool.primary_members);
+  backup_ = algo::make_balancer(kind, options);
+  backup_->rebuild(pool.backup_members);
+}
+
+std::optional<uint32_t> PoolSelector::pick_from(algo::Balancer& balancer, const std::vector<uint32_t>& servers,
+                                                uint64_t hash, uint64_t now_ns, const TriedSet& tried,
+                                                bool ignore_health) {
+  if (servers.empty()) return std::nullopt;
+  MemberView view(pool_, servers, tried, now_ns, ignore_health);
+  auto member = balancer.pick({hash, now_ns}, view);
+  if (!member) return std::nullopt;
+  return servers[*member];
+}
+
+std::optional<uint32_t> PoolSelector::pick(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {
+  auto s = pick_from(*primary_, pool_.primary_servers, hash, now_ns, tried, false);
+  if (!s) s = pick_from(*backup_, pool_.backup_servers, hash, now_ns, tried, false);
+  if (s) {
+    if (pool_.live->panic.load(std::memory_order_relaxed)) pool_.live->panic.store(false, std::memory_order_relaxed);
+    return s;
+  }
+  if (pool_.config->when_all_down == conf::WhenAllDown::panic) {
+    // Every server looks down: rather than fail, try them all (health may be wrong).
+    s = pick_from(*primary_, pool_.primary_servers, hash, now_ns, tried, true);
+    if (!s) s = pick_from(*backup_, pool_.backup_servers, hash, now_ns, tried, true);
+    pool_.live->panic.store(s.has_value(), std::memory_order_relaxed);
+    return s;
+  }
+  return std::nullopt;
+}
+
+}  // namespace lb

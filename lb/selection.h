@@ -1,0 +1,63 @@
+// lb/selection.h — choosing a server of a pool for one request or session.
+//
+// PoolSelector owns the pool's balancers (primaries and backups) for ONE
+// worker: the balancers' rotation state is per worker, so picking takes no
+// lock. Availability (operator state, health, circuit, max_connections, servers
+// already tried by this request) is read from the shared live state at pick
+// time; backups are consulted only when no primary is available, and
+// `when_all_down: panic` then ignores health.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "algorithms/balancer.h"
+#include "lb/runtime.h"
+
+namespace lb {
+
+// Servers one request has already tried (at most 1 + retries.attempts).
+class TriedSet {
+ public:
+  bool contains(uint32_t server) const {
+    for (uint8_t i = 0; i < size_; ++i)
+      if (items_[i] == server) return true;
+    return false;
+  }
+  void add(uint32_t server) {
+    if (size_ < kCapacity) items_[size_++] = server;
+  }
+  uint8_t size() const { return size_; }
+  void clear() { size_ = 0; }
+
+ private:
+  static constexpr uint8_t kCapacity = 32;
+  uint32_t items_[kCapacity];
+  uint8_t size_ = 0;
+};
+
+class PoolSelector {
+ public:
+  explicit PoolSelector(const PoolRuntime& pool);
+
+  // Index into pool.servers of the chosen server, or nullopt when none is
+  // available (the caller answers 503 / closes, and counts no_server_total).
+  // Does not change any counter; the caller increments `active` when it uses the server.
+  std::optional<uint32_t> pick(uint64_t hash, uint64_t now_ns, const TriedSet& tried);
+
+  // Whether the pool currently has any server that could be picked.
+  const PoolRuntime& pool() const { return pool_; }
+
+ private:
+  std::optional<uint32_t> pick_from(algo::Balancer& balancer, const std::vector<uint32_t>& servers,
+                                    uint64_t hash, uint64_t now_ns, const TriedSet& tried, bool ignore_health);
+
+  const PoolRuntime& pool_;
+  std::unique_ptr<algo::Balancer> primary_;
+  std::unique_ptr<algo::Balancer> backup_;
+};
+
+algo::Kind to_algo_kind(conf::Algorithm a);
+
+}  // namespace lb

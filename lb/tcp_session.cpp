@@ -1,0 +1,421 @@
+// lb/tcp_session.cpp — L4 proxying: connect with retries, PROXY protocol,
+// bidirectional splice with backpressure and half-close, idle timeout.
+#include "lb/tcp_session.h"
+
+#include <cstring>
+
+#include "lb/log.h"
+#include "lb/net_util.h"
+#include "lb/proxy_protocol.h"
+
+namespace lb {
+
+namespace {
+// Stop reading a side while the other side has more than this queued for writing;
+// resume below kLowWater. Bounds memory per session to ~kHighWater + one buffer per direction.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kLowWater = 64 * 1024;
+}  // namespace
+
+TcpSession::Side TcpSession::other(Side s) { return s == kClient ? kBackend : kClient; }
+
+// Each pooled buffer starts with the write request that will carry it, so a
+// read → write hand-off needs no allocation at all.
+struct alignas(16) TcpSession::WriteHeader {
+  uv_write_t req;
+  TcpSession* session;
+  Side to;
+};
+
+void start_tcp_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+  TcpSession::start(worker, std::move(rt), listener, server);
+}
+
+void TcpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+  // Owned by its handles from here on: freed in on_handle_closed().
+  auto* s = new TcpSession(worker, std::move(rt), listener);
+  uv_tcp_init(worker.loop(), &s->client_);
+  s->client_.data = s;
+  ++s->open_handles_;
+  uv_timer_init(worker.loop(), &s->timer_);
+  s->timer_.data = s;
+  ++s->open_handles_;
+  if (uv_accept(server, s->stream(kClient)) != 0) {
+    s->close_all();
+    return;
+  }
+  s->begin();
+}
+
+TcpSession::TcpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener)
+    : worker_(worker), rt_(std::move(rt)), listener_(listener) {
+  pool_ = *this->listener().default_pool;  // conf/ requires a pool on tcp listeners
+  start_ns_ = worker_.now_ns();
+  ListenerLive& live = *this->listener().live;
+  live.connections_active.fetch_add(1, std::memory_order_relaxed);
+  live.connections_total.fetch_add(1, std::memory_order_relaxed);
+  worker_.add_session(this);
+}
+
+TcpSession::~TcpSession() {
+  release_server();
+  listener().live->connections_active.fetch_sub(1, std::memory_order_relaxed);
+  worker_.remove_session(this);
+}
+
+void TcpSession::begin() {
+  int len = sizeof client_addr_;
+  uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&client_addr_), &len);
+  len = sizeof local_addr_;
+  uv_tcp_getsockname(&client_, reinterpret_cast<sockaddr*>(&local_addr_), &len);
+  uv_tcp_nodelay(&client_, 1);
+  listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  last_activity_ms_ = uv_now(worker_.loop());
+  if (listener().config->proxy_protocol.accept) {
+    // The client (another proxy) speaks first: learn the real client address
+    // before choosing a server, so ip_hash sees the right address.
+    reading_proxy_header_ = true;
+    arm_idle_timer();
+    start_reading(kClient);
+    return;
+  }
+  connect_next();
+}
+
+void TcpSession::connect_next() {
+  const conf::PoolConfig& pc = *pool().config;
+  uint64_t hash = hash_client_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
+  auto picked = rt_->selector(pool_).pick(hash, worker_.now_ns(), tried_);
+  if (!picked) {
+    pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
+    log_warn("no server available", {{"listener", listener().config->name}, {"pool", pc.name}});
+    if (status_ == 0) status_ = 503;
+    close_all();
+    return;
+  }
+  server_ = *picked;
+  tried_.add(*picked);
+  ++attempts_;
+  const ServerRuntime& server = pool().servers[*picked];
+  server_name_ = server.config->address.text;
+  server.live->active.fetch_add(1, std::memory_order_relaxed);
+  server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  if (attempts_ == 1) pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+
+  uv_tcp_init(worker_.loop(), &backend_);
+  backend_.data = this;
+  backend_open_ = true;
+  ++open_handles_;
+  connecting_ = true;
+  connect_start_ns_ = worker_.now_ns();
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &backend_, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
+                          &TcpSession::connect_cb);
+  if (rc != 0) {
+    connecting_ = false;
+    connect_failed(uv_strerror(rc));
+    return;
+  }
+  uv_timer_start(&timer_, &TcpSession::timer_cb, static_cast<uint64_t>(pc.timeouts.connect.count()), 0);
+}
+
+void TcpSession::connect_cb(uv_connect_t* req, int status) {
+  auto* s = static_cast<TcpSession*>(req->data);
+  if (!s->connecting_) return;  // timed out or closing: the handle is already being closed
+  s->connecting_ = false;
+  uv_timer_stop(&s->timer_);
+  if (status != 0) {
+    s->connect_failed(uv_strerror(status));
+    return;
+  }
+  s->on_connected();
+}
+
+void TcpSession::connect_failed(const char* reason) {
+  const conf::PoolConfig& pc = *pool().config;
+  if (server_ >= 0) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
+  log_debug("backend connect failed", {{"listener", listener().config->name}, {"pool", pc.name},
+                                       {"server", server_name_}, {"reason", reason}});
+  release_server();
+  uint32_t allowed = 1 + (pc.retries.retries_on(conf::RetryOn::connect_failure) ? pc.retries.attempts : 0);
+  status_ = 502;
+  if (closing_) return;
+  if (attempts_ < allowed) {
+    pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
+    retry_on_close_ = true;  // continue in the backend handle's close callback
+  } else {
+    close_all();
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&backend_), [](uv_handle_t* h) {
+    auto* s = static_cast<TcpSession*>(h->data);
+    s->backend_open_ = false;
+    bool retry = s->retry_on_close_ && !s->closing_;
+    s->retry_on_close_ = false;
+    if (retry) {
+      --s->open_handles_;
+      s->connect_next();
+    } else {
+      s->on_handle_closed();
+    }
+  });
+}
+
+void TcpSession::on_connected() {
+  connected_ = true;
+  status_ = 200;
+  upstream_ms_ = static_cast<double>(worker_.now_ns() - connect_start_ns_) / 1e6;
+  uv_tcp_nodelay(&backend_, 1);
+  const auto& send = listener().config->proxy_protocol.send;
+  if (send) {
+    auto* src = reinterpret_cast<const sockaddr*>(&client_addr_);
+    auto* dst = reinterpret_cast<const sockaddr*>(&local_addr_);
+    std::string header = *send == conf::ProxyProtocolVersion::v1 ? proxy_protocol::encode_v1(src, dst)
+                                                                  : proxy_protocol::encode_v2(src, dst);
+    pending_.insert(0, header);
+  }
+  if (!pending_.empty()) {
+    write_copy(kBackend, pending_.data(), pending_.size());
+    pending_.clear();
+    pending_.shrink_to_fit();
+  }
+  if (dir_[kClient].read_eof) maybe_shutdown(kBackend);
+  else start_reading(kClient);
+  start_reading(kBackend);
+  arm_idle_timer();
+}
+
+void TcpSession::start_reading(Side s) {
+  if (dir_[s].reading || dir_[s].read_eof || closing_) return;
+  dir_[s].reading = true;
+  uv_read_start(stream(s), &TcpSession::alloc_cb, &TcpSession::read_cb);
+}
+
+void TcpSession::alloc_cb(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<TcpSession*>(handle->data);
+  char* block = s->worker_.buffers().get();
+  buf->base = block ? block + sizeof(WriteHeader) : nullptr;
+  buf->len = block ? BufferPool::kBufferSize - sizeof(WriteHeader) : 0;
+}
+
+void TcpSession::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<TcpSession*>(stream->data);
+  Side from = stream == s->stream(kClient) ? kClient : kBackend;
+  if (s->reading_proxy_header_) s->on_read_proxy_header(nread, buf);
+  else s->on_read(from, nread, buf);
+}
+
+void TcpSession::on_read(Side from, ssize_t nread, const uv_buf_t* buf) {
+  char* block = buf->base ? buf->base - sizeof(WriteHeader) : nullptr;
+  if (nread > 0) {
+    last_activity_ms_ = uv_now(worker_.loop());
+    size_t n = static_cast<size_t>(nread);
+    if (from == kClient) {
+      bytes_from_client_ += n;
+      listener().live->bytes_in.fetch_add(n, std::memory_order_relaxed);
+      if (server_ >= 0) pool().servers[server_].live->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    } else {
+      bytes_to_client_ += n;
+      listener().live->bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (server_ >= 0) pool().servers[server_].live->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    }
+    Side to = other(from);
+    if (!write_to(to, block, n)) return;
+    if (uv_stream_get_write_queue_size(stream(to)) > kHighWater && dir_[from].reading) {
+      uv_read_stop(stream(from));  // backpressure: resume in on_write_done
+      dir_[from].reading = false;
+    }
+    return;
+  }
+  worker_.buffers().put(block);
+  if (nread == 0) return;  // EAGAIN: not EOF
+  if (nread == UV_EOF) {
+    dir_[from].read_eof = true;
+    dir_[from].reading = false;
+    uv_read_stop(stream(from));
+    maybe_shutdown(other(from));
+    return;
+  }
+  close_all();  // reset or other error: nothing sensible to pass on
+}
+
+void TcpSession::on_read_proxy_header(ssize_t nread, const uv_buf_t* buf) {
+  char* block = buf->base ? buf->base - sizeof(WriteHeader) : nullptr;
+  if (nread > 0) pending_.append(buf->base, static_cast<size_t>(nread));
+  worker_.buffers().put(block);
+  if (nread == 0) return;
+  if (nread < 0) {
+    close_all();
+    return;
+  }
+  auto r = proxy_protocol::parse(pending_.data(), pending_.size());
+  if (r.status == proxy_protocol::ParseResult::Status::incomplete) return;
+  if (r.status == proxy_protocol::ParseResult::Status::invalid) {
+    log_warn("invalid PROXY protocol header", {{"listener", listener().config->name},
+                                               {"client", format_address(reinterpret_cast<sockaddr*>(&client_addr_))}});
+    status_ = 400;
+    close_all();
+    return;
+  }
+  if (r.has_addresses) {
+    client_addr_ = r.src;
+    local_addr_ = r.dst;
+  }
+  pending_.erase(0, r.consumed);
+  reading_proxy_header_ = false;
+  dir_[kClient].reading = false;
+  uv_read_stop(stream(kClient));  // resume once the backend is connected
+  connect_next();
+}
+
+bool TcpSession::write_to(Side to, char* block, size_t len) {
+  auto* h = reinterpret_cast<WriteHeader*>(block);
+  h->session = this;
+  h->to = to;
+  h->req.data = h;
+  uv_buf_t wb = uv_buf_init(block + sizeof(WriteHeader), static_cast<unsigned>(len));
+  int rc = uv_write(&h->req, stream(to), &wb, 1, &TcpSession::write_cb);
+  if (rc != 0) {
+    worker_.buffers().put(block);
+    close_all();
+    return false;
+  }
+  return true;
+}
+
+void TcpSession::write_copy(Side to, const char* data, size_t len) {
+  const size_t room = BufferPool::kBufferSize - sizeof(WriteHeader);
+  while (len > 0 && !closing_) {
+    size_t n = len < room ? len : room;
+    char* block = worker_.buffers().get();
+    memcpy(block + sizeof(WriteHeader), data, n);
+    if (!write_to(to, block, n)) return;
+    data += n;
+    len -= n;
+  }
+}
+
+void TcpSession::write_cb(uv_write_t* req, int status) {
+  auto* h = static_cast<WriteHeader*>(req->data);
+  TcpSession* s = h->session;
+  Side to = h->to;
+  s->worker_.buffers().put(reinterpret_cast<char*>(h));
+  s->on_write_done(to, status);
+}
+
+void TcpSession::on_write_done(Side to, int status) {
+  if (closing_) return;
+  if (status != 0) {
+    close_all();
+    return;
+  }
+  Side from = other(to);
+  if (!dir_[from].reading && !dir_[from].read_eof && connected_ &&
+      uv_stream_get_write_queue_size(stream(to)) < kLowWater)
+    start_reading(from);
+}
+
+// Passes EOF read from the other side on to `to` once (uv_shutdown waits for queued writes).
+void TcpSession::maybe_shutdown(Side to) {
+  Side from = other(to);
+  if (!dir_[from].read_eof || dir_[from].shutdown_sent || closing_) return;
+  if (to == kBackend && !connected_) {
+    close_all();  // client gave up before we reached a server
+    return;
+  }
+  dir_[from].shutdown_sent = true;
+  shutdown_req_[to].data = this;
+  int rc = uv_shutdown(&shutdown_req_[to], stream(to), &TcpSession::shutdown_cb);
+  if (rc != 0) close_all();
+}
+
+void TcpSession::shutdown_cb(uv_shutdown_t* req, int status) {
+  auto* s = static_cast<TcpSession*>(req->data);
+  if (s->closing_) return;
+  Side to = req == &s->shutdown_req_[kClient] ? kClient : kBackend;
+  s->dir_[other(to)].done = true;
+  if (status != 0 || (s->dir_[kClient].done && s->dir_[kBackend].done)) s->close_all();
+}
+
+void TcpSession::arm_idle_timer() {
+  uint64_t idle = static_cast<uint64_t>(listener().config->timeouts.client_idle.count());
+  uv_timer_start(&timer_, &TcpSession::timer_cb, idle, 0);
+}
+
+void TcpSession::timer_cb(uv_timer_t* timer) {
+  auto* s = static_cast<TcpSession*>(timer->data);
+  if (s->connecting_) {
+    s->connecting_ = false;  // connect_cb will see ECANCELED and ignore it
+    s->connect_failed("connect timeout");
+    return;
+  }
+  // Idle timer: re-armed lazily so a busy session does not touch the timer per read.
+  uint64_t idle = static_cast<uint64_t>(s->listener().config->timeouts.client_idle.count());
+  uint64_t quiet = uv_now(s->worker_.loop()) - s->last_activity_ms_;
+  if (quiet >= idle) {
+    log_debug("tcp session idle timeout", {{"listener", s->listener().config->name}});
+    s->close_all();
+    return;
+  }
+  uv_timer_start(&s->timer_, &TcpSession::timer_cb, idle - quiet, 0);
+}
+
+void TcpSession::close_all() {
+  if (closing_) return;
+  closing_ = true;
+  connecting_ = false;
+  auto close = [this](uv_handle_t* h) {
+    if (!uv_is_closing(h)) uv_close(h, [](uv_handle_t* handle) { static_cast<TcpSession*>(handle->data)->on_handle_closed(); });
+  };
+  close(reinterpret_cast<uv_handle_t*>(&timer_));
+  close(reinterpret_cast<uv_handle_t*>(&client_));
+  if (backend_open_) close(reinterpret_cast<uv_handle_t*>(&backend_));
+}
+
+void TcpSession::on_handle_closed() {
+  if (--open_handles_ > 0 || !closing_) return;
+  write_access_log();
+  listener().live->count_status(status_ == 0 ? 502 : status_);
+  delete this;
+}
+
+void TcpSession::release_server() {
+  if (server_ < 0) return;
+  pool().servers[server_].live->active.fetch_sub(1, std::memory_order_relaxed);
+  server_ = -1;
+}
+
+void TcpSession::write_access_log() {
+  if (!Logger::instance().access_enabled()) return;
+  std::string& line = worker_.access_log().line();
+  line += "{\"ts\":\"";
+  line += rfc3339_now();
+  line += "\",\"listener\":";
+  append_json_string(line, listener().config->name);
+  line += ",\"client\":";
+  append_json_string(line, format_address(reinterpret_cast<const sockaddr*>(&client_addr_)));
+  line += ",\"method\":\"TCP\",\"path\":null,\"status\":";
+  line += std::to_string(status_ == 0 ? 502 : status_);
+  line += ",\"bytes_in\":" + std::to_string(bytes_from_client_);
+  line += ",\"bytes_out\":" + std::to_string(bytes_to_client_);
+  char ms[32];
+  snprintf(ms, sizeof ms, "%.3f", static_cast<double>(worker_.now_ns() - start_ns_) / 1e6);
+  line += ",\"duration_ms\":";
+  line += ms;
+  line += ",\"pool\":";
+  append_json_string(line, pool().config->name);
+  line += ",\"server\":";
+  if (server_name_.empty()) line += "null";
+  else append_json_string(line, server_name_);
+  line += ",\"attempts\":" + std::to_string(attempts_);
+  line += ",\"upstream_ms\":";
+  if (upstream_ms_ < 0) line += "null";
+  else {
+    snprintf(ms, sizeof ms, "%.3f", upstream_ms_);
+    line += ms;
+  }
+  line += "}\n";
+  worker_.access_log().line_done();
+}
+
+}  // namespace lb

@@ -1,0 +1,202 @@
+// lb/worker.cpp — worker thread: loop lifecycle, runtime swaps, accepting, stopping.
+#include "lb/worker.h"
+
+#include <cstring>
+
+namespace lb {
+
+WorkerRuntime::WorkerRuntime(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
+  selectors_.reserve(runtime_->pools.size());
+  for (const auto& pool : runtime_->pools) selectors_.emplace_back(pool);
+}
+
+Worker::Worker(uint32_t index) : index_(index) {}
+
+Worker::~Worker() { join(); }
+
+void Worker::start(std::shared_ptr<const Runtime> runtime) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &wake_, &Worker::on_wake);
+  wake_.data = this;
+  uv_timer_init(&loop_, &resume_timer_);
+  resume_timer_.data = this;
+  uv_timer_init(&loop_, &flush_timer_);
+  flush_timer_.data = this;
+  conn_pool_.init(&loop_);
+  // Handles are initialised here, before the thread exists; the thread then
+  // owns the loop exclusively.
+  pending_runtime_ = std::move(runtime);
+  thread_ = std::thread([this] { run(); });
+  uv_async_send(&wake_);
+}
+
+void Worker::publish(std::shared_ptr<const Runtime> runtime) {
+  {
+    std::lock_guard lock(mailbox_mutex_);
+    pending_runtime_ = std::move(runtime);
+  }
+  uv_async_send(&wake_);
+}
+
+void Worker::request_stop() {
+  {
+    std::lock_guard lock(mailbox_mutex_);
+    stop_requested_ = true;
+  }
+  uv_async_send(&wake_);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  uv_timer_start(&flush_timer_, &Worker::on_flush_timer, 100, 100);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  access_log_.flush();
+  uv_loop_close(&loop_);
+  finished_.store(true, std::memory_order_release);
+}
+
+void Worker::on_wake(uv_async_t* async) {
+  auto* self = static_cast<Worker*>(async->data);
+  std::shared_ptr<const Runtime> runtime;
+  bool stop;
+  {
+    std::lock_guard lock(self->mailbox_mutex_);
+    runtime = std::move(self->pending_runtime_);
+    self->pending_runtime_.reset();
+    stop = self->stop_requested_;
+  }
+  if (runtime && !self->stopping_) self->apply_runtime(std::move(runtime));
+  if (stop && !self->stopping_) self->begin_stop();
+}
+
+void Worker::on_flush_timer(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
+
+void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
+  auto view = std::make_shared<WorkerRuntime>(std::move(runtime));
+  const Runtime& rt = view->runtime();
+  std::map<uint64_t, ListenHandle*> next;
+  for (uint32_t i = 0; i < rt.listeners.size(); ++i) {
+    const ListenSocket& sock = *rt.listeners[i].socket;
+    auto it = listen_handles_.find(sock.id);
+    if (it != listen_handles_.end()) {
+      // Unchanged address: keep the socket, serve it with the new configuration.
+      it->second->listener = i;
+      next[sock.id] = it->second;
+      listen_handles_.erase(it);
+      continue;
+    }
+    auto* lh = new ListenHandle();  // freed in its close callback
+    lh->worker = this;
+    lh->socket_id = sock.id;
+    lh->listener = i;
+    uv_tcp_init(&loop_, &lh->handle);
+    lh->handle.data = lh;
+    int rc = uv_tcp_open(&lh->handle, sock.fds[index_]);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&lh->handle), 4096, &Worker::on_connection);
+    if (rc != 0) {
+      log_error("listener failed", {{"listener", rt.listeners[i].config->name}, {"reason", uv_strerror(rc)}});
+      close_listen_handle(lh);
+      continue;
+    }
+    next[sock.id] = lh;
+  }
+  // Listeners gone from the configuration stop accepting; their sessions finish.
+  for (auto& [id, lh] : listen_handles_) close_listen_handle(lh);
+  listen_handles_ = std::move(next);
+  current_ = std::move(view);
+}
+
+void Worker::close_listen_handle(ListenHandle* lh) {
+  auto* h = reinterpret_cast<uv_handle_t*>(&lh->handle);
+  if (uv_is_closing(h)) return;
+  uv_close(h, [](uv_handle_t* handle) { delete static_cast<ListenHandle*>(handle->data); });
+}
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* lh = static_cast<ListenHandle*>(server->data);
+  if (status < 0) {
+    log_warn("accept failed", {{"reason", uv_strerror(status)}});
+    return;
+  }
+  lh->worker->accept_one(*lh);
+}
+
+// Accepts one connection unless the listener is at max_connections. Leaving a
+// pending connection un-accepted makes libuv stop polling the socket, so further
+// clients wait in the kernel's accept queue until a slot frees (SPEC section 3).
+void Worker::accept_one(ListenHandle& lh) {
+  if (stopping_ || !current_) return;
+  const ListenerRuntime& listener = current_->runtime().listeners[lh.listener];
+  uint32_t max = listener.config->max_connections;
+  if (max != 0 && listener.live->connections_active.load(std::memory_order_relaxed) >= max) {
+    if (!lh.paused) {
+      lh.paused = true;
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&resume_timer_)))
+        uv_timer_start(&resume_timer_, &Worker::on_resume_timer, 5, 5);
+    }
+    return;
+  }
+  lh.paused = false;
+  auto* server = reinterpret_cast<uv_stream_t*>(&lh.handle);
+  if (listener.config->protocol == conf::Protocol::tcp) start_tcp_session(*this, current_, lh.listener, server);
+  else start_http_session(*this, current_, lh.listener, server);
+}
+
+// Paused listeners are retried on a short timer: a slot may free on any worker,
+// so there is no local event to wait for.
+void Worker::on_resume_timer(uv_timer_t* timer) {
+  auto* self = static_cast<Worker*>(timer->data);
+  bool any_paused = false;
+  for (auto& [id, lh] : self->listen_handles_) {
+    if (!lh->paused) continue;
+    self->accept_one(*lh);
+    any_paused |= lh->paused;
+  }
+  if (!any_paused) uv_timer_stop(&self->resume_timer_);
+}
+
+void Worker::add_session(Session* s) {
+  s->next_ = sessions_;
+  if (sessions_) sessions_->prev_ = s;
+  sessions_ = s;
+  ++session_count_;
+}
+
+void Worker::remove_session(Session* s) {
+  if (s->prev_) s->prev_->next_ = s->next_;
+  else sessions_ = s->next_;
+  if (s->next_) s->next_->prev_ = s->prev_;
+  s->prev_ = s->next_ = nullptr;
+  --session_count_;
+  if (stopping_) maybe_finish_stop();
+}
+
+void Worker::begin_stop() {
+  stopping_ = true;
+  for (auto& [id, lh] : listen_handles_) close_listen_handle(lh);
+  listen_handles_.clear();
+  uv_timer_stop(&resume_timer_);
+  conn_pool_.close_all();
+  // Sessions may remove themselves while being told; walk a snapshot of the links.
+  for (Session* s = sessions_; s;) {
+    Session* next = s->next_;
+    s->on_worker_stopping();
+    s = next;
+  }
+  maybe_finish_stop();
+}
+
+void Worker::maybe_finish_stop() {
+  if (stopped_ || session_count_ != 0) return;
+  stopped_ = true;
+  current_.reset();
+  access_log_.flush();
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+}
+
+}  // namespace lb
