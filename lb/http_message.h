@@ -21,9 +21,20 @@
 namespace lb::http {
 
 // ASCII case-insensitive equality; header names and tokens compare this way.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// Inline: it runs for every field of every head (lookups, hop-by-hop tests).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
+  }
+  return true;
+}
 // ASCII case-insensitive prefix test.
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept;
+inline bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
 // True when the comma-separated list `list` (e.g. a Connection value) holds
 // `token` as one of its elements, compared case-insensitively, OWS trimmed.
 bool list_has_token(std::string_view list, std::string_view token) noexcept;

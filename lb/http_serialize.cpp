@@ -53,18 +53,48 @@ void append_tail(std::string& out, std::span<const Header> extra, const Framing&
   out.append("\r\n");
 }
 
-}  // namespace
-
-bool is_hop_by_hop(std::string_view name, const Headers& headers) noexcept {
+bool fixed_hop_by_hop(std::string_view name) noexcept {
   static constexpr std::string_view kFixed[] = {
       "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy",
   };
   for (std::string_view f : kFixed) {
     if (iequals(name, f)) return true;
   }
-  if (istarts_with(name, "proxy-")) return true;
+  return istarts_with(name, "proxy-");
+}
+
+// The Connection field values of one head, found once per serialization
+// rather than once per copied field.
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const Headers& h) : headers_(h) {
+    for (const Header& f : h) {
+      if (!iequals(f.name, "connection")) continue;
+      if (n_ < kMax) values_[n_++] = f.value;
+      else overflow_ = true;
+    }
+  }
+  bool hop_by_hop(std::string_view name) const noexcept {
+    if (fixed_hop_by_hop(name)) return true;
+    for (size_t i = 0; i < n_; ++i) {
+      if (list_has_token(values_[i], name)) return true;
+    }
+    return overflow_ && headers_.has_token("connection", name);
+  }
+
+ private:
+  static constexpr size_t kMax = 4;
+  const Headers& headers_;
+  std::string_view values_[kMax];
+  size_t n_ = 0;
+  bool overflow_ = false;
+};
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name, const Headers& headers) noexcept {
   // Connection: a, b — a and b are hop-by-hop too (RFC 9110 7.6.1).
-  return headers.has_token("connection", name);
+  return fixed_hop_by_hop(name) || headers.has_token("connection", name);
 }
 
 Framing request_framing(const RequestHead& req) {
@@ -92,9 +122,10 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
   out.append(" HTTP/1.1\r\n");
 
   const ForwardedHeaders* fwd = opt.forwarded;
+  const ConnectionTokens conn(head.headers);
   bool wrote_host = false;
   for (const Header& h : head.headers) {
-    if (iequals(h.name, "content-length") || is_hop_by_hop(h.name, head.headers)) continue;
+    if (iequals(h.name, "content-length") || conn.hop_by_hop(h.name)) continue;
     if (iequals(h.name, "host")) {
       append_header(out, h.name, head.host);  // absolute-form authority wins
       wrote_host = true;
@@ -136,8 +167,9 @@ void serialize_response_head(const ResponseHead& head, const ResponseHeadOptions
   out.push_back(' ');
   out.append(head.reason.empty() ? default_reason(head.status) : head.reason);
   out.append("\r\n");
+  const ConnectionTokens conn(head.headers);
   for (const Header& h : head.headers) {
-    if (iequals(h.name, "content-length") || is_hop_by_hop(h.name, head.headers)) continue;
+    if (iequals(h.name, "content-length") || conn.hop_by_hop(h.name)) continue;
     append_header(out, h.name, h.value);
   }
   append_tail(out, opt.extra, opt.framing, opt.connection, head.upgrade_protocol);

@@ -8,6 +8,8 @@
 #include "lb/log.h"
 #include "lb/net_util.h"
 #include "lb/routing.h"
+#include "lb/server_health.h"
+#include "health/retry_policy.h"
 
 namespace lb {
 
@@ -60,6 +62,7 @@ static http::Limits limits_of(const conf::ListenerConfig& c) {
 
 HttpSession::HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener)
     : worker_(worker), rt_(std::move(rt)), listener_(listener), parser_(*this, limits_of(*this->listener().config)) {
+  random_state_ = worker_.now_ns() ^ (static_cast<uint64_t>(worker_.index()) << 48);
   this->listener().live->connections_active.fetch_add(1, std::memory_order_relaxed);
   this->listener().live->connections_total.fetch_add(1, std::memory_order_relaxed);
   worker_.add_session(this);
@@ -185,6 +188,10 @@ void HttpSession::on_timer(uv_timer_t* t) {
       break;
     case Phase::dispatching:
       s->backend_failed("connect timeout", conf::RetryOn::connect_failure);
+      break;
+    case Phase::backoff:
+      s->phase_ = Phase::dispatching;
+      s->dispatch();
       break;
     case Phase::exchanging:
       if (!s->response_started_) s->backend_failed("response timeout", conf::RetryOn::timeout);
@@ -326,17 +333,24 @@ void HttpSession::dispatch() {
   const conf::PoolConfig& pc = *pool().config;
   auto picked = rt_->selector(pool_).pick(hash_, worker_.now_ns(), tried_);
   if (!picked) {
-    pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
-    send_error(503, "no server available", !request_done_ && parser_.head().has_body);
+    // On a retry with every server tried, report the last failure instead.
+    bool retrying = attempts_ > 0;
+    if (!retrying) pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
+    int status = retrying ? last_failure_status_ : 503;
+    send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_.head().has_body);
     if (!close_after_flush_) phase_ = Phase::exchanging;
     response_done_ = true;
     return;
   }
-  server_ = *picked;
-  tried_.add(*picked);
+  server_ = picked->server;
+  trial_ = picked->trial;
+  tried_.add(picked->server);
   ++attempts_;
-  if (attempts_ == 1) pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
-  const ServerRuntime& server = pool().servers[*picked];
+  if (attempts_ == 1) {
+    pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+    pool().live->retry_tokens.on_request(pc.retries.budget_percent);
+  }
+  const ServerRuntime& server = pool().servers[picked->server];
   server_name_ = server.config->address.text;
   server.live->active.fetch_add(1, std::memory_order_relaxed);
   server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
@@ -409,9 +423,12 @@ void HttpSession::send_request_head() {
 void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   if (phase_ == Phase::closing) return;
   uv_timer_stop(&timer_);
-  const conf::PoolConfig& pc = *pool().config;
-  if (server_ >= 0) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
-  log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pc.name},
+  if (server_ >= 0) {
+    const ServerRuntime& server = pool().servers[server_];
+    server.live->failures_total.fetch_add(1, std::memory_order_relaxed);
+    report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
+  }
+  log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pool().config->name},
                                {"server", server_name_}, {"reason", reason}});
   release_server(false);
   drop_backend();
@@ -419,22 +436,64 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
     close_session();  // the client has part of a response: only closing tells it
     return;
   }
-  const http::RequestHead& head = parser_.head();
-  bool replayable = request_body_sent_ == 0 && (condition == conf::RetryOn::connect_failure ||
-                                               (idempotent(head.method_id) || !head.has_body));
-  bool allowed = pc.retries.retries_on(condition) && attempts_ < 1 + pc.retries.attempts;
-  if (replayable && allowed && !stopping_) {
-    pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
-    phase_ = Phase::dispatching;
-    dispatch();
-    return;
-  }
-  int status = condition == conf::RetryOn::timeout ? 504 : 502;
-  send_error(status, status == 504 ? "server too slow" : "server failed", !request_done_);
+  last_failure_status_ = failure_status(condition);
+  if (schedule_retry(condition)) return;
+  last_failure_status_ = failure_status(condition);
+  send_error(last_failure_status_, last_failure_status_ == 504 ? "server too slow" : "server failed", !request_done_);
   if (!close_after_flush_) {
     response_done_ = true;
     if (request_done_) finish_exchange();
   }
+}
+
+// Retries only what can be replayed: nothing of the body has been sent, and a
+// request that may have reached the server is idempotent or bodiless. Each
+// retry spends from the pool's retry budget and waits a jittered backoff.
+bool HttpSession::schedule_retry(conf::RetryOn condition) {
+  const conf::PoolConfig& pc = *pool().config;
+  const http::RequestHead& head = parser_.head();
+  bool replayable = request_body_sent_ == 0 && (condition == conf::RetryOn::connect_failure ||
+                                               idempotent(head.method_id) || !head.has_body);
+  if (!replayable || stopping_ || !pc.retries.retries_on(condition) || attempts_ >= 1 + pc.retries.attempts)
+    return false;
+  if (!pool().live->retry_tokens.try_spend()) return false;
+  pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
+  request_sent_ = false;
+  auto delay = health::backoff(attempts_ - 1, pc.retries.backoff_base, pc.retries.backoff_max, next_random());
+  phase_ = Phase::backoff;
+  arm_timer(static_cast<uint64_t>(delay.count()));
+  return true;
+}
+
+// The status lb answers with when `condition` ends the request.
+int HttpSession::failure_status(conf::RetryOn condition) const {
+  switch (condition) {
+    case conf::RetryOn::timeout: return 504;
+    case conf::RetryOn::status_503: return 503;
+    case conf::RetryOn::status_504: return 504;
+    default: return 502;
+  }
+}
+
+bool HttpSession::retry_possible() const {
+  const conf::PoolConfig& pc = *pool().config;
+  const http::RequestHead& head = parser_.head();
+  return request_body_sent_ == 0 && (idempotent(head.method_id) || !head.has_body) && !stopping_ &&
+         attempts_ < 1 + pc.retries.attempts;
+}
+
+// The server answered with a retryable status (the response was not forwarded).
+void HttpSession::backend_failed_status(conf::RetryOn condition) {
+  char reason[16];
+  snprintf(reason, sizeof reason, "status %d", status_);
+  backend_failed(reason, condition);
+}
+
+uint64_t HttpSession::next_random() {
+  uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 void HttpSession::on_backend_error(const char* reason, bool reset) {
@@ -477,6 +536,23 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
   if (server_ >= 0) {
     ServerLive& live = *pool().servers[server_].live;
     live.set_latency(algo::update_latency(live.latency(), upstream_ms_, now));
+  }
+  if (server_ >= 0 && !head.upgrade) {
+    bool server_error = head.status >= 500;
+    if (auto retry_on = health::retry_on_for_status(head.status); retry_on && pool().config->retries.retries_on(*retry_on)) {
+      // A retryable status: try another server instead of passing it on,
+      // while the rules and the budget allow (checked in schedule_retry).
+      if (retry_possible()) {
+        if (conn_) conn_->close();
+        conn_ = nullptr;
+        status_ = head.status;
+        backend_failed_status(*retry_on);
+        return;
+      }
+    }
+    report_outcome(pool(), pool().servers[server_], !server_error, trial_, now,
+                   server_error ? "5xx from server" : nullptr);
+    if (server_error) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
   }
   status_ = head.status;
   response_started_ = true;

@@ -34,6 +34,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
     idle,         // between requests (client_idle)
     head,         // a request head is arriving (request_header deadline)
     dispatching,  // head parsed: choosing and connecting a server
+    backoff,      // waiting before a retry
     exchanging,   // request forwarded / response streaming
     tunnel,       // after 101: raw bytes both ways
     closing,
@@ -74,6 +75,11 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   void send_request_head();
   void write_backend(const uv_buf_t* bufs, size_t n);
   void backend_failed(const char* reason, conf::RetryOn condition);
+  void backend_failed_status(conf::RetryOn condition);
+  bool schedule_retry(conf::RetryOn condition);
+  bool retry_possible() const;
+  int failure_status(conf::RetryOn condition) const;
+  uint64_t next_random();
   void release_server(bool success);
   void drop_backend();
   void write_access_log();
@@ -116,6 +122,9 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   std::string server_name_;
   TriedSet tried_;
   uint32_t attempts_ = 0;
+  bool trial_ = false;            // half-open circuit trial for the current try
+  int last_failure_status_ = 502;
+  uint64_t random_state_ = 0;     // backoff jitter (seeded per session)
   bool request_done_ = false;     // request fully read from the client
   bool request_sent_ = false;     // head written to the backend
   uint64_t request_body_sent_ = 0;

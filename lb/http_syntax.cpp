@@ -3,27 +3,11 @@
 // See lb/http_syntax.h for why these exist beside llhttp.
 #include "lb/http_syntax.h"
 
+#include <algorithm>
+#include <array>
 #include <limits>
 
 namespace lb::http {
-
-namespace {
-inline unsigned char lower(unsigned char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + 32) : c;
-}
-}  // namespace
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 bool list_has_token(std::string_view list, std::string_view token) noexcept {
   while (!list.empty()) {
@@ -65,16 +49,18 @@ bool Headers::has_token(std::string_view name, std::string_view token) const noe
 
 namespace lb::http::detail {
 
-bool is_tchar(unsigned char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+namespace {
+// 256-entry table: is_tchar runs once per header-name byte.
+constexpr auto kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 32] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+}  // namespace
+
+bool is_tchar(unsigned char c) noexcept { return kTchar[c]; }
 
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;
@@ -133,7 +119,23 @@ void HeadScanner::reset() noexcept {
 }
 
 HeadScanner::Result HeadScanner::scan(const char* p, size_t len, size_t* used) noexcept {
-  for (size_t i = 0; i < len; ++i) {
+  size_t i = 0;
+  while (i < len) {
+    if (!cr_ && !line_empty_) {
+      // Fast path: the bulk of a head is printable bytes mid-line; skip them
+      // in a tight loop (up to the size limit) and fall through on anything else.
+      size_t end = len;
+      if (max_bytes_ != 0) end = static_cast<size_t>(std::min<uint64_t>(len, i + (max_bytes_ - total_)));
+      size_t j = i;
+      while (j < end) {
+        unsigned char c = static_cast<unsigned char>(p[j]);
+        if (c < 0x20 || c == 0x7f) break;
+        ++j;
+      }
+      total_ += j - i;
+      i = j;
+      if (i == len) break;
+    }
     unsigned char c = static_cast<unsigned char>(p[i]);
     *used = i;
     if (max_bytes_ != 0 && total_ >= max_bytes_) {
@@ -141,6 +143,7 @@ HeadScanner::Result HeadScanner::scan(const char* p, size_t len, size_t* used) n
       return Result::Error;
     }
     ++total_;
+    ++i;
     if (cr_) {
       if (c != '\n') {
         error_ = {400, "bare CR in request head"};
@@ -149,7 +152,7 @@ HeadScanner::Result HeadScanner::scan(const char* p, size_t len, size_t* used) n
       cr_ = false;
       if (line_empty_ && seen_line_) {  // the blank line that ends the head
         done_ = true;
-        *used = i + 1;
+        *used = i;
         return Result::End;
       }
       if (!line_empty_) seen_line_ = true;

@@ -10,11 +10,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <algorithm>
 #include <mutex>
 #include <string>
 
 #include "algorithms/balancer.h"
 #include "conf/config.h"
+#include "health/circuit_breaker.h"
 
 namespace lb {
 
@@ -40,6 +42,9 @@ struct ServerLive {
   std::atomic<uint64_t> up_since_ns{0};      // for slow start
   std::atomic<uint64_t> last_check_ns{0};
 
+  // Passive health (lock-free; see health/circuit_breaker.h).
+  health::CircuitBreaker breaker;
+
   // Main-thread only (admin /stats).
   std::mutex last_error_mutex;
   std::string last_error;
@@ -64,13 +69,38 @@ struct ServerLive {
   }
 };
 
+// Retry budget as a token bucket: every request earns budget_percent/100 of
+// a token, every retry spends one. Over any run the retries stay within
+// budget_percent of the requests plus the small starting balance, so a
+// failing pool cannot multiply its load. Lock-free (one CAS per retry).
+class RetryTokens {
+ public:
+  void on_request(uint32_t budget_percent) {
+    int64_t add = static_cast<int64_t>(budget_percent) * 10;  // milli-tokens
+    int64_t cur = milli_.load(std::memory_order_relaxed);
+    while (cur < kCap && !milli_.compare_exchange_weak(cur, std::min(kCap, cur + add), std::memory_order_relaxed)) {
+    }
+  }
+  bool try_spend() {
+    int64_t cur = milli_.load(std::memory_order_relaxed);
+    while (cur >= 1000) {
+      if (milli_.compare_exchange_weak(cur, cur - 1000, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr int64_t kCap = 10'000;  // at most 10 retries banked
+  std::atomic<int64_t> milli_{3'000};      // a quiet pool may still retry a few times
+};
+
 struct PoolLive {
   std::atomic<uint64_t> requests_total{0};
   std::atomic<uint64_t> retries_total{0};
   std::atomic<uint64_t> no_server_total{0};
   std::atomic<bool> panic{false};  // last pick had to ignore health (when_all_down: panic)
-  std::atomic<uint32_t> retries_active{0};
-  std::atomic<uint32_t> requests_active{0};
+  RetryTokens retry_tokens;
+  health::EjectionBudget ejection;  // circuit breakers open at most max_ejection_percent of the pool
 };
 
 struct ListenerLive {

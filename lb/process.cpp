@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "conf/load.h"
+#include "lb/admin_server.h"
+#include "lb/health_monitor.h"
 #include "lb/log.h"
 #include "lb/version.h"
 
@@ -56,6 +58,7 @@ int Process::run() {
   last_reload_ = {true, rfc3339_now(), ""};
   runtime_ = runtime;
   sockets_.commit(*runtime);
+  size_ejection_budgets(*runtime);
 
   for (uint32_t i = 0; i < worker_count_; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
@@ -73,6 +76,17 @@ int Process::run() {
   watch(sigusr1_, SIGUSR1);
   uv_timer_init(&loop_, &stop_poll_);
   stop_poll_.data = this;
+  health_ = std::make_unique<HealthMonitor>(&loop_);
+  health_->update(*runtime_);
+  if (runtime_->config->admin) {
+    admin_ = std::make_unique<AdminServer>(&loop_, *this);
+    if (auto err = admin_->start(*runtime_->config->admin)) {
+      fprintf(stderr, "%s: /admin/listen: %s\n", config_path_.c_str(), err->c_str());
+      for (auto& w : workers_) w->request_stop();
+      for (auto& w : workers_) w->join();
+      return 1;
+    }
+  }
 
   log_info("started", {{"version", LB_VERSION}, num("workers", worker_count_), {"config", config_path_},
                        num("listeners", static_cast<double>(runtime_->listeners.size()))});
@@ -134,16 +148,31 @@ void Process::publish(std::shared_ptr<Runtime> runtime) {
   runtime_ = runtime;
   sockets_.commit(*runtime);
   live_.retain_only(*runtime);
+  size_ejection_budgets(*runtime);
   for (auto& w : workers_) w->publish(runtime_);
+  health_->update(*runtime_);
+  if (!admin_ && runtime_->config->admin) admin_ = std::make_unique<AdminServer>(&loop_, *this);
+  if (admin_) {
+    if (auto err = admin_->reconfigure(runtime_->config->admin)) log_error("admin listener unchanged", {{"reason", *err}});
+  }
 }
 
-bool Process::ready() const { return !stopping_ && runtime_ != nullptr; }
+// Circuit breakers may eject at most max_ejection_percent of each pool's servers.
+void Process::size_ejection_budgets(const Runtime& runtime) {
+  for (const auto& pool : runtime.pools)
+    pool.live->ejection.set_pool_size(static_cast<uint32_t>(pool.servers.size()));
+}
+
+bool Process::ready() const {
+  return !stopping_ && runtime_ != nullptr && (!health_ || health_->first_round_complete());
+}
 
 void Process::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
   log_info("stopping", {num("shutdown_timeout_ms", static_cast<double>(runtime_->config->shutdown_timeout.count()))});
   for (auto& w : workers_) w->request_stop();
+  health_->stop();
   stop_deadline_ns_ = uv_hrtime() + static_cast<uint64_t>(runtime_->config->shutdown_timeout.count()) * 1'000'000ULL;
   uv_timer_start(&stop_poll_, &Process::on_stop_poll, 10, 10);
 }
@@ -168,6 +197,7 @@ void Process::finish() {
   for (auto& w : workers_) w->join();
   workers_.clear();
   log_info("stopped");
+  if (admin_) admin_->stop();
   uv_timer_stop(&stop_poll_);
   uv_walk(&loop_, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); }, nullptr);
 }

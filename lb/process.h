@@ -19,6 +19,9 @@
 
 namespace lb {
 
+class HealthMonitor;
+class AdminServer;
+
 struct ReloadStatus {
   bool ok = true;
   std::string at;     // RFC 3339
@@ -51,6 +54,7 @@ class Process {
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_stop_poll(uv_timer_t* timer);
   void publish(std::shared_ptr<Runtime> runtime);
+  void size_ejection_budgets(const Runtime& runtime);
   void finish();
 
   std::string config_path_;
@@ -61,6 +65,8 @@ class Process {
   LiveRegistry live_;
   SocketRegistry sockets_;
   std::shared_ptr<const Runtime> runtime_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<AdminServer> admin_;
   uint64_t generation_ = 0;
   uint32_t worker_count_ = 1;
   ReloadStatus last_reload_;

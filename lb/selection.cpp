@@ -79,7 +79,20 @@ std::optional<uint32_t> PoolSelector::pick_from(algo::Balancer& balancer, const 
   return servers[*member];
 }
 
-std::optional<uint32_t> PoolSelector::pick(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {
+std::optional<Pick> PoolSelector::pick(uint64_t hash, uint64_t now_ns, TriedSet& tried) {
+  // A breaker may admit only one trial while half-open; when another worker
+  // took it between would_allow() and allow(), pick again without that server.
+  for (;;) {
+    auto s = pick_server(hash, now_ns, tried);
+    if (!s) return std::nullopt;
+    const ServerRuntime& server = pool_.servers[*s];
+    auto permit = server.live->breaker.allow(now_ns, pool_.config->circuit_breaker);
+    if (permit || pool_.live->panic.load(std::memory_order_relaxed)) return Pick{*s, permit.trial};
+    tried.add(*s);
+  }
+}
+
+std::optional<uint32_t> PoolSelector::pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {
   auto s = pick_from(*primary_, pool_.primary_servers, hash, now_ns, tried, false);
   if (!s) s = pick_from(*backup_, pool_.backup_servers, hash, now_ns, tried, false);
   if (s) {

@@ -37,19 +37,26 @@ class TriedSet {
   uint8_t size_ = 0;
 };
 
+struct Pick {
+  uint32_t server = 0;  // index into pool.servers
+  bool trial = false;   // a half-open circuit's trial request: pass to report_outcome
+};
+
 class PoolSelector {
  public:
   explicit PoolSelector(const PoolRuntime& pool);
 
-  // Index into pool.servers of the chosen server, or nullopt when none is
-  // available (the caller answers 503 / closes, and counts no_server_total).
-  // Does not change any counter; the caller increments `active` when it uses the server.
-  std::optional<uint32_t> pick(uint64_t hash, uint64_t now_ns, const TriedSet& tried);
+  // The chosen server, or nullopt when none is available (the caller answers
+  // 503 / closes, and counts no_server_total). Servers whose circuit refuses
+  // the request at the last moment are added to `tried`. The caller
+  // increments `active` when it uses the server.
+  std::optional<Pick> pick(uint64_t hash, uint64_t now_ns, TriedSet& tried);
 
   // Whether the pool currently has any server that could be picked.
   const PoolRuntime& pool() const { return pool_; }
 
  private:
+  std::optional<uint32_t> pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried);
   std::optional<uint32_t> pick_from(algo::Balancer& balancer, const std::vector<uint32_t>& servers,
                                     uint64_t hash, uint64_t now_ns, const TriedSet& tried, bool ignore_health);
 

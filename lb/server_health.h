@@ -1,7 +1,8 @@
-// lb/server_health.h — whether a server may take new traffic right now, and
-// its effective weight: the meeting point of active health (health/checker),
-// passive health (circuit breaker) and slow start. Read on every pick from any
-// worker, so only atomics are read here.
+// lb/server_health.h — whether a server may take new traffic right now, its
+// effective weight, and reporting request outcomes: the meeting point of
+// active health (health/checker via HealthMonitor), passive health (the
+// circuit breaker) and slow start. Called from any worker; touches only
+// atomics (the breaker is lock-free).
 #pragma once
 
 #include <cstdint>
@@ -12,14 +13,14 @@
 namespace lb {
 
 // Up by active health and not ejected by its circuit breaker.
-inline bool server_selectable(const PoolRuntime&, const ServerLive& live, uint64_t /*now_ns*/) {
-  return live.healthy();
-}
+bool server_selectable(const PoolRuntime& pool, const ServerLive& live, uint64_t now_ns);
 
 // Configured (or admin-set) weight, ramped during slow start; always >= 1.
-inline uint32_t effective_weight(const PoolRuntime&, const ServerLive& live, uint64_t /*now_ns*/) {
-  uint32_t w = live.weight.load(std::memory_order_relaxed);
-  return w == 0 ? 1 : w;
-}
+uint32_t effective_weight(const PoolRuntime& pool, const ServerLive& live, uint64_t now_ns);
+
+// Feeds one request/connection outcome to the server's circuit breaker and
+// logs open/close transitions. `trial` is the half-open permit flag from the pick.
+void report_outcome(const PoolRuntime& pool, const ServerRuntime& server, bool ok, bool trial, uint64_t now_ns,
+                    const char* reason = nullptr);
 
 }  // namespace lb

@@ -7,6 +7,7 @@
 #include "lb/log.h"
 #include "lb/net_util.h"
 #include "lb/proxy_protocol.h"
+#include "lb/server_health.h"
 
 namespace lb {
 
@@ -93,10 +94,11 @@ void TcpSession::connect_next() {
     close_all();
     return;
   }
-  server_ = *picked;
-  tried_.add(*picked);
+  server_ = picked->server;
+  trial_ = picked->trial;
+  tried_.add(picked->server);
   ++attempts_;
-  const ServerRuntime& server = pool().servers[*picked];
+  const ServerRuntime& server = pool().servers[picked->server];
   server_name_ = server.config->address.text;
   server.live->active.fetch_add(1, std::memory_order_relaxed);
   server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
@@ -133,7 +135,11 @@ void TcpSession::connect_cb(uv_connect_t* req, int status) {
 
 void TcpSession::connect_failed(const char* reason) {
   const conf::PoolConfig& pc = *pool().config;
-  if (server_ >= 0) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
+  if (server_ >= 0) {
+    const ServerRuntime& server = pool().servers[server_];
+    server.live->failures_total.fetch_add(1, std::memory_order_relaxed);
+    report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
+  }
   log_debug("backend connect failed", {{"listener", listener().config->name}, {"pool", pc.name},
                                        {"server", server_name_}, {"reason", reason}});
   release_server();
@@ -164,6 +170,7 @@ void TcpSession::connect_failed(const char* reason) {
 void TcpSession::on_connected() {
   connected_ = true;
   status_ = 200;
+  report_outcome(pool(), pool().servers[server_], true, trial_, worker_.now_ns());
   upstream_ms_ = static_cast<double>(worker_.now_ns() - connect_start_ns_) / 1e6;
   uv_tcp_nodelay(&backend_, 1);
   const auto& send = listener().config->proxy_protocol.send;

@@ -29,13 +29,8 @@ struct Msg {
 template <class H>
 void copy_headers(Msg& m, const H& h) {
   for (const Header& f : h.headers) m.headers.emplace_back(f.name, f.value);
-  m.keep_alive = h.keep_alive;
-  m.chunked = h.chunked;
-  m.has_body = h.has_body;
-  m.upgrade = h.upgrade;
-  m.upgrade_protocol = h.upgrade_protocol;
-  m.cl = h.content_length;
-  m.minor = h.http_minor;
+  m.keep_alive = h.keep_alive, m.chunked = h.chunked, m.has_body = h.has_body, m.upgrade = h.upgrade;
+  m.upgrade_protocol = h.upgrade_protocol, m.cl = h.content_length, m.minor = h.http_minor;
 }
 
 struct ReqRecorder : RequestHandler {
@@ -456,17 +451,20 @@ TEST_CASE("response: 100 Continue then 200, in one buffer and byte by byte") {
 }
 
 TEST_CASE("response: 101 stops parsing; the rest is tunnel data") {
-  RespRecorder rec;
-  ResponseParser p(rec);
   std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
   std::string in = head + "\x81\x05hello";
-  FeedResult r = p.feed(in.data(), in.size());
-  CHECK(r.status == FeedStatus::Upgrade);
-  CHECK(r.consumed == head.size());
-  REQUIRE(rec.msgs.size() == 1);
-  CHECK(rec.msgs[0].upgrade);
-  CHECK(rec.msgs[0].upgrade_protocol == "websocket");
-  CHECK(p.feed(in.data() + r.consumed, 2).status == FeedStatus::Upgrade);
+  for (size_t step : {size_t{0}, size_t{1}}) {
+    RespRecorder rec;
+    ResponseParser p(rec);
+    Outcome o = drive(p, in, step);
+    CHECK(o.last == FeedStatus::Upgrade);
+    CHECK(o.rest == "\x81\x05hello");
+    REQUIRE(rec.msgs.size() == 1);
+    CHECK(rec.msgs[0].upgrade);
+    CHECK(rec.msgs[0].upgrade_protocol == "websocket");
+    CHECK_FALSE(rec.msgs[0].complete);
+    CHECK(p.feed(in.data(), 2).status == FeedStatus::Upgrade);
+  }
 }
 
 TEST_CASE("response: close-delimited body ends at finish()") {

@@ -1,0 +1,319 @@
+// lb/admin_server.cpp — the admin listener and its keep-alive connections on
+// the main loop: read, parse (lb::http::RequestParser), answer through
+// AdminApi, write in order. See lb/admin_server.h for limits and ownership.
+#include "lb/admin_server.h"
+
+#include <memory>
+#include <vector>
+
+#include "lb/http_parser.h"
+#include "lb/http_serialize.h"
+#include "lb/log.h"
+
+namespace lb {
+
+struct AdminServer::Listener {
+  uv_tcp_t tcp{};
+  AdminServer* server = nullptr;  // null once the listener is being closed
+};
+
+// One client connection. Owned by its two handles (tcp, idle timer): freed
+// when both close callbacks have run.
+struct AdminServer::Connection final : http::RequestHandler {
+  explicit Connection(AdminServer* s)
+      : server(s), parser(*this, http::Limits{kMaxHeadBytes, 100, kMaxBodyBytes}) {}
+
+  AdminServer* server;  // null once closed or the server stopped
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  int open_handles = 0;
+  http::RequestParser parser;
+  std::string pending;  // received bytes not yet consumed by the parser
+  AdminRequest request;
+  bool keep_alive = true;
+  bool http10 = false;
+  bool reading = false;
+  bool eof = false;
+  bool closing = false;
+  bool close_after_write = false;
+  size_t writes_in_flight = 0;
+
+  struct WriteReq {
+    uv_write_t req{};
+    Connection* conn = nullptr;
+    std::string data;
+  };
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+
+  // ---- RequestHandler ----
+  http::Flow on_request_head(const http::RequestHead& h) override {
+    request = AdminRequest{};
+    request.method.assign(h.method);
+    request.path.assign(h.path);
+    if (const http::Header* a = h.headers.find("authorization")) request.authorization.emplace(a->value);
+    keep_alive = h.keep_alive;
+    http10 = h.http_minor == 0;
+    // curl and others wait (briefly) for this before sending a larger body.
+    if (h.expect_continue && h.has_body && !http10) send("HTTP/1.1 100 Continue\r\n\r\n");
+    return http::Flow::Continue;
+  }
+  void on_request_body(std::string_view data) override { request.body.append(data); }
+  void on_request_complete() override {}
+
+  // ---- I/O ----
+  void arm_timer() { uv_timer_start(&timer, &Connection::on_timeout, kIdleTimeoutMs, 0); }
+
+  void start_reading() {
+    if (reading || eof || closing) return;
+    if (uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read) == 0) reading = true;
+    else close();
+  }
+  void stop_reading() {
+    if (!reading) return;
+    uv_read_stop(stream());
+    reading = false;
+  }
+
+  // Parses and answers as many buffered requests as the write queue allows.
+  void process() {
+    while (!closing && !close_after_write) {
+      if (uv_stream_get_write_queue_size(stream()) > kMaxQueuedBytes) {
+        stop_reading();  // resumed from on_write once the client reads
+        return;
+      }
+      http::FeedResult r = parser.feed(pending.data(), pending.size());
+      pending.erase(0, r.consumed);
+      switch (r.status) {
+        case http::FeedStatus::NeedMore:
+          if (eof) {
+            close_after_write = true;  // EOF mid-request or between requests: nothing to answer
+            maybe_close();
+          } else {
+            start_reading();
+          }
+          return;
+        case http::FeedStatus::HeadPaused: continue;  // never asked for, but harmless
+        case http::FeedStatus::MessageComplete: {
+          AdminResponse resp = server ? server->api_.handle(request) : AdminResponse{503, "application/json", json_error("stopping"), {}};
+          if (closing) return;  // handle() stopped the server (a reload removed the admin section)
+          bool close_now = !keep_alive || server == nullptr;
+          respond(resp, request.method == "HEAD", close_now);
+          if (close_now) return;
+          arm_timer();
+          continue;
+        }
+        case http::FeedStatus::Closed:
+          close_after_write = true;
+          maybe_close();
+          return;
+        case http::FeedStatus::Upgrade:
+        case http::FeedStatus::Error: {
+          const http::ParseError& e = parser.error();
+          int status = e.status >= 400 ? e.status : 400;
+          std::string reason = e.reason.empty() ? std::string(http::default_reason(status)) : std::string(e.reason);
+          respond({status, "application/json", json_error(reason), {}}, false, true);
+          return;
+        }
+      }
+    }
+  }
+
+  void respond(const AdminResponse& resp, bool head_only, bool close_after) {
+    std::string out;
+    out.reserve(256 + (head_only ? 0 : resp.body.size()));
+    std::string_view reason = http::default_reason(resp.status);
+    out += "HTTP/1.1 ";
+    out += std::to_string(resp.status);
+    out += ' ';
+    out += reason.empty() ? std::string_view("Unknown") : reason;
+    out += "\r\nContent-Type: ";
+    out += resp.content_type;
+    out += "\r\nContent-Length: ";
+    out += std::to_string(resp.body.size());
+    out += "\r\nCache-Control: no-store\r\n";
+    for (const auto& [name, value] : resp.headers) {
+      out += name;
+      out += ": ";
+      out += value;
+      out += "\r\n";
+    }
+    if (close_after) out += "Connection: close\r\n";
+    else if (http10) out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+    if (!head_only) out += resp.body;
+    send(std::move(out));
+    if (close_after) {
+      close_after_write = true;
+      stop_reading();
+      maybe_close();
+    }
+  }
+
+  void send(std::string data) {
+    if (closing) return;
+    auto w = std::make_unique<WriteReq>();
+    w->conn = this;
+    w->data = std::move(data);
+    w->req.data = w.get();
+    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    if (uv_write(&w->req, stream(), &buf, 1, &Connection::on_write) != 0) {
+      close();
+      return;
+    }
+    w.release();  // owned by the request until on_write
+    ++writes_in_flight;
+  }
+
+  void maybe_close() {
+    if (close_after_write && writes_in_flight == 0) close();
+  }
+
+  // Idempotent. The object is freed once both handles have closed; pending
+  // writes complete (UV_ECANCELED) before that.
+  void close() {
+    if (closing) return;
+    closing = true;
+    if (server) server->connections_.erase(this);
+    server = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), &Connection::on_close);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), &Connection::on_close);
+  }
+
+  // ---- libuv callbacks ----
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+    // The main loop is single-threaded and on_read copies out at once, so one
+    // scratch buffer serves every connection.
+    static char scratch[64 * 1024];
+    *buf = uv_buf_init(scratch, sizeof scratch);
+  }
+
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(s->data);
+    if (n > 0) {
+      c->pending.append(buf->base, static_cast<size_t>(n));
+      c->process();
+    } else if (n == UV_EOF) {
+      c->eof = true;
+      c->stop_reading();
+      c->process();
+    } else if (n < 0) {
+      c->close();
+    }
+  }
+
+  static void on_write(uv_write_t* req, int status) {
+    std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
+    Connection* c = w->conn;
+    --c->writes_in_flight;
+    if (c->closing) return;
+    if (status < 0) {
+      c->close();
+      return;
+    }
+    if (c->close_after_write) {
+      c->maybe_close();
+      return;
+    }
+    if (!c->reading && !c->eof && uv_stream_get_write_queue_size(c->stream()) <= kMaxQueuedBytes / 2) c->process();
+  }
+
+  static void on_timeout(uv_timer_t* t) { static_cast<Connection*>(t->data)->close(); }
+
+  static void on_close(uv_handle_t* h) {
+    auto* c = static_cast<Connection*>(h->data);
+    if (--c->open_handles == 0) delete c;
+  }
+};
+
+AdminServer::AdminServer(uv_loop_t* loop, Process& process) : loop_(loop), api_(process) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+std::optional<std::string> AdminServer::start(const conf::AdminConfig& cfg) {
+  api_.set_token(cfg.token);
+  if (listener_ && listen_text_ == cfg.listen.text) return std::nullopt;
+
+  auto* l = new Listener();  // freed in its close callback
+  l->server = this;
+  uv_tcp_init(loop_, &l->tcp);
+  l->tcp.data = l;
+  int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&cfg.listen.sockaddr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 128, &AdminServer::on_connection);
+  if (rc != 0) {
+    l->server = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    return "admin: bind " + cfg.listen.text + ": " + uv_strerror(rc);
+  }
+  close_listener();  // the previous address, if any; its connections stay
+  listener_ = l;
+  listen_text_ = cfg.listen.text;
+  log_info("admin listening", {{"listen", cfg.listen.text}});
+  return std::nullopt;
+}
+
+std::optional<std::string> AdminServer::reconfigure(const std::optional<conf::AdminConfig>& cfg) {
+  if (!cfg) {
+    if (listener_) log_info("admin endpoint removed by reload");
+    stop();
+    set_token(std::nullopt);
+    return std::nullopt;
+  }
+  return start(*cfg);
+}
+
+void AdminServer::close_listener() {
+  if (!listener_) return;
+  listener_->server = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_->tcp),
+           [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+  listener_ = nullptr;
+  listen_text_.clear();
+}
+
+void AdminServer::stop() {
+  close_listener();
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  connections_.clear();
+  for (Connection* c : all) {
+    c->server = nullptr;
+    c->close();
+  }
+}
+
+uint16_t AdminServer::port() const {
+  if (!listener_) return 0;
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&listener_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+void AdminServer::on_connection(uv_stream_t* server, int status) {
+  auto* l = static_cast<Listener*>(server->data);
+  if (status < 0) {
+    log_warn("admin accept failed", {{"reason", uv_strerror(status)}});
+    return;
+  }
+  AdminServer* self = l->server;
+  if (!self) return;
+  auto* c = new Connection(self);  // owned by its handles from here on
+  uv_tcp_init(self->loop_, &c->tcp);
+  uv_timer_init(self->loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->open_handles = 2;
+  if (uv_accept(server, c->stream()) != 0 || self->connections_.size() >= kMaxConnections) {
+    c->server = nullptr;  // never tracked
+    c->close();
+    return;
+  }
+  self->connections_.insert(c);
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->arm_timer();
+  c->start_reading();
+}
+
+}  // namespace lb

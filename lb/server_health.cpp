@@ -1,0 +1,42 @@
+// lb/server_health.cpp — availability, slow-start weight, breaker outcomes.
+#include "lb/server_health.h"
+
+#include "health/slow_start.h"
+#include "lb/log.h"
+
+namespace lb {
+
+bool server_selectable(const PoolRuntime& pool, const ServerLive& live, uint64_t now_ns) {
+  return live.healthy() && live.breaker.would_allow(now_ns, pool.config->circuit_breaker);
+}
+
+uint32_t effective_weight(const PoolRuntime& pool, const ServerLive& live, uint64_t now_ns) {
+  uint32_t w = live.weight.load(std::memory_order_relaxed);
+  if (w == 0) w = 1;
+  if (pool.config->slow_start.count() == 0) return w;
+  return health::slow_start_weight(w, now_ns, live.up_since_ns.load(std::memory_order_relaxed), pool.config->slow_start);
+}
+
+void report_outcome(const PoolRuntime& pool, const ServerRuntime& server, bool ok, bool trial, uint64_t now_ns,
+                    const char* reason) {
+  ServerLive& live = *server.live;
+  const auto& cfg = pool.config->circuit_breaker;
+  auto t = ok ? live.breaker.on_success(now_ns, cfg, pool.live->ejection, trial)
+              : live.breaker.on_failure(now_ns, cfg, pool.live->ejection, trial);
+  switch (t) {
+    case health::CircuitTransition::opened:
+    case health::CircuitTransition::reopened:
+      log_warn("circuit open", {{"pool", pool.config->name}, {"server", server.config->address.text},
+                                {"reason", reason ? reason : "consecutive failures"}});
+      break;
+    case health::CircuitTransition::closed:
+      log_info("circuit close", {{"pool", pool.config->name}, {"server", server.config->address.text}});
+      // Recovered from ejection: ramp back in like a server coming up.
+      live.up_since_ns.store(now_ns, std::memory_order_relaxed);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace lb
