@@ -72,7 +72,7 @@ $(OBJ)/%.o: %.cpp
 # llhttp is compiled into the build from the Debian package's C sources.
 $(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -w -c $< -o $@
+	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -DLLHTTP_STRICT_MODE=1 -w -c $< -o $@
 
 $(BUILD)/liblb.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^

@@ -12,6 +12,9 @@
 //    so pipelined messages are handled one at a time; call feed() with the
 //    remaining bytes once ready for the next message.
 //  * After HeadPaused call feed() again (even with len 0) to continue.
+//  * Closed (consumed 0): returned by feed() called after the last message
+//    (its head had keep_alive false) and by finish() on a clean EOF. Bytes
+//    after a last message are never parsed; close after answering.
 //  * Handler callbacks run inside feed(); they must not call feed()/finish()
 //    or destroy the parser. on_*_complete runs just before feed() returns
 //    MessageComplete.
@@ -52,8 +55,9 @@ class RequestParser {
   RequestParser& operator=(const RequestParser&) = delete;
 
   FeedResult feed(const char* data, size_t len);
-  // The client closed its sending side. Closed when between messages,
-  // Error (400 "truncated request") when a message was in progress.
+  // The client closed its sending side. Closed when between messages;
+  // MessageComplete (after on_request_complete) when a body-less request was
+  // left HeadPaused; Error (400 "truncated request") when a message was cut.
   FeedStatus finish();
 
   // The last head reported by on_request_head (valid until the next one).
@@ -105,7 +109,8 @@ class ResponseHandler {
   virtual ~ResponseHandler() = default;
   // 100 Continue, 102, 103: forward or drop; parsing goes on to the final head.
   virtual void on_interim_response(const ResponseHead&) {}
-  // The final head, or a 101 (head.upgrade) after which feed() returns Upgrade.
+  // The final head, or a 101 (head.upgrade): feed() then returns Upgrade and
+  // on_response_complete is not called (the stream has become a tunnel).
   virtual void on_response_head(const ResponseHead& head) = 0;
   virtual void on_response_body(std::string_view data) = 0;
   virtual void on_response_complete() = 0;
@@ -117,14 +122,17 @@ class ResponseParser {
   ResponseParser(const ResponseParser&) = delete;
   ResponseParser& operator=(const ResponseParser&) = delete;
 
-  // Tell the parser which request the next response answers; HEAD (and
-  // CONNECT) responses never carry a body whatever their headers say.
+  // Tell the parser which request the next response answers (call before
+  // feeding each response; it sticks until changed). HEAD (and CONNECT)
+  // responses never carry a body whatever their headers say.
   void expect(llhttp_method_t request_method) noexcept { request_method_ = request_method; }
 
   FeedResult feed(const char* data, size_t len);
   // The server closed the connection. MessageComplete (after
   // on_response_complete) when that ends a close-delimited body; Closed when
-  // between messages; Error (502 "truncated response") otherwise.
+  // between messages (also after only a 1xx: if a response was still due,
+  // that is the caller's "server closed early"); Error (502 "truncated
+  // response") when a head or framed body was cut short.
   FeedStatus finish();
 
   const ResponseHead& head() const noexcept { return slots_.published(); }

@@ -7,6 +7,7 @@
 #include "lb/http_serialize.h"
 #include "lb/log.h"
 #include "lb/net_util.h"
+#include "lb/rate_limiter.h"
 #include "lb/routing.h"
 #include "lb/server_health.h"
 #include "health/retry_policy.h"
@@ -248,7 +249,7 @@ void HttpSession::on_write_done(uv_stream_t* stream, int status) {
     start_client_reading();
 }
 
-void HttpSession::send_error(int status, std::string_view message, bool close_after) {
+void HttpSession::send_error(int status, std::string_view message, bool close_after, uint32_t retry_after_s) {
   status_ = status;
   response_started_ = true;
   listener().live->count_status(status);
@@ -259,7 +260,8 @@ void HttpSession::send_error(int status, std::string_view message, bool close_af
   head_buf_ += "HTTP/1.1 " + std::to_string(status) + " ";
   head_buf_ += http::default_reason(status);
   head_buf_ += "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  if (status == 503 || status == 429) head_buf_ += "Retry-After: 1\r\n";
+  if (status == 503 && retry_after_s == 0) retry_after_s = 1;
+  if (retry_after_s != 0) head_buf_ += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
   if (close_after) head_buf_ += "Connection: close\r\n";
   head_buf_ += "\r\n";
   uv_buf_t bufs[2] = {uv_buf_init(head_buf_.data(), static_cast<unsigned>(head_buf_.size())),
@@ -290,6 +292,21 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
   is_head_ = head.method_id == HTTP_HEAD;
   client_keep_alive_ = head.keep_alive && !stopping_;
   chunk_request_ = head.chunked;
+  if (const auto& limiter = listener().rate_limiter) {
+    const conf::KeySpec& key = limiter->config().key;
+    std::string_view value = client_ip_;
+    if (key.kind == conf::KeySpec::Kind::header) {
+      if (const http::Header* h = head.headers.find(key.name)) value = h->value;
+    }
+    uint32_t retry_after = 0;
+    if (!limiter->allow(value, exchange_start_ns_, retry_after)) {
+      listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+      phase_ = Phase::dispatching;
+      send_error(429, "rate limit exceeded", head.has_body, retry_after);
+      if (!head.has_body) phase_ = Phase::exchanging;
+      return http::Flow::Pause;
+    }
+  }
   auto pool = route_request(listener(), head);
   phase_ = Phase::dispatching;
   if (!pool) {

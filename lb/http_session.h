@@ -59,7 +59,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   void arm_timer(uint64_t ms);
   void write_client(const uv_buf_t* bufs, size_t n);
   void write_client(std::string_view s);
-  void send_error(int status, std::string_view message, bool close_after);
+  void send_error(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0);
   void finish_exchange();
   void close_session();
   void maybe_close_after_flush();

@@ -1,6 +1,8 @@
 // lb/runtime.cpp — building Runtime snapshots; live-state and socket registries.
 #include "lb/runtime.h"
 
+#include "lb/rate_limiter.h"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -30,6 +32,16 @@ std::shared_ptr<ListenerLive> LiveRegistry::listener(const std::string& name) {
   return slot;
 }
 
+std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const conf::RateLimit& c) {
+  auto& slot = rate_limiters_[listener];
+  if (slot) {
+    const conf::RateLimit& old = slot->config();
+    if (old.key.text == c.key.text && old.rate == c.rate && old.per == c.per && old.burst == c.burst) return slot;
+  }
+  slot = std::make_shared<RateLimiter>(c);
+  return slot;
+}
+
 void LiveRegistry::retain_only(const Runtime& runtime) {
   std::set<std::pair<std::string, std::string>> servers;
   std::set<std::string> pools, listeners;
@@ -41,6 +53,10 @@ void LiveRegistry::retain_only(const Runtime& runtime) {
   std::erase_if(servers_, [&](auto& kv) { return !servers.count(kv.first); });
   std::erase_if(pools_, [&](auto& kv) { return !pools.count(kv.first); });
   std::erase_if(listeners_, [&](auto& kv) { return !listeners.count(kv.first); });
+  std::set<std::string> limited;
+  for (auto& l : runtime.listeners)
+    if (l.rate_limiter) limited.insert(l.config->name);
+  std::erase_if(rate_limiters_, [&](auto& kv) { return !limited.count(kv.first); });
 }
 
 // One non-blocking SO_REUSEPORT listening socket.
@@ -129,6 +145,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       return nullptr;
     }
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
+    if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
     for (const auto& route : lc.routes) listener.routes.push_back({&route, pool_index(route.pool)});
     rt->listeners.push_back(std::move(listener));
   }

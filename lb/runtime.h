@@ -21,6 +21,7 @@
 namespace lb {
 
 namespace tls { class ServerContext; }
+class RateLimiter;
 
 // One listening address bound on the main thread: one SO_REUSEPORT socket per
 // worker. The worker that opens fds[i] owns it from then on (uv_close closes it).
@@ -56,6 +57,7 @@ struct ListenerRuntime {
   std::optional<uint32_t> default_pool;
   std::vector<RouteRuntime> routes;
   std::shared_ptr<const tls::ServerContext> tls;  // set when the listener terminates TLS
+  std::shared_ptr<RateLimiter> rate_limiter;       // set when rate_limit is configured
 };
 
 struct Runtime {
@@ -72,6 +74,8 @@ class LiveRegistry {
   std::shared_ptr<ServerLive> server(const std::string& pool, const std::string& address);
   std::shared_ptr<PoolLive> pool(const std::string& name);
   std::shared_ptr<ListenerLive> listener(const std::string& name);
+  // The listener's limiter; kept (with its buckets) while the settings are unchanged.
+  std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const conf::RateLimit& config);
   // Forget identities the current runtime no longer uses.
   void retain_only(const Runtime& runtime);
 
@@ -79,6 +83,7 @@ class LiveRegistry {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<ServerLive>> servers_;
   std::map<std::string, std::shared_ptr<PoolLive>> pools_;
   std::map<std::string, std::shared_ptr<ListenerLive>> listeners_;
+  std::map<std::string, std::shared_ptr<RateLimiter>> rate_limiters_;
 };
 
 // Listening sockets by address, kept by the main thread across reloads.

@@ -59,8 +59,9 @@ class MemberView final : public algo::MemberState {
 
 }  // namespace
 
-PoolSelector::PoolSelector(const PoolRuntime& pool) : pool_(pool) {
+PoolSelector::PoolSelector(const PoolRuntime& pool, uint64_t seed) : pool_(pool) {
   algo::Options options;
+  options.seed ^= seed * 0x9e3779b97f4a7c15ULL;
   options.hash_balance_factor = pool.config->hash_balance_factor;
   auto kind = to_algo_kind(pool.config->algorithm);
   primary_ = algo::make_balancer(kind, options);

@@ -44,7 +44,8 @@ struct Pick {
 
 class PoolSelector {
  public:
-  explicit PoolSelector(const PoolRuntime& pool);
+  // `seed` varies per worker so random_two_choices draws differ between workers.
+  PoolSelector(const PoolRuntime& pool, uint64_t seed);
 
   // The chosen server, or nullopt when none is available (the caller answers
   // 503 / closes, and counts no_server_total). Servers whose circuit refuses

@@ -14,19 +14,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-// TODO(lead): once ServerLive has `health::CircuitBreaker breaker;`, replace
-// this detection with a plain `live.breaker.state()`. The requires-expression
-// picks the member up automatically as soon as it exists, so /stats and
-// /metrics report the real circuit state without another change here.
-template <class Live>
-health::CircuitState circuit_state_impl(const Live& live) {
-  if constexpr (requires { live.breaker.state(); }) {
-    return live.breaker.state();
-  } else {
-    return health::CircuitState::closed;
-  }
-}
-
 double round3(double v) { return std::isfinite(v) ? std::round(v * 1000.0) / 1000.0 : 0.0; }
 
 ServerStats server_stats(const ServerRuntime& s, uint64_t now_ns) {
@@ -60,7 +47,7 @@ ServerStats server_stats(const ServerRuntime& s, uint64_t now_ns) {
 
 }  // namespace
 
-health::CircuitState circuit_state_of(const ServerLive& live) { return circuit_state_impl(live); }
+health::CircuitState circuit_state_of(const ServerLive& live) { return live.breaker.state(); }
 
 const char* to_string(HealthStatus status) {
   switch (status) {

@@ -78,8 +78,7 @@ struct StatsSnapshot {
   std::vector<PoolStats> pools;
 };
 
-// The circuit breaker's state for /stats. Reads ServerLive::breaker when that
-// member exists; "closed" until then (see the definition in stats.cpp).
+// The circuit breaker's state for /stats.
 health::CircuitState circuit_state_of(const ServerLive& live);
 
 // "passing" | "failing" | "unchecked"

@@ -7,6 +7,7 @@
 #include "lb/log.h"
 #include "lb/net_util.h"
 #include "lb/proxy_protocol.h"
+#include "lb/rate_limiter.h"
 #include "lb/server_health.h"
 
 namespace lb {
@@ -72,6 +73,16 @@ void TcpSession::begin() {
   uv_tcp_nodelay(&client_, 1);
   listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
   last_activity_ms_ = uv_now(worker_.loop());
+  if (const auto& limiter = listener().rate_limiter) {
+    uint32_t retry_after = 0;
+    std::string ip = format_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
+    if (!limiter->allow(ip, start_ns_, retry_after)) {
+      listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+      status_ = 429;
+      close_all();
+      return;
+    }
+  }
   if (listener().config->proxy_protocol.accept) {
     // The client (another proxy) speaks first: learn the real client address
     // before choosing a server, so ip_hash sees the right address.

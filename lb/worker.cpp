@@ -5,9 +5,10 @@
 
 namespace lb {
 
-WorkerRuntime::WorkerRuntime(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
+WorkerRuntime::WorkerRuntime(std::shared_ptr<const Runtime> runtime, uint32_t worker_index)
+    : runtime_(std::move(runtime)) {
   selectors_.reserve(runtime_->pools.size());
-  for (const auto& pool : runtime_->pools) selectors_.emplace_back(pool);
+  for (const auto& pool : runtime_->pools) selectors_.emplace_back(pool, worker_index + 1);
 }
 
 Worker::Worker(uint32_t index) : index_(index) {}
@@ -75,7 +76,7 @@ void Worker::on_wake(uv_async_t* async) {
 void Worker::on_flush_timer(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
 
 void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
-  auto view = std::make_shared<WorkerRuntime>(std::move(runtime));
+  auto view = std::make_shared<WorkerRuntime>(std::move(runtime), index_);
   const Runtime& rt = view->runtime();
   std::map<uint64_t, ListenHandle*> next;
   for (uint32_t i = 0; i < rt.listeners.size(); ++i) {

@@ -31,7 +31,7 @@ class Worker;
 // Sessions hold a shared_ptr to the view they started with.
 class WorkerRuntime {
  public:
-  explicit WorkerRuntime(std::shared_ptr<const Runtime> runtime);
+  WorkerRuntime(std::shared_ptr<const Runtime> runtime, uint32_t worker_index);
   const Runtime& runtime() const { return *runtime_; }
   PoolSelector& selector(uint32_t pool) { return selectors_[pool]; }
 

@@ -7,6 +7,8 @@
 #include "lb/http_parser.h"
 #include "lb/http_serialize.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>

@@ -190,6 +190,24 @@ TEST_CASE("stats: state words, availability and health details") {
         json({{"status", "failing"}, {"last_check_ms_ago", 1000}, {"last_error", "connect: connection refused"}}));
   CHECK(j["pools"][0]["servers_available"] == 1);
 
+  // An open circuit takes a healthy server down.
+  {
+    conf::CircuitBreakerConfig cb;
+    cb.failure_threshold = 1;
+    health::EjectionBudget budget(2);
+    a.breaker.on_failure(1'000'000, cb, budget);
+    REQUIRE(a.breaker.state() == health::CircuitState::open);
+    j = stats_json(*rt, f);
+    CHECK(j["pools"][0]["servers"][0]["circuit"] == "open");
+    CHECK(j["pools"][0]["servers"][0]["state"] == "down");
+    CHECK(j["pools"][0]["servers_available"] == 0);
+    std::string text = render_metrics(take_snapshot(*rt, f));
+    promcheck::Result r = promcheck::check(text);
+    CHECK(r.value("lb_server_circuit_open", {{"pool", "web"}, {"server", "127.0.0.1:9001"}}) == 1);
+    CHECK(r.value("lb_server_up", {{"pool", "web"}, {"server", "127.0.0.1:9001"}}) == 0);
+    a.breaker.close(budget);
+  }
+
   // Operator states win over health and take the server out of rotation.
   a.admin_state = conf::ServerState::drain;
   b.admin_state = conf::ServerState::maint;
@@ -228,7 +246,7 @@ TEST_CASE("stats: /metrics passes the strict exposition checker, values exact") 
 
   std::string text = render_metrics(take_snapshot(*rt, f));
   promcheck::Result r = promcheck::check(text);
-  REQUIRE_MESSAGE(r.ok(), r.error_text() + "\n" + text);
+  REQUIRE_MESSAGE(r.ok(), (r.error_text() + "\n" + text));
 
   CHECK(r.value("lb_config_generation") == 3);
   CHECK(r.value("lb_uptime_seconds") == 12.5);

@@ -1,0 +1,610 @@
+#!/usr/bin/env bash
+# bench/bench.sh — lb beside HAProxy and nginx on the same machine, the same
+# backends and the same load generator; what `make bench` runs.
+#
+#   BUILD=build bench/bench.sh            full run, about 8-9 minutes
+#   QUICK=1 BUILD=build bench/bench.sh    short rounds, about 2 minutes
+#
+# Everything runs on 127.0.0.1; nothing is pinned (on a 2-core machine the
+# load generator, the proxy and the backends share the cores, so absolute
+# numbers are low and noisy; the ratios are what matter). The machine (nproc,
+# CPU, load average before and after) is part of the report.
+#
+# Backends: one bench/backend process ($BUILD/backend, one thread) with 3 HTTP
+# ports (default route: the fixed body "hello from PORT\n"; /bytes/65536 gives
+# a 64 KiB body) and 3 TCP echo ports (started for completeness; the TCP
+# scenario proxies HTTP traffic to the HTTP ports). Every contender uses the
+# same 3 HTTP ports.
+#
+# Contenders, each configured the same way: round robin over the 3 HTTP
+# ports, keep-alive to clients and to backends, no access log, warnings-only
+# error log, no active health checks, no added headers; first with 1
+# worker/thread each, then with 2:
+#   lb       workers 1|2; an http listener and a tcp listener on one pool
+#            (round_robin, keepalive max_idle 64), access_log null, level
+#            warn, forwarded_headers false (HAProxy and nginx add no
+#            X-Forwarded-* headers by default; LB_FORWARDED=1 turns them on)
+#   haproxy  nbthread 1|2, mode http + a mode tcp frontend, balance
+#            roundrobin, option http-keep-alive, http-reuse always, no log
+#   nginx    worker_processes 1|2, daemon off, upstream { keepalive 32 },
+#            proxy_http_version 1.1, proxy_set_header Connection "",
+#            access_log off, keepalive_requests raised (the default closes a
+#            client connection every 1000 requests), proxy_max_temp_file_size
+#            0 (stream, never spool to disk), listen ... reuseport (lb also
+#            uses one SO_REUSEPORT socket per worker); stream module
+#            (load_module ngx_stream_module.so) for the TCP listener
+# The generated configurations are kept in $BUILD/bench/conf/.
+#
+# Scenarios (wrk -t1 -c50 -d${DUR}s --latency, one wrk thread, 50 connections):
+#   1 keepalive-small   GET / over keep-alive connections
+#   2 conn-per-request  the same with "Connection: close" (a new client
+#                       connection per request; backend side stays pooled)
+#   3 keepalive-64k     GET /bytes/65536 over keep-alive connections
+#   4 tcp-l4            GET / through the contender's TCP (L4) listener
+# plus "direct": wrk straight at one backend port (the ceiling; scenario 4's
+# ceiling is scenario 1's).
+#
+# Rounds: ROUNDS times, each round runs direct, then for workers 1 and 2: lb,
+# haproxy, nginx (each started fresh, checked with curl, warmed up for 1s,
+# then the 4 scenarios, then stopped), so slow drifts in machine load hit all
+# contenders alike. The report gives per scenario and contender the median
+# over the rounds of req/s, p50 and p99 latency, and errors (socket errors +
+# non-2xx/3xx responses, summed), then lb/HAProxy and lb/nginx req/s ratios.
+#
+# Memory per idle keep-alive client connection (workers 1): for each
+# contender, warm up (wrk 2s), wait 1s, read RSS (VmRSS from /proc/PID/status,
+# summed over the contender's processes: nginx master + workers), then
+# $BUILD/idle_conns opens IDLE_CONNS connections, sends one GET on each (at
+# most 50 in flight), reads the responses and holds the connections idle; after
+# 1s RSS is read again. Reported: (after - before) / IDLE_CONNS in bytes.
+# idle_conns is compiled here from bench/idle_conns.cpp when it is missing.
+#
+# Output: the markdown report on stdout and in $BUILD/bench/results.md; raw
+# wrk outputs in $BUILD/bench/raw/, per-run numbers in
+# $BUILD/bench/raw/runs.tsv, process logs in $BUILD/bench/logs/.
+#
+# Environment:
+#   BUILD        build directory (default build)
+#   QUICK=1      DUR=3 ROUNDS=1 (about 2 minutes)
+#   DUR          seconds per wrk run (default 5)
+#   ROUNDS       rounds (default 3)
+#   CONNS        wrk connections (default 50)
+#   WORKERS      worker counts to test (default "1 2")
+#   IDLE_CONNS   connections for the memory test (default 10000; 0 skips it)
+#   LB_FORWARDED=1  lb adds X-Forwarded-*/X-Request-Id (its default)
+#   LB_BIN, BACKEND_BIN, IDLE_BIN   binaries (defaults under $BUILD)
+# Needs: wrk, haproxy, nginx (nginx-light + libnginx-mod-stream), curl, g++
+# (for idle_conns). The file-descriptor limit is raised to 65536 where
+# allowed, else to the hard limit; below IDLE_CONNS + 2000 the script stops.
+# Ports are picked free at start (20000-32767, below the ephemeral range).
+# Every process started here is stopped on exit (trap), by pid.
+# shellcheck disable=SC2317  # functions below run from traps
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+if [[ ${QUICK:-0} == 1 ]]; then
+  DUR=${DUR:-3}
+  ROUNDS=${ROUNDS:-1}
+else
+  DUR=${DUR:-5}
+  ROUNDS=${ROUNDS:-3}
+fi
+CONNS=${CONNS:-50}
+WORKERS=${WORKERS:-"1 2"}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+LB_FORWARDED=${LB_FORWARDED:-0}
+LB_BIN=${LB_BIN:-$BUILD/lb}
+BACKEND_BIN=${BACKEND_BIN:-$BUILD/backend}
+IDLE_BIN=${IDLE_BIN:-$BUILD/idle_conns}
+STARTUP_DEADLINE_S=15
+NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
+SCENARIOS=(keepalive-small conn-per-request keepalive-64k tcp-l4)
+CONTENDERS=(lb haproxy nginx)
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# --- prerequisites -----------------------------------------------------------
+for tool in wrk haproxy nginx curl; do
+  command -v "$tool" >/dev/null || die "$tool not found (make bench-deps installs it)"
+done
+[[ -f $NGINX_STREAM_MODULE ]] || die "$NGINX_STREAM_MODULE missing (apt-get install libnginx-mod-stream)"
+for bin in "$LB_BIN" "$BACKEND_BIN"; do
+  [[ -x $bin ]] || die "$bin not found; build it first (make $bin)"
+done
+if [[ ! -x $IDLE_BIN ]]; then
+  echo "bench: compiling $IDLE_BIN"
+  g++ -O2 -std=c++20 bench/idle_conns.cpp -o "$IDLE_BIN"
+fi
+
+if ! ulimit -n 65536 2>/dev/null; then
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+FD_LIMIT=$(ulimit -n)
+[[ $FD_LIMIT == unlimited ]] && FD_LIMIT=1048576
+if ((IDLE_CONNS > 0 && FD_LIMIT < IDLE_CONNS + 2000)); then
+  die "open-file limit is $FD_LIMIT (hard $(ulimit -Hn)); the memory test needs $((IDLE_CONNS + 2000)): raise it (ulimit -n) or set IDLE_CONNS lower"
+fi
+
+# --- directories, snapshot of the binaries ---------------------------------
+OUT=$(realpath -m "$BUILD/bench")
+rm -rf "$OUT/raw" "$OUT/conf" "$OUT/logs"
+mkdir -p "$OUT/raw" "$OUT/conf" "$OUT/logs"
+work_dir=$(mktemp -d "${TMPDIR:-/tmp}/lb-bench.XXXXXX")
+mkdir -p "$work_dir/nginx/logs"
+# Copies, so a rebuild while the benchmark runs cannot mix two versions.
+cp "$LB_BIN" "$work_dir/lb"
+cp "$BACKEND_BIN" "$work_dir/backend"
+LB=$work_dir/lb
+RUNS=$OUT/raw/runs.tsv
+: >"$RUNS"
+
+# --- process handling --------------------------------------------------------
+pids=()   # everything started here, stopped on exit
+
+# Sets STAT to the /proc/PID/stat fields after "(comm)": state ppid ...
+# (pure bash, no subshell: this runs often).
+STAT=""
+read_stat() {
+  local line
+  STAT=""
+  { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+  STAT=${line##*) }
+}
+
+alive() {
+  read_stat "$1" || return 1
+  [[ -n $STAT && ${STAT:0:1} != Z ]]
+}
+
+# Stops pid $1: SIGTERM, then SIGKILL after $2 seconds.
+stop() {
+  local pid=$1 grace_s=${2:-5} i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace_s * 20; i++)); do
+    alive "$pid" || break
+    sleep 0.05
+  done
+  if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    if alive "${pids[i]}"; then stop "${pids[i]}" 3; fi
+  done
+  rm -rf "$work_dir"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs "$@" until it succeeds; fails when pid $1 dies or the deadline passes.
+wait_for() {
+  local pid=$1 what=$2 deadline=$((SECONDS + STARTUP_DEADLINE_S))
+  shift 2
+  until "$@"; do
+    alive "$pid" || { echo "bench: $what exited during start-up" >&2; return 1; }
+    ((SECONDS < deadline)) || { echo "bench: $what not ready after ${STARTUP_DEADLINE_S}s" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+file_has_line() { grep -qx "$2" "$1" 2>/dev/null; }
+
+# --- free ports ----------------------------------------------------------------
+declare -A taken=()
+listening_ports() {
+  # local ports of sockets in LISTEN state (0A), decimal
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' |
+    while read -r hex; do echo $((16#$hex)); done
+}
+for p in $(listening_ports); do taken[$p]=1; done
+pick_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12768))
+    [[ -z ${taken[$p]:-} ]] && ! port_open "$p" && break
+  done
+  taken[$p]=1
+  echo "$p"
+}
+
+# --- backends -------------------------------------------------------------------
+backend_log=$OUT/logs/backend.log
+"$work_dir/backend" --http 0,0,0 --echo 0,0,0 >"$backend_log" 2>&1 &
+backend_pid=$!
+pids+=("$backend_pid")
+wait_for "$backend_pid" backend file_has_line "$backend_log" ready || { cat "$backend_log" >&2; exit 1; }
+mapfile -t HTTP_PORTS < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$backend_log")
+mapfile -t ECHO_PORTS < <(awk '$1 == "listening" && $2 == "echo" { print $3 }' "$backend_log")
+((${#HTTP_PORTS[@]} == 3)) || die "backend did not report 3 http ports"
+for p in "${HTTP_PORTS[@]}" "${ECHO_PORTS[@]}"; do taken[$p]=1; done
+
+LB_HTTP=$(pick_port); LB_TCP=$(pick_port)
+HX_HTTP=$(pick_port); HX_TCP=$(pick_port)
+NG_HTTP=$(pick_port); NG_TCP=$(pick_port)
+
+# --- configurations -------------------------------------------------------------
+write_lb_conf() {  # workers -> file
+  local w=$1 f=$OUT/conf/lb-w$1.json fwd=false
+  [[ $LB_FORWARDED == 1 ]] && fwd=true
+  cat >"$f" <<EOF
+{
+  "workers": $w,
+  "shutdown_timeout": "1s",
+  "logging": { "level": "warn", "error_log": "-", "access_log": null },
+  "listeners": [
+    { "name": "http", "listen": "127.0.0.1:$LB_HTTP", "protocol": "http", "pool": "web",
+      "forwarded_headers": $fwd },
+    { "name": "tcp", "listen": "127.0.0.1:$LB_TCP", "protocol": "tcp", "pool": "web" }
+  ],
+  "pools": [
+    { "name": "web", "algorithm": "round_robin",
+      "servers": [
+        { "address": "127.0.0.1:${HTTP_PORTS[0]}" },
+        { "address": "127.0.0.1:${HTTP_PORTS[1]}" },
+        { "address": "127.0.0.1:${HTTP_PORTS[2]}" }
+      ],
+      "keepalive": { "max_idle": 64, "idle_timeout": "60s" } }
+  ]
+}
+EOF
+  echo "$f"
+}
+
+write_haproxy_conf() {
+  local w=$1 f=$OUT/conf/haproxy-w$1.cfg
+  # maxconn above the memory test's connection count; "no strict-limits" lets
+  # HAProxy start when the fd limit is below its 2*maxconn estimate (the test
+  # needs about maxconn + 100 descriptors, not 2*maxconn).
+  cat >"$f" <<EOF
+global
+  nbthread $w
+  maxconn $((IDLE_CONNS + 1000))
+  no strict-limits
+
+defaults
+  mode http
+  maxconn $((IDLE_CONNS + 1000))
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  option http-keep-alive
+  http-reuse always
+
+frontend fe_http
+  bind 127.0.0.1:$HX_HTTP
+  default_backend be_http
+
+backend be_http
+  balance roundrobin
+  server s1 127.0.0.1:${HTTP_PORTS[0]}
+  server s2 127.0.0.1:${HTTP_PORTS[1]}
+  server s3 127.0.0.1:${HTTP_PORTS[2]}
+
+frontend fe_tcp
+  mode tcp
+  bind 127.0.0.1:$HX_TCP
+  default_backend be_tcp
+
+backend be_tcp
+  mode tcp
+  balance roundrobin
+  server s1 127.0.0.1:${HTTP_PORTS[0]}
+  server s2 127.0.0.1:${HTTP_PORTS[1]}
+  server s3 127.0.0.1:${HTTP_PORTS[2]}
+EOF
+  echo "$f"
+}
+
+write_nginx_conf() {
+  local w=$1 f=$OUT/conf/nginx-w$1.conf n=$work_dir/nginx
+  cat >"$f" <<EOF
+load_module $NGINX_STREAM_MODULE;
+daemon off;
+master_process on;
+worker_processes $w;
+worker_rlimit_nofile $FD_LIMIT;
+pid $n/nginx.pid;
+error_log $n/logs/error.log warn;
+
+events {
+  worker_connections $((FD_LIMIT - 100));
+}
+
+http {
+  access_log off;
+  keepalive_timeout 60s;
+  keepalive_requests 100000000;
+  client_body_temp_path $n/client_body;
+  proxy_temp_path $n/proxy;
+
+  upstream web {
+    server 127.0.0.1:${HTTP_PORTS[0]};
+    server 127.0.0.1:${HTTP_PORTS[1]};
+    server 127.0.0.1:${HTTP_PORTS[2]};
+    keepalive 32;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+  }
+
+  server {
+    listen 127.0.0.1:$NG_HTTP reuseport;
+    location / {
+      proxy_pass http://web;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+
+stream {
+  upstream tcp_web {
+    server 127.0.0.1:${HTTP_PORTS[0]};
+    server 127.0.0.1:${HTTP_PORTS[1]};
+    server 127.0.0.1:${HTTP_PORTS[2]};
+  }
+  server {
+    listen 127.0.0.1:$NG_TCP reuseport;
+    proxy_pass tcp_web;
+  }
+}
+EOF
+  echo "$f"
+}
+
+# --- contenders -------------------------------------------------------------------
+cur_pid=""   # the running contender's main pid
+http_port_of() { case $1 in lb) echo "$LB_HTTP" ;; haproxy) echo "$HX_HTTP" ;; nginx) echo "$NG_HTTP" ;; esac; }
+tcp_port_of() { case $1 in lb) echo "$LB_TCP" ;; haproxy) echo "$HX_TCP" ;; nginx) echo "$NG_TCP" ;; esac; }
+
+http_ok() {  # url -> 0 when it answers 200
+  [[ $(curl -s -o /dev/null -m 5 -w '%{http_code}' "$1") == 200 ]]
+}
+
+start_contender() {  # name workers
+  local name=$1 w=$2 f log=$OUT/logs/$1-w$2.log hp tp
+  hp=$(http_port_of "$name"); tp=$(tcp_port_of "$name")
+  case $name in
+    lb)
+      f=$(write_lb_conf "$w")
+      "$LB" -c "$f" --check >/dev/null || die "lb rejects $f"
+      "$LB" -c "$f" >>"$log" 2>&1 &
+      ;;
+    haproxy)
+      f=$(write_haproxy_conf "$w")
+      haproxy -c -q -f "$f" 2>/dev/null || { haproxy -c -f "$f" >&2 || true; die "haproxy rejects $f"; }
+      haproxy -db -f "$f" >>"$log" 2>&1 &
+      ;;
+    nginx)
+      f=$(write_nginx_conf "$w")
+      nginx -t -q -c "$f" -p "$work_dir/nginx" -e "$work_dir/nginx/logs/startup.log" ||
+        die "nginx rejects $f"
+      nginx -c "$f" -p "$work_dir/nginx" -e "$work_dir/nginx/logs/startup.log" >>"$log" 2>&1 &
+      ;;
+  esac
+  cur_pid=$!
+  pids+=("$cur_pid")
+  wait_for "$cur_pid" "$name" port_open "$hp" || { cat "$log" >&2; exit 1; }
+  wait_for "$cur_pid" "$name" port_open "$tp" || { cat "$log" >&2; exit 1; }
+  # Sanity: small body, 64 KiB body, and HTTP through the TCP listener.
+  wait_for "$cur_pid" "$name" http_ok "http://127.0.0.1:$hp/" || die "$name: GET / does not answer 200"
+  local size
+  size=$(curl -s -o /dev/null -m 5 -w '%{size_download}' "http://127.0.0.1:$hp/bytes/65536")
+  [[ $size == 65536 ]] || die "$name: /bytes/65536 gave $size bytes"
+  http_ok "http://127.0.0.1:$tp/" || die "$name: GET / through the tcp listener does not answer 200"
+}
+
+stop_contender() {
+  stop "$cur_pid" 5
+  cur_pid=""
+}
+
+# Sum of VmRSS (kB) over pid $1 and its child processes (nginx workers).
+rss_kb() {
+  local root=$1 total=0 p f key val _
+  local procs=("$root")
+  for p in /proc/[0-9]*; do
+    read_stat "${p#/proc/}" || continue
+    read -r _ f _ <<<"$STAT"
+    [[ $f == "$root" ]] && procs+=("${p#/proc/}")
+  done
+  for p in "${procs[@]}"; do
+    while read -r key val _; do
+      [[ $key == VmRSS: ]] && total=$((total + val))
+    done 2>/dev/null <"/proc/$p/status" || true
+  done
+  echo "$total"
+}
+
+# --- wrk ----------------------------------------------------------------------------
+# Parses wrk --latency output: prints "rps p50_us p99_us errors".
+parse_wrk() {
+  awk '
+    function us(v,   n) {
+      n = v + 0
+      if (v ~ /us$/) return n
+      if (v ~ /ms$/) return n * 1000
+      if (v ~ /m$/) return n * 60000000
+      if (v ~ /s$/) return n * 1000000
+      return n
+    }
+    /^ +50%/ { p50 = us($2) }
+    /^ +99%/ { p99 = us($2) }
+    /^Requests\/sec:/ { rps = $2 }
+    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { err += $5 }
+    END { printf "%s %s %s %d\n", (rps == "" ? 0 : rps), (p50 == "" ? 0 : p50), (p99 == "" ? 0 : p99), err }
+  ' "$1"
+}
+
+# run_wrk scenario workers contender round url [wrk args...]
+run_wrk() {
+  local scen=$1 w=$2 who=$3 round=$4 url=$5 raw
+  shift 5
+  raw=$OUT/raw/$scen-$who-w$w-r$round.txt
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" >"$raw" 2>&1 || true
+  read -r rps p50 p99 err < <(parse_wrk "$raw")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$w" "$who" "$round" "$rps" "$p50" "$p99" "$err" >>"$RUNS"
+  printf '  %-17s %-8s w%s  %10.0f req/s  p50 %8.0fus  p99 %8.0fus  errors %s\n' \
+    "$scen" "$who" "$w" "$rps" "$p50" "$p99" "$err"
+}
+
+run_scenarios() {  # workers contender round http_port tcp_port
+  local w=$1 who=$2 r=$3 hp=$4 tp=$5
+  run_wrk keepalive-small "$w" "$who" "$r" "http://127.0.0.1:$hp/"
+  run_wrk conn-per-request "$w" "$who" "$r" "http://127.0.0.1:$hp/" -H 'Connection: close'
+  run_wrk keepalive-64k "$w" "$who" "$r" "http://127.0.0.1:$hp/bytes/65536"
+  if [[ -n $tp ]]; then
+    run_wrk tcp-l4 "$w" "$who" "$r" "http://127.0.0.1:$tp/"
+  fi
+}
+
+# --- report header ------------------------------------------------------------------
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+LOAD_START=$(loadavg)
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+first_line() { { "$@" 2>&1 || true; } | sed -n 1p; }
+VERSIONS="lb: $(first_line "$LB" --version); $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2)"
+est=$(( ROUNDS * (3 + 2 * 3 * 4) * DUR + ROUNDS * 6 * 2 + (IDLE_CONNS > 0 ? 3 * 10 : 0) ))
+echo "bench: nproc $(nproc), $CPU_MODEL, load average $LOAD_START"
+echo "bench: $ROUNDS round(s) of ${DUR}s runs, wrk -t1 -c$CONNS, workers: $WORKERS; about $((est / 60 + 1)) min"
+echo "bench: backends http ${HTTP_PORTS[*]}, echo ${ECHO_PORTS[*]}; fd limit $FD_LIMIT"
+
+# --- throughput rounds ----------------------------------------------------------------
+for ((round = 1; round <= ROUNDS; round++)); do
+  echo "bench: round $round/$ROUNDS"
+  # Warm the backend up, then the ceiling.
+  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORTS[0]}/" >/dev/null 2>&1 || true
+  run_scenarios 1 direct "$round" "${HTTP_PORTS[0]}" ""
+  for w in $WORKERS; do
+    for who in "${CONTENDERS[@]}"; do
+      start_contender "$who" "$w"
+      hp=$(http_port_of "$who")
+      wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$hp/" >/dev/null 2>&1 || true
+      run_scenarios "$w" "$who" "$round" "$hp" "$(tcp_port_of "$who")"
+      stop_contender
+    done
+  done
+done
+
+# --- memory per idle connection ------------------------------------------------------
+MEM_ROWS=()
+if ((IDLE_CONNS > 0)); then
+  echo "bench: memory per idle keep-alive connection ($IDLE_CONNS connections, workers 1)"
+  for who in "${CONTENDERS[@]}"; do
+    start_contender "$who" 1
+    hp=$(http_port_of "$who")
+    wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$hp/" >/dev/null 2>&1 || true
+    sleep 1   # let the proxy settle (idle backend connections, freed buffers)
+    before=$(rss_kb "$cur_pid")
+    idle_log=$OUT/logs/idle_conns-$who.log
+    "$IDLE_BIN" --port "$hp" --count "$IDLE_CONNS" --concurrency "$CONNS" --timeout-ms 120000 \
+      </dev/null >"$idle_log" 2>&1 &
+    idle_pid=$!
+    pids+=("$idle_pid")
+    deadline=$((SECONDS + 130))
+    until file_has_line "$idle_log" ready; do
+      alive "$idle_pid" || { cat "$idle_log" >&2; die "$who: idle_conns failed"; }
+      ((SECONDS < deadline)) || die "$who: idle_conns not ready after 130s"
+      sleep 0.1
+    done
+    sleep 1   # let the proxy settle with the connections idle
+    after=$(rss_kb "$cur_pid")
+    stop "$idle_pid" 5
+    closed=$(awk '$1 == "closed_by_peer" { print $2 }' "$idle_log")
+    per=$(( (after - before) * 1024 / IDLE_CONNS ))
+    printf '  %-8s RSS before %8d KiB, after %8d KiB, %6d bytes/connection (closed by peer: %s)\n' \
+      "$who" "$before" "$after" "$per" "${closed:-?}"
+    MEM_ROWS+=("| $who | $before | $after | $per | ${closed:-?} |")
+    stop_contender
+  done
+fi
+LOAD_END=$(loadavg)
+
+# --- report ---------------------------------------------------------------------------
+# Medians per (scenario, workers, contender) -> agg.tsv:
+#   scenario workers contender rps p50 p99 errors runs
+sort -k1,1 -k2,2 -k3,3 "$RUNS" | awk -F'\t' '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function flush() {
+    if (n == 0) return
+    printf "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%d\t%d\n", k1, k2, k3, median(r, n), median(p5, n), median(p9, n), e, n
+    n = 0; e = 0
+  }
+  { key = $1 SUBSEP $2 SUBSEP $3
+    if (key != last) { flush(); last = key; k1 = $1; k2 = $2; k3 = $3 }
+    n++; r[n] = $5 + 0; p5[n] = $6 + 0; p9[n] = $7 + 0; e += $8 }
+  END { flush() }
+' >"$OUT/raw/agg.tsv"
+
+fmt_lat() {  # microseconds -> "123us" / "1.23ms"
+  awk -v u="$1" 'BEGIN { if (u < 1000) printf "%dus", u; else if (u < 1000000) printf "%.2fms", u / 1000; else printf "%.2fs", u / 1000000 }'
+}
+get() {  # scenario workers contender field(4=rps 5=p50 6=p99 7=errors)
+  awk -F'\t' -v s="$1" -v w="$2" -v c="$3" -v f="$4" '$1 == s && $2 == w && $3 == c { print $f }' "$OUT/raw/agg.tsv"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "—"; else printf "%.2f", a / b }'; }
+
+{
+  echo "# lb vs HAProxy vs nginx"
+  echo
+  echo "- machine: nproc $(nproc), $CPU_MODEL, $(uname -sr); load average at start $LOAD_START, at end $LOAD_END"
+  echo "- $VERSIONS"
+  echo "- wrk -t1 -c$CONNS -d${DUR}s --latency; $ROUNDS round(s), contenders alternated per round; medians over rounds; nothing pinned"
+  echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
+  echo "- errors = wrk socket errors + non-2xx/3xx responses, summed over rounds"
+  echo
+  echo "## Throughput and latency"
+  echo
+  echo "| scenario | workers | contender | req/s | p50 | p99 | errors |"
+  echo "|---|---|---|---:|---:|---:|---:|"
+  for scen in "${SCENARIOS[@]}"; do
+    if [[ $scen != tcp-l4 ]]; then
+      echo "| $scen | — | direct | $(get "$scen" 1 direct 4) | $(fmt_lat "$(get "$scen" 1 direct 5)") | $(fmt_lat "$(get "$scen" 1 direct 6)") | $(get "$scen" 1 direct 7) |"
+    fi
+    for w in $WORKERS; do
+      for who in "${CONTENDERS[@]}"; do
+        echo "| $scen | $w | $who | $(get "$scen" "$w" "$who" 4) | $(fmt_lat "$(get "$scen" "$w" "$who" 5)") | $(fmt_lat "$(get "$scen" "$w" "$who" 6)") | $(get "$scen" "$w" "$who" 7) |"
+      done
+    done
+  done
+  echo
+  echo "## lb relative to HAProxy and nginx (median req/s ratio; p99 ratio, lower is better for lb)"
+  echo
+  echo "| scenario | workers | lb req/s | HAProxy req/s | nginx req/s | lb/HAProxy | lb/nginx | lb p99 / HAProxy p99 | lb p99 / nginx p99 |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  for scen in "${SCENARIOS[@]}"; do
+    for w in $WORKERS; do
+      l=$(get "$scen" "$w" lb 4); h=$(get "$scen" "$w" haproxy 4); n=$(get "$scen" "$w" nginx 4)
+      l9=$(get "$scen" "$w" lb 6); h9=$(get "$scen" "$w" haproxy 6); n9=$(get "$scen" "$w" nginx 6)
+      echo "| $scen | $w | $l | $h | $n | $(ratio "$l" "$h") | $(ratio "$l" "$n") | $(ratio "$l9" "$h9") | $(ratio "$l9" "$n9") |"
+    done
+  done
+  if ((${#MEM_ROWS[@]} > 0)); then
+    echo
+    echo "## Memory per idle keep-alive client connection ($IDLE_CONNS connections, 1 worker)"
+    echo
+    echo "RSS summed over the contender's processes (nginx: master + worker), after a 2s warm-up and with the connections idle."
+    echo
+    echo "| contender | RSS before (KiB) | RSS after (KiB) | bytes / connection | closed by peer |"
+    echo "|---|---:|---:|---:|---:|"
+    printf '%s\n' "${MEM_ROWS[@]}"
+  fi
+} >"$OUT/results.md"
+
+echo
+cat "$OUT/results.md"
+echo
+echo "bench: report in $OUT/results.md, raw wrk output in $OUT/raw/"
