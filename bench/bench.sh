@@ -65,7 +65,7 @@
 #
 # Environment:
 #   BUILD        build directory (default build)
-#   QUICK=1      DUR=3 ROUNDS=1 (about 2 minutes)
+#   QUICK=1      DUR=2 ROUNDS=1 (about 2 minutes)
 #   DUR          seconds per wrk run (default 5)
 #   ROUNDS       rounds (default 3)
 #   CONNS        wrk connections (default 50)
@@ -84,7 +84,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 if [[ ${QUICK:-0} == 1 ]]; then
-  DUR=${DUR:-3}
+  DUR=${DUR:-2}
   ROUNDS=${ROUNDS:-1}
 else
   DUR=${DUR:-5}
@@ -425,8 +425,25 @@ rss_kb() {
   echo "$total"
 }
 
+# utime + stime (clock ticks) of pid $1 and its child processes, all threads.
+cpu_ticks() {
+  local root=$1 total=0 p f ppid
+  local -a a
+  for p in /proc/[0-9]*; do
+    read_stat "${p#/proc/}" || continue
+    read -r -a a <<<"$STAT"
+    ppid=${a[1]}
+    # after "(comm)": [0]=state [1]=ppid ... [11]=utime [12]=stime
+    if [[ ${p#/proc/} == "$root" || $ppid == "$root" ]]; then
+      total=$((total + a[11] + a[12]))
+    fi
+  done
+  echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 # --- wrk ----------------------------------------------------------------------------
-# Parses wrk --latency output: prints "rps p50_us p99_us errors".
+# Parses wrk --latency output: prints "rps p50_us p99_us errors requests".
 parse_wrk() {
   awk '
     function us(v,   n) {
@@ -440,22 +457,29 @@ parse_wrk() {
     /^ +50%/ { p50 = us($2) }
     /^ +99%/ { p99 = us($2) }
     /^Requests\/sec:/ { rps = $2 }
+    $2 == "requests" && $3 == "in" { reqs = $1 }
     /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
     /Non-2xx or 3xx responses:/ { err += $5 }
-    END { printf "%s %s %s %d\n", (rps == "" ? 0 : rps), (p50 == "" ? 0 : p50), (p99 == "" ? 0 : p99), err }
+    END { printf "%s %s %s %d %d\n", (rps == "" ? 0 : rps), (p50 == "" ? 0 : p50), (p99 == "" ? 0 : p99), err, reqs }
   ' "$1"
 }
 
 # run_wrk scenario workers contender round url [wrk args...]
+# Also measures the CPU time the process $cur_pid (and its children) used
+# during the run, per request: robust against other load on the machine,
+# unlike req/s.
 run_wrk() {
-  local scen=$1 w=$2 who=$3 round=$4 url=$5 raw
+  local scen=$1 w=$2 who=$3 round=$4 url=$5 raw t0 t1 cpu
   shift 5
   raw=$OUT/raw/$scen-$who-w$w-r$round.txt
+  t0=$(cpu_ticks "$cur_pid")
   wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" >"$raw" 2>&1 || true
-  read -r rps p50 p99 err < <(parse_wrk "$raw")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$w" "$who" "$round" "$rps" "$p50" "$p99" "$err" >>"$RUNS"
-  printf '  %-17s %-8s w%s  %10.0f req/s  p50 %8.0fus  p99 %8.0fus  errors %s\n' \
-    "$scen" "$who" "$w" "$rps" "$p50" "$p99" "$err"
+  t1=$(cpu_ticks "$cur_pid")
+  read -r rps p50 p99 err reqs < <(parse_wrk "$raw")
+  cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$w" "$who" "$round" "$rps" "$p50" "$p99" "$err" "$cpu" >>"$RUNS"
+  printf '  %-17s %-8s w%s  %8.0f req/s  p50 %8.0fus  p99 %8.0fus  errors %s  cpu %6.1fus/req\n' \
+    "$scen" "$who" "$w" "$rps" "$p50" "$p99" "$err" "$cpu"
 }
 
 run_scenarios() {  # workers contender round http_port tcp_port
@@ -484,7 +508,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   echo "bench: round $round/$ROUNDS"
   # Warm the backend up, then the ceiling.
   wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORTS[0]}/" >/dev/null 2>&1 || true
+  cur_pid=$backend_pid
   run_scenarios 1 direct "$round" "${HTTP_PORTS[0]}" ""
+  cur_pid=""
   for w in $WORKERS; do
     for who in "${CONTENDERS[@]}"; do
       start_contender "$who" "$w"
@@ -532,7 +558,7 @@ LOAD_END=$(loadavg)
 
 # --- report ---------------------------------------------------------------------------
 # Medians per (scenario, workers, contender) -> agg.tsv:
-#   scenario workers contender rps p50 p99 errors runs
+#   scenario workers contender rps p50 p99 errors runs cpu_us_per_req
 sort -k1,1 -k2,2 -k3,3 "$RUNS" | awk -F'\t' '
   function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -540,19 +566,19 @@ sort -k1,1 -k2,2 -k3,3 "$RUNS" | awk -F'\t' '
   }
   function flush() {
     if (n == 0) return
-    printf "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%d\t%d\n", k1, k2, k3, median(r, n), median(p5, n), median(p9, n), e, n
+    printf "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%d\t%d\t%.1f\n", k1, k2, k3, median(r, n), median(p5, n), median(p9, n), e, n, median(c, n)
     n = 0; e = 0
   }
   { key = $1 SUBSEP $2 SUBSEP $3
     if (key != last) { flush(); last = key; k1 = $1; k2 = $2; k3 = $3 }
-    n++; r[n] = $5 + 0; p5[n] = $6 + 0; p9[n] = $7 + 0; e += $8 }
+    n++; r[n] = $5 + 0; p5[n] = $6 + 0; p9[n] = $7 + 0; e += $8; c[n] = $9 + 0 }
   END { flush() }
 ' >"$OUT/raw/agg.tsv"
 
 fmt_lat() {  # microseconds -> "123us" / "1.23ms"
   awk -v u="$1" 'BEGIN { if (u < 1000) printf "%dus", u; else if (u < 1000000) printf "%.2fms", u / 1000; else printf "%.2fs", u / 1000000 }'
 }
-get() {  # scenario workers contender field(4=rps 5=p50 6=p99 7=errors)
+get() {  # scenario workers contender field(4=rps 5=p50 6=p99 7=errors 9=cpu us/req)
   awk -F'\t' -v s="$1" -v w="$2" -v c="$3" -v f="$4" '$1 == s && $2 == w && $3 == c { print $f }' "$OUT/raw/agg.tsv"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "—"; else printf "%.2f", a / b }'; }
@@ -565,31 +591,40 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) pri
   echo "- wrk -t1 -c$CONNS -d${DUR}s --latency; $ROUNDS round(s), contenders alternated per round; medians over rounds; nothing pinned"
   echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
   echo "- errors = wrk socket errors + non-2xx/3xx responses, summed over rounds"
+  if awk -v a="${LOAD_START%% *}" -v b="${LOAD_END%% *}" -v n="$(nproc)" 'BEGIN { exit !(a > n / 2 || b > n / 2) }'; then
+    echo "- **warning: the machine was busy (load average $LOAD_START at start, $LOAD_END at end, on $(nproc) CPUs): req/s and latency are noisy; CPU/req and memory are the more reliable columns**"
+  fi
   echo
   echo "## Throughput and latency"
   echo
-  echo "| scenario | workers | contender | req/s | p50 | p99 | errors |"
-  echo "|---|---|---|---:|---:|---:|---:|"
+  echo "CPU/req: CPU time (user + system, all threads and processes) the contender used during the run divided by the requests wrk completed; for direct, the backend's. Unlike req/s it is hardly affected by other load on the machine."
+  echo
+  echo "| scenario | workers | contender | req/s | p50 | p99 | CPU/req | errors |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|"
+  row() {  # scenario workers contender [label-workers]
+    echo "| $1 | ${4:-$2} | $3 | $(get "$1" "$2" "$3" 4) | $(fmt_lat "$(get "$1" "$2" "$3" 5)") | $(fmt_lat "$(get "$1" "$2" "$3" 6)") | $(get "$1" "$2" "$3" 9)us | $(get "$1" "$2" "$3" 7) |"
+  }
   for scen in "${SCENARIOS[@]}"; do
-    if [[ $scen != tcp-l4 ]]; then
-      echo "| $scen | — | direct | $(get "$scen" 1 direct 4) | $(fmt_lat "$(get "$scen" 1 direct 5)") | $(fmt_lat "$(get "$scen" 1 direct 6)") | $(get "$scen" 1 direct 7) |"
-    fi
+    [[ $scen != tcp-l4 ]] && row "$scen" 1 direct —
     for w in $WORKERS; do
-      for who in "${CONTENDERS[@]}"; do
-        echo "| $scen | $w | $who | $(get "$scen" "$w" "$who" 4) | $(fmt_lat "$(get "$scen" "$w" "$who" 5)") | $(fmt_lat "$(get "$scen" "$w" "$who" 6)") | $(get "$scen" "$w" "$who" 7) |"
-      done
+      for who in "${CONTENDERS[@]}"; do row "$scen" "$w" "$who"; done
     done
   done
   echo
-  echo "## lb relative to HAProxy and nginx (median req/s ratio; p99 ratio, lower is better for lb)"
+  echo "## lb relative to HAProxy and nginx"
   echo
-  echo "| scenario | workers | lb req/s | HAProxy req/s | nginx req/s | lb/HAProxy | lb/nginx | lb p99 / HAProxy p99 | lb p99 / nginx p99 |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "req/s ratio: above 1 is better for lb. p99 and CPU/req ratios: below 1 is better for lb."
+  echo
+  echo "| scenario | workers | lb/HAProxy req/s | lb/nginx req/s | lb/HAProxy p99 | lb/nginx p99 | lb/HAProxy CPU/req | lb/nginx CPU/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
   for scen in "${SCENARIOS[@]}"; do
     for w in $WORKERS; do
-      l=$(get "$scen" "$w" lb 4); h=$(get "$scen" "$w" haproxy 4); n=$(get "$scen" "$w" nginx 4)
-      l9=$(get "$scen" "$w" lb 6); h9=$(get "$scen" "$w" haproxy 6); n9=$(get "$scen" "$w" nginx 6)
-      echo "| $scen | $w | $l | $h | $n | $(ratio "$l" "$h") | $(ratio "$l" "$n") | $(ratio "$l9" "$h9") | $(ratio "$l9" "$n9") |"
+      cells=""
+      for f in 4 6 9; do
+        l=$(get "$scen" "$w" lb $f)
+        cells+=" $(ratio "$l" "$(get "$scen" "$w" haproxy $f)") | $(ratio "$l" "$(get "$scen" "$w" nginx $f)") |"
+      done
+      echo "| $scen | $w |$cells"
     done
   done
   if ((${#MEM_ROWS[@]} > 0)); then

@@ -31,7 +31,7 @@ void HealthMonitor::update(const Runtime& runtime) {
       t.check = *pool.config->health_check;
       t.initial = initial_status(*server.live);
       targets.push_back(std::move(t));
-      mine.push_back({pool.config->name, server.config->address.text, server.live});
+      mine.push_back({pool.config->name, server.config->address.text, server.live, pool.live});
     }
   }
   targets_ = std::move(mine);
@@ -57,6 +57,11 @@ void HealthMonitor::on_result(const health::CheckResult& r) {
     if (r.previous == health::Status::down) live.up_since_ns.store(r.now_ns, std::memory_order_relaxed);
     log_info("server up", {{"pool", t.pool}, {"server", t.server},
                            {"reason", r.previous == health::Status::unchecked ? "first check passed" : "checks passing"}});
+    // Active checks prove the server answers again: end any ejection now
+    // rather than waiting out the breaker's recovery timeout (as Envoy does).
+    if (live.breaker.state() != health::CircuitState::closed &&
+        live.breaker.close(t.pool_live->ejection) == health::CircuitTransition::closed)
+      log_info("circuit close", {{"pool", t.pool}, {"server", t.server}, {"reason", "health check passing"}});
   } else if (r.transition == health::Transition::went_down) {
     log_warn("server down", {{"pool", t.pool}, {"server", t.server}, {"reason", std::string(r.error)}});
   }

@@ -30,6 +30,7 @@ class HealthMonitor {
     std::string pool;
     std::string server;
     std::shared_ptr<ServerLive> live;
+    std::shared_ptr<PoolLive> pool_live;
   };
   void on_result(const health::CheckResult& result);
 

@@ -450,7 +450,8 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   release_server(false);
   drop_backend();
   if (response_started_) {
-    close_session();  // the client has part of a response: only closing tells it
+    write_access_log();  // the request is over for the client too
+    close_session();     // the client has part of a response: only closing tells it
     return;
   }
   last_failure_status_ = failure_status(condition);

@@ -147,8 +147,14 @@ SessionPtr ClientContext::find_session(const std::string& key) const {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return nullptr;
-  SSL_SESSION_up_ref(it->second.get());
-  return SessionPtr(it->second.get());
+  if (!SSL_SESSION_is_resumable(it->second.get())) {  // invalidated by OpenSSL meanwhile
+    sessions_.erase(it);
+    return nullptr;
+  }
+  // A private copy: OpenSSL mutates the session an SSL uses (TLS 1.3 marks a
+  // resumed one single-use; a fatal alert marks it bad), and that must not
+  // poison the cache entry other connections are about to use.
+  return SessionPtr(SSL_SESSION_dup(it->second.get()));
 }
 
 void ClientContext::store_session(const std::string& key, SessionPtr session) const {

@@ -110,7 +110,14 @@ std::unique_ptr<Connection> Connection::client(std::shared_ptr<const ClientConte
   return conn;
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  // SSL_free() without a sent close_notify marks the session "bad" (not
+  // resumable). Backend and client connections routinely end by idle timeout
+  // or TCP close, and a cached session must survive that (as nginx does);
+  // sessions of connections that failed were already invalidated by OpenSSL
+  // when the fatal alert went out.
+  if (ssl_) SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
 
 Connection::Status Connection::on_encrypted_input(const char* data, size_t len) {
   if (failed_) return Status::error;

@@ -181,6 +181,15 @@ Tally tally(uint16_t lb_port, int n, const std::function<HttpRequest(int)>& make
   return t;
 }
 
+// execv does not search PATH: the curl binary ($CURL_BIN or the usual places).
+std::string curl_bin() {
+  std::string env = env_or("CURL_BIN", "");
+  if (!env.empty()) return env;
+  for (const char* p : {"/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"})
+    if (access(p, X_OK) == 0) return p;
+  return "curl";
+}
+
 // Waits for an access log with at least n lines; returns the parsed lines.
 std::vector<json> wait_access_lines(Lb& lb, size_t n, ms timeout = 5s) {
   wait_until([&] { return lb.access_log().size() >= n; }, timeout, 20ms);
@@ -315,6 +324,7 @@ TEST_SUITE("http_proxy") {
 
 // ---- 1. routing -------------------------------------------------------------------
 TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first match, default pool, 404") {
+  auto T0 = Clock::now();
   Backend be({}, {"0", "0", "0", "0", "0", "0"});
   const uint16_t p_def = be.http_port(0), p_v1 = be.http_port(1), p_api = be.http_port(2),
                  p_wild = be.http_port(3), p_static = be.http_port(4), p_prem = be.http_port(5);
@@ -340,6 +350,7 @@ TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first m
     uint16_t want;
     const char* why;
   };
+  MESSAGE("TIMING setup done " << elapsed_ms(T0));
   const std::vector<Case> cases = {
       {"api.example.com", "/v1/users", {}, p_v1, "host + path_prefix"},
       {"api.example.com", "/v2/users", {}, p_api, "host only (path does not match route 0)"},
@@ -366,12 +377,13 @@ TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first m
     HttpRequest req = get(c.path, c.headers);
     req.headers.emplace_back("Host", c.host);
     auto r = http_request(lb.port("main"), req);
-    INFO(c.why << ": Host " << c.host << " " << c.path);
+    INFO(std::string(c.why) << ": Host " << std::string(c.host) << " " << std::string(c.path));
     REQUIRE(r.has_value());
     CHECK(r->status == 200);
     CHECK(backend_port_of(*r) == c.want);
   }
 
+  MESSAGE("TIMING fresh done " << elapsed_ms(T0));
   // Same table over one kept-alive connection: routing is per request.
   Socket s = Socket::connect(lb.port("main"));
   REQUIRE(s.valid());
@@ -380,12 +392,13 @@ TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first m
       HttpRequest req = get(c.path, c.headers);
       req.headers.emplace_back("Host", c.host);
       auto r = roundtrip(s, req);
-      INFO("keep-alive round " << round << ", " << c.why);
+      INFO("keep-alive round " << round << ", " << std::string(c.why));
       REQUIRE(r.has_value());
       CHECK(backend_port_of(*r) == c.want);
     }
   }
 
+  MESSAGE("TIMING ka done " << elapsed_ms(T0));
   // A listener without a default pool: a route still works, no match → 404 JSON.
   {
     HttpRequest req = get("/x", {{"Host", "only.example.com"}});
@@ -394,7 +407,7 @@ TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first m
     CHECK(r->status == 200);
     CHECK(backend_port_of(*r) == p_api);
   }
-  for (const char* host : {"other.test", "api.example.com", "x.only.example.com"}) {
+  for (std::string host : {"other.test", "api.example.com", "x.only.example.com"}) {
     Socket k = Socket::connect(lb.port("nodef"));
     REQUIRE(k.valid());
     auto r = roundtrip(k, get("/x", {{"Host", host}}));
@@ -405,8 +418,9 @@ TEST_CASE("routing: host exact/wildcard/case/port, path_prefix, headers, first m
     CHECK_FALSE(r->has_header("X-Backend-Port"));
     // A 404 of lb's own leaves the connection usable (or closes it cleanly).
     if (!has_token(r->header("Connection"), "close")) {
-      auto r2 = roundtrip(k, get("/y", {{"Host", "only.example.com"}}));
-      REQUIRE(r2.has_value());
+      auto r2 = roundtrip(k, get("/y", {{"Host", "only.example.com"}}), 2s);
+      REQUIRE_MESSAGE(r2.has_value(), "no answer to a request after lb's keep-alive 404: "
+                                          << std::string(to_string(k.last_io())));
       CHECK(r2->status == 200);
       CHECK(backend_port_of(*r2) == p_api);
     }
@@ -674,7 +688,7 @@ TEST_CASE("32 MiB download and upload through an http listener are byte-identica
   SUBCASE("download with curl") {
     TempDir dir;
     std::string out = dir.file("body");
-    auto res = run_command({"curl", "-sS", "--http1.1", "-o", out, "-w", "%{http_code} %{size_download}",
+    auto res = run_command({curl_bin(), "-sS", "--http1.1", "-o", out, "-w", "%{http_code} %{size_download}",
                             "http://127.0.0.1:" + std::to_string(lb.port("h")) + "/chunked/" + std::to_string(kSize)},
                            30s);
     INFO("curl: " << res.out << " " << res.err);
@@ -750,7 +764,7 @@ TEST_CASE("32 MiB download and upload through an http listener are byte-identica
       std::memcpy(&data[i], &w, 8);
     }
     write_file(in, data);
-    auto res = run_command({"curl", "-sS", "--http1.1", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + in,
+    auto res = run_command({curl_bin(), "-sS", "--http1.1", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + in,
                             "-o", out, "-w", "%{http_code}",
                             "http://127.0.0.1:" + std::to_string(lb.port("h")) + "/echo"},
                            30s);
@@ -1145,7 +1159,7 @@ TEST_CASE("forwarded headers and hop-by-hop stripping") {
     CHECK(head.rfind("GET /hop HTTP/1.1\r\n", 0) == 0);
     for (const char* gone : {"x-secret", "x-other", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
                              "proxy-connection"})
-      CHECK_MESSAGE(h.count(gone) == 0, gone << " was forwarded");
+      CHECK_MESSAGE(h.count(gone) == 0, std::string(gone) << " was forwarded");
     for (auto [it, end] = h.equal_range("connection"); it != end; ++it) {
       CHECK(lower(it->second).find("close") == std::string::npos);
       CHECK(lower(it->second).find("x-secret") == std::string::npos);
@@ -1205,10 +1219,14 @@ TEST_CASE("server failures: response timeout → 504, connect failure retried, a
     REQUIRE_FALSE(port_accepts(dead));
     Lb lb(make_config({http_listener("h", "p")},
                       {make_pool("p", "round_robin", {server(dead), server(be.http_port())},
-                                 {{"retries", {{"attempts", 2}}}})}));
+                                 // Every other pick is the dead server: allow a
+                                 // retry for each request (the default budget
+                                 // of 20 % would rightly refuse half of them).
+                                 {{"retries", {{"attempts", 2}, {"budget_percent", 100}}}})}));
     Socket s = Socket::connect(lb.port("h"));
     REQUIRE(s.valid());
     for (int i = 0; i < 10; ++i) {
+      if (i == 5) s = Socket::connect(lb.port("h"));  // a second client connection
       auto r = roundtrip(s, get("/status/200"));
       INFO("request " << i);
       REQUIRE(r.has_value());
@@ -1284,7 +1302,7 @@ TEST_CASE("access log: one JSON line per HTTP request with the documented fields
     INFO(j.dump());
     for (const char* k : {"ts", "listener", "client", "method", "path", "status", "bytes_in", "bytes_out",
                           "duration_ms", "pool", "server", "attempts", "upstream_ms"})
-      CHECK_MESSAGE(j.contains(k), "missing " << k);
+      CHECK_MESSAGE(j.contains(k), "missing " << std::string(k));
     CHECK(j.value("listener", "") == "web");
     CHECK(j.value("pool", "") == "p");
     CHECK(servers.count(j.value("server", "")) == 1);

@@ -288,7 +288,7 @@ TEST_CASE("limits: max_header_bytes and max_headers → 431, max_body_bytes → 
   const uint16_t bport = be.http_port();
   Lb lb(config_for(bport, {{"limits", {{"max_header_bytes", 4096}, {"max_headers", 10}, {"max_body_bytes", 1000}}}}));
 
-  auto expect_reject = [&](const std::string& bytes, int status, const char* what) {
+  auto expect_reject = [&](const std::string& bytes, int status, const std::string& what) {
     INFO(what);
     uint64_t before = backend_requests(bport);
     Socket s = Socket::connect(lb.port("h"));
@@ -304,7 +304,7 @@ TEST_CASE("limits: max_header_bytes and max_headers → 431, max_body_bytes → 
     uint64_t reached = backend_requests(bport) - before - 1;
     return reached;
   };
-  auto expect_ok = [&](const std::string& bytes, const std::string& body, const char* what) {
+  auto expect_ok = [&](const std::string& bytes, const std::string& body, const std::string& what) {
     INFO(what);
     Socket s = Socket::connect(lb.port("h"));
     REQUIRE(s.valid());

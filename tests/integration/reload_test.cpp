@@ -224,6 +224,17 @@ class Loop {
   std::thread thread_;
 };
 
+// Joins a thread when the scope ends, also when a REQUIRE throws.
+struct Joined {
+  std::thread t;
+  template <class F>
+  explicit Joined(F&& f) : t(std::forward<F>(f)) {}
+  void join() {
+    if (t.joinable()) t.join();
+  }
+  ~Joined() { join(); }
+};
+
 // A plain listening socket on 127.0.0.1 (no SO_REUSEADDR/SO_REUSEPORT), so
 // nobody else can bind the port while it is held.
 struct HeldPort {
@@ -314,6 +325,9 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
     auto r = roundtrip(s, req);
     std::string err = check_response(r, "new connection");
     if (!err.empty()) err += std::string(" (") + to_string(s.last_io()) + " " + s.error_text() + ")";
+    // Pacing (≤ ~500 connections/s), not synchronisation: keeps the TIME_WAIT
+    // sockets this leaves behind far from the ephemeral port range.
+    std::this_thread::sleep_for(2ms);
     return err;
   });
   // (3) one long TCP session, (4) one WebSocket: a message every ~50 ms.
@@ -633,14 +647,15 @@ TEST_CASE("SIGTERM during a slow request: it completes 200, /ready 503, new conn
   std::optional<HttpResponse> slow;
   std::atomic<bool> slow_done{false};
   auto t0 = Clock::now();
-  std::thread client([&] {
+  Joined client([&] {
     slow = http_get(web, "/delay/1500", 10s);
     slow_done = true;
   });
   // In flight: lb counts one active request on the server.
   bool in_flight = wait_until(
       [&] {
-        const json* sv = stats_server(stats(lb), "p", addr);
+        json st = stats(lb);
+        const json* sv = stats_server(st, "p", addr);
         return sv && sv->value("connections_active", 0) >= 1;
       },
       3s);
@@ -679,7 +694,7 @@ TEST_CASE("SIGTERM during a slow request: it completes 200, /ready 503, new conn
   double took = elapsed_ms(t0);
   REQUIRE(slow.has_value());
   CHECK(slow->status == 200);
-  CHECK(slow->body == "delayed 1500ms");
+  CHECK(slow->body.rfind("delayed 1500ms", 0) == 0);
   CHECK(took >= 1400);
   auto status = lb.wait(5s);
   INFO("exit after " << elapsed_ms(t_sig) << " ms; " << lb.diagnostics());
@@ -696,10 +711,11 @@ TEST_CASE("a second SIGTERM exits at once, without waiting for the slow request"
   const std::string addr = Backend::addr(be.http_port());
   std::optional<HttpResponse> slow;
   auto t0 = Clock::now();
-  std::thread client([&] { slow = http_get(lb.port("web"), "/delay/5000", 15s); });
+  Joined client([&] { slow = http_get(lb.port("web"), "/delay/5000", 15s); });
   bool in_flight = wait_until(
       [&] {
-        const json* sv = stats_server(stats(lb), "p", addr);
+        json st = stats(lb);
+        const json* sv = stats_server(st, "p", addr);
         return sv && sv->value("connections_active", 0) >= 1;
       },
       3s);
@@ -857,7 +873,7 @@ TEST_CASE("SIGUSR1 reopens the error and access logs after they were moved") {
   CHECK(new_has_reload);
 }
 
-// ---- i. drain under load -------------------------------------------------------------
+// ---- i. drain under load (the slow request: /delay/1500) -------------------------------------------------------------
 TEST_CASE("drain via the admin API: the in-flight request completes, no new requests, ready restores") {
   Backend be = Backend::http(2);
   const auto h = be.http_ports();
@@ -866,8 +882,8 @@ TEST_CASE("drain via the admin API: the in-flight request completes, no new requ
 
   std::optional<HttpResponse> slow;
   std::atomic<bool> slow_done{false};
-  std::thread client([&] {
-    slow = http_get(web, "/delay/1000", 10s);
+  Joined client([&] {
+    slow = http_get(web, "/delay/1500", 10s);
     slow_done = true;
   });
   // Which server has it?
@@ -918,7 +934,12 @@ TEST_CASE("drain via the admin API: the in-flight request completes, no new requ
   REQUIRE(slow.has_value());
   CHECK(slow->status == 200);
   CHECK(backend_port_of(*slow) == busy_port);
-  CHECK(counts[busy_port] == 0);
+  INFO("answers by backend port: " << [&] {
+    std::string d;
+    for (auto [p, n] : counts) d += std::to_string(p) + "=" + std::to_string(n) + " ";
+    return d;
+  }());
+  CHECK(counts.count(busy_port) == 0);
   CHECK(counts.size() == 1);
   // The 50 ran while the drained server still had its request in flight.
   CHECK(slow_running_during);
