@@ -48,8 +48,13 @@
 # haproxy, nginx (each started fresh, checked with curl, warmed up for 1s,
 # then the 4 scenarios, then stopped), so slow drifts in machine load hit all
 # contenders alike. The report gives per scenario and contender the median
-# over the rounds of req/s, p50 and p99 latency, and errors (socket errors +
-# non-2xx/3xx responses, summed), then lb/HAProxy and lb/nginx req/s ratios.
+# over the rounds of req/s, p50 and p99 latency, CPU/req (user + system CPU
+# time the contender's processes used during the run, from /proc/PID/stat,
+# divided by the requests wrk completed; for direct, the backend's), and
+# errors (socket errors + non-2xx/3xx responses, summed), then lb/HAProxy and
+# lb/nginx ratios of req/s, p99 and CPU/req. On a busy machine req/s swings
+# widely between rounds; CPU/req and memory stay comparable (the report warns
+# when the load average exceeds nproc/2).
 #
 # Memory per idle keep-alive client connection (workers 1): for each
 # contender, warm up (wrk 2s), wait 1s, read RSS (VmRSS from /proc/PID/status,

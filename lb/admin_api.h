@@ -41,6 +41,7 @@ class AdminApi {
   explicit AdminApi(Process& process) : process_(process) {}
 
   void set_token(std::optional<std::string> token) { token_ = std::move(token); }
+  void clear_token() { token_.reset(); }
   AdminResponse handle(const AdminRequest& request);
 
  private:

@@ -256,7 +256,7 @@ std::optional<std::string> AdminServer::reconfigure(const std::optional<conf::Ad
   if (!cfg) {
     if (listener_) log_info("admin endpoint removed by reload");
     stop();
-    set_token(std::nullopt);
+    api_.clear_token();
     return std::nullopt;
   }
   return start(*cfg);

@@ -80,6 +80,7 @@ void BackendConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread > 0) {
     c->server_->bytes_in.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
     c->handle_data(buf->base, static_cast<size_t>(nread));
+    if (c->owner_) c->owner_->on_backend_read_done();
   } else if (nread == UV_EOF) {
     if (c->tunnel_) {
       BackendOwner* owner = c->owner_;

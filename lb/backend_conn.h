@@ -37,6 +37,8 @@ class BackendOwner : public WriteSink {
   virtual void on_backend_error(const char* reason, bool reset) = 0;
   virtual void on_backend_tunnel_data(const char* data, size_t len) = 0;  // after a 101
   virtual void on_backend_tunnel_eof() = 0;
+  // Everything from one socket read has been delivered (flush coalesced writes).
+  virtual void on_backend_read_done() = 0;
 };
 
 class BackendConn final : public http::ResponseHandler {

@@ -26,6 +26,10 @@ BackendConn* ConnPool::take(ServerLive* server) {
 }
 
 void ConnPool::give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_ms) {
+  if (closed_) {
+    conn->close();  // an idle connection would keep a stopping worker's loop alive
+    return;
+  }
   auto& list = idle_[conn->server()];
   std::erase_if(list, [](BackendConn* c) { return c->closing(); });
   if (list.size() >= max_idle) {
@@ -58,6 +62,7 @@ void ConnPool::sweep() {
 }
 
 void ConnPool::close_all() {
+  closed_ = true;
   for (auto& [server, list] : idle_)
     for (BackendConn* c : list) c->close();
   idle_.clear();

@@ -23,7 +23,7 @@ class ConnPool {
   BackendConn* take(ServerLive* server);
   // Parks `conn` (or closes it when the server already has max_idle idle ones).
   void give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_ms);
-  void close_all();  // worker stopping
+  void close_all();  // worker stopping: from now on give() closes instead of parking
 
  private:
   static void on_sweep(uv_timer_t* t);
@@ -31,6 +31,7 @@ class ConnPool {
 
   uv_loop_t* loop_ = nullptr;
   uv_timer_t sweep_timer_{};
+  bool closed_ = false;
   std::unordered_map<ServerLive*, std::vector<BackendConn*>> idle_;
 };
 

@@ -52,7 +52,8 @@ RequestParser::RequestParser(RequestHandler& handler, const Limits& limits)
   parser_.data = this;
   // Typical heads fit; capacity then survives every message (no steady-state
   // allocation). Larger heads grow the buffers once and keep the capacity.
-  slots_.reserve(1024, 16);
+  // No reserve: buffers grow to the first message's size and keep that
+  // capacity, so idle connections that never sent anything hold nothing.
   begin_message();
 }
 

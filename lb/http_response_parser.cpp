@@ -49,7 +49,8 @@ ResponseParser::ResponseParser(ResponseHandler& handler, const ResponseLimits& l
   }();
   llhttp_init(&parser_, HTTP_RESPONSE, &settings);
   parser_.data = this;
-  slots_.reserve(1024, 16);
+  // No reserve: buffers grow to the first message's size and keep that
+  // capacity, so idle connections that never sent anything hold nothing.
   begin_message();
 }
 

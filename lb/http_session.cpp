@@ -130,43 +130,67 @@ void HttpSession::handle_client_data(const char* data, size_t len) {
     write_backend(&b, 1);
     return;
   }
-  if (phase_ == Phase::idle) {
-    phase_ = Phase::head;
-    arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  if (!in_.empty() || parsing_) {
+    in_.append(data, len);
+    parse_input();
+  } else {
+    // The common case: parse straight from the read buffer; keep only leftovers.
+    size_t used = feed_parser(data, len);
+    if (used < len && phase_ != Phase::closing) in_.append(data + used, len - used);
   }
-  in_.append(data, len);
-  parse_input();
+  // Bytes that must wait (pipelined requests, or a body while connecting)
+  // are buffered up to a bound; past it, reading pauses until they are used.
+  if (in_.size() > kMaxBufferedInput) stop_client_reading();
 }
 
-// Feeds buffered client bytes to the parser while the current phase may
-// consume them: a head, or the body of the request being forwarded.
 void HttpSession::parse_input() {
-  for (;;) {
-    bool may_parse = phase_ == Phase::head || (phase_ == Phase::exchanging && !request_done_);
-    if (!may_parse) return;
-    auto r = parser_.feed(in_.data(), in_.size());
-    in_.erase(0, r.consumed);
-    switch (r.status) {
-      case http::FeedStatus::NeedMore:
-        return;
-      case http::FeedStatus::HeadPaused:
-        if (phase_ == Phase::dispatching) dispatch();
-        continue;  // a local answer (404) resumes parsing right away
-      case http::FeedStatus::MessageComplete:
-        continue;
-      case http::FeedStatus::Upgrade:
-      case http::FeedStatus::Closed:
-        close_session();
-        return;
-      case http::FeedStatus::Error: {
-        const auto& e = parser_.error();
-        listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
-        send_error(e.status, e.reason, true);
-        write_access_log();
-        return;
-      }
+  if (parsing_) return;  // the running feed loop picks the bytes up
+  size_t used = feed_parser(in_.data(), in_.size());
+  if (phase_ != Phase::closing) in_.erase(0, used);
+}
+
+bool HttpSession::may_parse() const {
+  return phase_ == Phase::idle || phase_ == Phase::head || (phase_ == Phase::exchanging && !request_done_);
+}
+
+// Feeds the parser while the current phase may consume bytes: a head, or the
+// body of the request being forwarded. Returns how many bytes were used.
+// Re-entrancy: callbacks (dispatch → use_connection, finish_exchange) never
+// feed the parser themselves while this loop runs; they change the phase and
+// the loop continues with the remaining bytes.
+size_t HttpSession::feed_parser(const char* data, size_t len) {
+  size_t used = 0;
+  parsing_ = true;
+  bool resume = parser_paused_;  // a paused parser must be fed again, even with no bytes
+  while (phase_ != Phase::closing && may_parse() && (used < len || resume)) {
+    resume = false;
+    if (phase_ == Phase::idle) {
+      phase_ = Phase::head;
+      arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
     }
+    auto r = parser_.feed(data + used, len - used);
+    used += r.consumed;
+    parser_paused_ = r.status == http::FeedStatus::HeadPaused;
+    if (r.status == http::FeedStatus::NeedMore) break;
+    if (r.status == http::FeedStatus::HeadPaused) {
+      if (phase_ == Phase::dispatching) dispatch();
+      resume = true;
+      continue;
+    }
+    if (r.status == http::FeedStatus::MessageComplete) continue;
+    if (r.status == http::FeedStatus::Error) {
+      const auto& e = parser_.error();
+      listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+      have_head_ = false;
+      send_error(e.status, e.reason, true);
+      write_access_log();
+      break;
+    }
+    close_session();  // Closed (no keep-alive) or Upgrade without a 101
+    break;
   }
+  parsing_ = false;
+  return used;
 }
 
 void HttpSession::arm_timer(uint64_t ms) { uv_timer_start(&timer_, &HttpSession::on_timer, ms, 0); }
@@ -256,15 +280,16 @@ void HttpSession::send_error(int status, std::string_view message, bool close_af
   std::string body = "{\"error\":";
   append_json_string(body, message);
   body += "}\n";
-  head_buf_.clear();
-  head_buf_ += "HTTP/1.1 " + std::to_string(status) + " ";
-  head_buf_ += http::default_reason(status);
-  head_buf_ += "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  std::string& head_buf = worker_.scratch();
+  head_buf.clear();
+  head_buf += "HTTP/1.1 " + std::to_string(status) + " ";
+  head_buf += http::default_reason(status);
+  head_buf += "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   if (status == 503 && retry_after_s == 0) retry_after_s = 1;
-  if (retry_after_s != 0) head_buf_ += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
-  if (close_after) head_buf_ += "Connection: close\r\n";
-  head_buf_ += "\r\n";
-  uv_buf_t bufs[2] = {uv_buf_init(head_buf_.data(), static_cast<unsigned>(head_buf_.size())),
+  if (retry_after_s != 0) head_buf += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
+  if (close_after) head_buf += "Connection: close\r\n";
+  head_buf += "\r\n";
+  uv_buf_t bufs[2] = {uv_buf_init(head_buf.data(), static_cast<unsigned>(head_buf.size())),
                       uv_buf_init(body.data(), static_cast<unsigned>(body.size()))};
   write_client(bufs, 2);
   if (close_after) {
@@ -287,8 +312,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
   uv_timer_stop(&timer_);
   listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
   exchange_start_ns_ = worker_.now_ns();
-  method_.assign(head.method);
-  path_.assign(head.path);
+  have_head_ = true;
   is_head_ = head.method_id == HTTP_HEAD;
   client_keep_alive_ = head.keep_alive && !stopping_;
   chunk_request_ = head.chunked;
@@ -303,6 +327,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
       listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
       phase_ = Phase::dispatching;
       send_error(429, "rate limit exceeded", head.has_body, retry_after);
+      response_done_ = true;
       if (!head.has_body) phase_ = Phase::exchanging;
       return http::Flow::Pause;
     }
@@ -312,6 +337,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
   if (!pool) {
     // No route: answer locally. A body we will not read means closing.
     send_error(404, "no route for this request", head.has_body);
+    response_done_ = true;
     if (!head.has_body) phase_ = Phase::exchanging;  // the body-less request completes on resume
     return http::Flow::Pause;
   }
@@ -338,7 +364,6 @@ void HttpSession::on_request_body(std::string_view data) {
 
 void HttpSession::on_request_complete() {
   request_done_ = true;
-  stop_client_reading();  // pipelined requests wait in in_ until this exchange ends
   if (conn_ && chunk_request_) {
     uv_buf_t b = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
     write_backend(&b, 1);
@@ -427,11 +452,12 @@ void HttpSession::send_request_head() {
     }
     opt.forwarded = &fwd;
   }
-  head_buf_.clear();
-  http::serialize_request_head(head, opt, head_buf_);
+  std::string& head_buf = worker_.scratch();
+  head_buf.clear();
+  http::serialize_request_head(head, opt, head_buf);
   request_sent_ = true;
   sent_ns_ = worker_.now_ns();
-  uv_buf_t b = uv_buf_init(head_buf_.data(), static_cast<unsigned>(head_buf_.size()));
+  uv_buf_t b = uv_buf_init(head_buf.data(), static_cast<unsigned>(head_buf.size()));
   write_backend(&b, 1);
 }
 
@@ -542,9 +568,10 @@ void HttpSession::on_backend_interim(const http::ResponseHead& head) {
   http::ResponseHeadOptions opt;
   opt.framing = http::Framing::none();
   opt.connection = http::ConnectionMode::Omit;
-  head_buf_.clear();
-  http::serialize_response_head(head, opt, head_buf_);
-  write_client(head_buf_);
+  std::string& head_buf = worker_.scratch();
+  head_buf.clear();
+  http::serialize_response_head(head, opt, head_buf);
+  write_client(head_buf);
 }
 
 void HttpSession::on_backend_head(const http::ResponseHead& head) {
@@ -587,10 +614,14 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
     opt.connection = keep ? http::ConnectionMode::KeepAlive : http::ConnectionMode::Close;
   }
   chunk_response_ = opt.framing.kind == http::Framing::Kind::Chunked && !is_head_;
-  head_buf_.clear();
-  http::serialize_response_head(head, opt, head_buf_);
-  write_client(head_buf_);
+  // The head waits in the worker's buffer so it leaves in one write with the
+  // first body bytes (or the end of the response) of this same read.
+  std::string& head_buf = worker_.response_head();
+  head_buf.clear();
+  http::serialize_response_head(head, opt, head_buf);
+  head_pending_ = true;
   if (head.upgrade) {
+    flush_response_head();
     phase_ = Phase::tunnel;
     release_server(true);
     conn_->become_tunnel(nullptr, 0);
@@ -605,22 +636,28 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
 }
 
 void HttpSession::on_backend_body(std::string_view data) {
+  uv_buf_t bufs[4];
+  size_t n = 0;
+  if (head_pending_) bufs[n++] = pending_head_buf();
+  http::ChunkHeaderBuf hb;
   if (chunk_response_) {
-    http::ChunkHeaderBuf hb;
     std::string_view h = http::chunk_header(data.size(), hb);
-    uv_buf_t bufs[3] = {uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size())),
-                        uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size())),
-                        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
-    write_client(bufs, 3);
-  } else {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
-    write_client(&b, 1);
+    bufs[n++] = uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size()));
   }
+  bufs[n++] = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  if (chunk_response_) bufs[n++] = uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2);
+  head_pending_ = false;
+  write_client(bufs, n);
   listener().live->bytes_out.fetch_add(data.size(), std::memory_order_relaxed);
 }
 
 void HttpSession::on_backend_complete() {
-  if (chunk_response_) write_client(http::kLastChunk);
+  uv_buf_t bufs[2];
+  size_t n = 0;
+  if (head_pending_) bufs[n++] = pending_head_buf();
+  if (chunk_response_) bufs[n++] = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
+  head_pending_ = false;
+  if (n > 0) write_client(bufs, n);
   response_done_ = true;
   release_server(true);
   if (conn_) {
@@ -642,6 +679,20 @@ void HttpSession::on_backend_complete() {
     maybe_close_after_flush();
   }
 }
+
+uv_buf_t HttpSession::pending_head_buf() {
+  std::string& h = worker_.response_head();
+  return uv_buf_init(h.data(), static_cast<unsigned>(h.size()));
+}
+
+void HttpSession::flush_response_head() {
+  if (!head_pending_) return;
+  head_pending_ = false;
+  uv_buf_t b = pending_head_buf();
+  write_client(&b, 1);
+}
+
+void HttpSession::on_backend_read_done() { flush_response_head(); }
 
 void HttpSession::on_backend_tunnel_data(const char* data, size_t len) {
   arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
@@ -668,6 +719,7 @@ void HttpSession::finish_exchange() {
   status_ = 0;
   upstream_ms_ = -1;
   bytes_in_ = bytes_out_ = 0;
+  have_head_ = false;
   server_name_.clear();
   if (close_after_flush_) {
     stop_client_reading();
@@ -676,13 +728,9 @@ void HttpSession::finish_exchange() {
   }
   phase_ = Phase::idle;
   arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
-  if (!in_.empty()) {
-    phase_ = Phase::head;
-    arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
-    parse_input();
-    if (phase_ == Phase::closing) return;
-  }
-  if (phase_ == Phase::idle || phase_ == Phase::head) start_client_reading();
+  start_client_reading();
+  if (!in_.empty()) parse_input();  // a pipelined request (inside the feed loop: it continues)
+  if (in_.capacity() > kMaxBufferedInput) std::string().swap(in_);
 }
 
 void HttpSession::on_worker_stopping() {
@@ -714,9 +762,11 @@ void HttpSession::write_access_log() {
   line += ",\"client\":";
   append_json_string(line, client_ip_);
   line += ",\"method\":";
-  append_json_string(line, method_);
+  if (have_head_) append_json_string(line, parser_.head().method);
+  else line += "null";
   line += ",\"path\":";
-  append_json_string(line, path_);
+  if (have_head_) append_json_string(line, parser_.head().path);
+  else line += "null";
   line += ",\"status\":" + std::to_string(status_);
   line += ",\"bytes_in\":" + std::to_string(bytes_in_);
   line += ",\"bytes_out\":" + std::to_string(bytes_out_);

@@ -54,6 +54,8 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   void begin();
   void handle_client_data(const char* data, size_t len);
   void parse_input();
+  size_t feed_parser(const char* data, size_t len);
+  bool may_parse() const;
   void start_client_reading();
   void stop_client_reading();
   void arm_timer(uint64_t ms);
@@ -93,6 +95,9 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   void on_backend_error(const char* reason, bool reset) override;
   void on_backend_tunnel_data(const char* data, size_t len) override;
   void on_backend_tunnel_eof() override;
+  void on_backend_read_done() override;
+  uv_buf_t pending_head_buf();
+  void flush_response_head();
   // WriteSink
   void on_write_done(uv_stream_t* stream, int status) override;
 
@@ -105,8 +110,11 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   int open_handles_ = 0;
   Phase phase_ = Phase::idle;
   http::RequestParser parser_;
-  std::string in_;         // client bytes not yet consumed by the parser
-  std::string head_buf_;   // serialized heads (reused)
+  static constexpr size_t kMaxBufferedInput = 64 * 1024;
+  std::string in_;         // client bytes not yet consumed by the parser (usually empty)
+  bool parsing_ = false;   // inside feed_parser(): callbacks must not feed again
+  bool parser_paused_ = false;
+  bool have_head_ = false; // parser_.head() belongs to the current exchange
   unsigned client_pending_ = 0;
   bool client_reading_ = false;
   bool client_eof_ = false;
@@ -131,7 +139,8 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool response_started_ = false; // a byte of the response reached the client
   bool response_done_ = false;
   bool client_keep_alive_ = false;
-  bool chunk_response_ = false;   // re-chunking the response body towards the client
+  bool chunk_response_ = false;
+  bool head_pending_ = false;     // response head in worker_.response_head(), not yet written   // re-chunking the response body towards the client
   bool chunk_request_ = false;
   bool is_head_ = false;
   int status_ = 0;
@@ -141,7 +150,6 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   double upstream_ms_ = -1;
   uint64_t bytes_in_ = 0;   // this request, from the client
   uint64_t bytes_out_ = 0;  // this response, to the client
-  std::string method_, path_;
 };
 
 }  // namespace lb

@@ -287,11 +287,26 @@ void TcpSession::on_read_proxy_header(ssize_t nread, const uv_buf_t* buf) {
 }
 
 bool TcpSession::write_to(Side to, char* block, size_t len) {
+  uv_buf_t wb = uv_buf_init(block + sizeof(WriteHeader), static_cast<unsigned>(len));
+  // Most writes complete at once: no request, no callback, no poll change.
+  // (uv_try_write refuses while earlier writes are queued, keeping order.)
+  int n = uv_try_write(stream(to), &wb, 1);
+  if (n == static_cast<int>(len)) {
+    worker_.buffers().put(block);
+    return true;
+  }
+  if (n > 0) {
+    wb.base += n;
+    wb.len -= static_cast<size_t>(n);
+  } else if (n != UV_EAGAIN) {
+    worker_.buffers().put(block);
+    close_all();
+    return false;
+  }
   auto* h = reinterpret_cast<WriteHeader*>(block);
   h->session = this;
   h->to = to;
   h->req.data = h;
-  uv_buf_t wb = uv_buf_init(block + sizeof(WriteHeader), static_cast<unsigned>(len));
   int rc = uv_write(&h->req, stream(to), &wb, 1, &TcpSession::write_cb);
   if (rc != 0) {
     worker_.buffers().put(block);

@@ -73,6 +73,11 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   AccessLogBuffer& access_log() { return access_log_; }
   ConnPool& conn_pool() { return conn_pool_; }
+  // Transient per-worker buffers: serialized heads are written (or copied by
+  // write_bufs) before control returns to the loop, so one buffer per worker
+  // serves every connection and no connection holds one while idle.
+  std::string& scratch() { return scratch_; }
+  std::string& response_head() { return response_head_; }
   bool stopping() const { return stopping_; }
   uint64_t now_ns() const { return uv_hrtime(); }
   void add_session(Session* s);
@@ -107,6 +112,8 @@ class Worker {
   BufferPool buffers_;
   AccessLogBuffer access_log_;
   ConnPool conn_pool_;
+  std::string scratch_;
+  std::string response_head_;
 
   std::shared_ptr<WorkerRuntime> current_;
   std::map<uint64_t, ListenHandle*> listen_handles_;  // by ListenSocket::id

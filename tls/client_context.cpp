@@ -105,6 +105,10 @@ bool ClientContext::prepare(SSL* ssl, std::string_view host, const std::string* 
                             std::string& error) const {
   ERR_clear_error();
   std::string name(server_name(host));
+  if (name.empty() && verify_) {
+    error = "tls: verify is on but there is no host name to check (set the pool's tls.sni)";
+    return false;
+  }
   if (!name.empty()) {
     if (is_ip_literal(name)) {
       // RFC 6066: no IP literals in SNI; verify the IP SAN instead.

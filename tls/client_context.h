@@ -51,7 +51,8 @@ class ClientContext {
 
   // The name sent as SNI and checked against the backend certificate: the
   // configured `sni`, else `host` (the server address's host). An IP literal
-  // is checked against the certificate's IP SANs and not sent as SNI.
+  // is checked against the certificate's IP SANs and not sent as SNI. With
+  // verify on, an empty name makes prepare() fail (no unchecked peers).
   std::string_view server_name(std::string_view host) const { return sni_ ? std::string_view(*sni_) : host; }
 
   // Called by Connection for a new client SSL: sets SNI, the host check and,

@@ -159,6 +159,10 @@ Connection::Status Connection::drive() {
     if (r != 1) {
       int e = SSL_get_error(ssl, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::ok;
+      if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify mid-handshake: the peer gave up
+        peer_closed_ = true;
+        return Status::closed;
+      }
       return fail(e);
     }
     handshake_done_ = true;

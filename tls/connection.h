@@ -63,7 +63,9 @@ class Connection {
  public:
   enum class Status {
     ok,              // consumed; nothing notable (need more bytes, or plaintext arrived)
-    handshake_done,  // the handshake completed during this call (reported once)
+    handshake_done,  // the handshake completed during this call (reported once; when the
+                     // same bytes also carried close_notify or a fatal error, that status
+                     // wins — handshake_done() still tells)
     closed,          // the peer sent close_notify (reported once; further input is ignored)
     error,           // fatal: see error_reason(); sticky
   };
@@ -120,6 +122,11 @@ class Connection {
   std::string_view error_reason() const { return error_; }
   // Plaintext accepted by write_plain() but not yet encrypted (pre-handshake).
   size_t pending_plain_output() const { return plain_out_.size(); }
+  // Bytes of buffer memory this object holds right now (capacities, not
+  // OpenSSL's own state). Near zero for an idle, drained connection.
+  size_t buffer_capacity() const {
+    return plain_in_.capacity() + plain_out_.capacity() + leftover_in_.capacity() + cipher_out_.capacity();
+  }
 
   // Negotiated details; empty until the handshake is done (sni(): the name
   // the client asked for / sent; may be empty).

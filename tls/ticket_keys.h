@@ -9,12 +9,13 @@
 // is renewed under the current one). Keys rotate every `rotation` interval,
 // checked lazily on the handshake path, or at once with rotate().
 //
-// Threading: fully thread-safe and lock-free for readers. The key set is an
-// immutable snapshot published through std::atomic<std::shared_ptr<const
-// KeySet>>: the ticket callback (one call per full handshake or resumption,
-// never per request) loads the snapshot, uses it, and drops it. A rotation
-// builds a new snapshot and publishes it with compare-exchange, so concurrent
-// rotations by two workers produce exactly one new key.
+// Threading: fully thread-safe, no mutex. The key set is an immutable
+// snapshot published through std::atomic<std::shared_ptr<const KeySet>>: the
+// ticket callback (one call per full handshake or resumption, never per
+// request) loads the snapshot, uses it, and drops it. (libstdc++ guards that
+// atomic with a spin bit held for a pointer copy — never across crypto work.)
+// A rotation builds a new snapshot and publishes it with compare-exchange, so
+// concurrent rotations by two workers produce exactly one new key.
 //
 // Lifetime: attach() stores a raw pointer in the SSL_CTX; the owner of the
 // SSL_CTX (ServerContext) holds a shared_ptr<TicketKeys>, and Connections hold

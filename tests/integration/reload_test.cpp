@@ -291,10 +291,12 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
   };
 
   // (1) two keep-alive clients.
+  std::atomic<int> ka_connects{0};
   auto keepalive = [&](int id) {
     auto sock = std::make_shared<Socket>();
     return [&, id, sock](uint64_t i) -> std::string {
       if (!sock->valid()) {
+        ka_connects.fetch_add(1);
         *sock = Socket::connect(web, 2s);
         if (!sock->valid()) return "keep-alive connect: " + sock->error_text();
       }
@@ -410,7 +412,8 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
   ka1.stop();
   ka2.stop();
   fresh.stop();
-  MESSAGE("30 reloads in " << reload_ms << " ms\n" << describe_all());
+  MESSAGE("30 reloads in " << reload_ms << " ms; keep-alive connections opened: " << ka_connects.load() << "\n"
+                            << describe_all());
   INFO(describe_all());
   INFO(lb.diagnostics());
   CHECK_MESSAGE(reload_failure.empty(), reload_failure);

@@ -920,7 +920,9 @@ TEST_CASE("tcp listener: a tcp health check takes a dead server out, so every co
                         {{"health_check", tcp_check("300ms", "300ms", 1, 1)}, {"retries", {{"attempts", 0}}}}),
                    "tcp"));
   json s;
-  REQUIRE(wait_state(lb, dead, "down", 3s, &s));
+  // "down" alone is also what an unchecked server shows: wait for the probe's verdict.
+  REQUIRE(wait_server(lb, "p", dead, [](const json& x) { return state_of(x) == "down" && health_of(x) == "failing"; },
+                      3s, &s));
   INFO("dead entry: " << s.dump());
   CHECK(health_of(s) == "failing");
   CHECK(lower(last_error_of(s)).find("refused") != std::string::npos);

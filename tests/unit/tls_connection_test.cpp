@@ -148,7 +148,17 @@ TEST_CASE("tls connection: handshake over TLS 1.3 and 1.2 with ALPN and SNI") {
     CHECK(link.client.got == "HTTP/1.1 200 OK\r\n\r\n");
     CHECK(link.server.conn->pending_encrypted() == 0);
     CHECK(link.server.conn->plaintext().empty());
+    // Idle and drained: no buffer memory kept (at most std::string's inline storage).
+    CHECK(link.server.conn->buffer_capacity() < 64);
+    CHECK(link.client.conn->buffer_capacity() < 64);
   }
+}
+
+TEST_CASE("tls connection: verify on needs a name to check") {
+  std::string error;
+  auto conn = Connection::client(make_client(), "", "", error);
+  CHECK_FALSE(conn);
+  CHECK(error.find("sni") != std::string::npos);
 }
 
 TEST_CASE("tls connection: SNI picks the certificate, default otherwise") {
@@ -253,6 +263,23 @@ TEST_CASE("tls connection: session resumption through tickets shared by two work
   }
 }
 
+TEST_CASE("tls connection: a ticket never resumes on a listener with other client-cert rules") {
+  auto keys = std::make_shared<TicketKeys>();
+  auto open_listener = make_server(listener_tls(), keys);
+  auto t = listener_tls();
+  t.client_ca = tls_test_file("client-ca.pem");
+  auto mtls_listener = make_server(t, keys);  // same ticket keys, stricter rules
+  ClientOptions o;
+  o.certificate = lb::conf::TlsCertificate{tls_test_file("client.pem"), tls_test_file("client.key")};
+  auto client = make_client(o);
+  Link first = connect(open_listener, client, "a.example.com", "k");
+  REQUIRE(first.established());
+  Link second = connect(mtls_listener, client, "a.example.com", "k");
+  REQUIRE(second.established());
+  CHECK_FALSE(second.server.conn->session_reused());  // full handshake, client cert checked
+  CHECK(second.server.conn->peer_subject() == "CN=client-1,O=lb-test");
+}
+
 TEST_CASE("tls connection: explicit SSL_SESSION from the first handshake resumes") {
   auto server = make_server();
   auto client = make_client();
@@ -355,6 +382,7 @@ TEST_CASE("tls connection: 1 MiB in both directions, fed in odd-sized pieces") {
     CHECK(link.client.got == down);
     CHECK_FALSE(link.client.error);
     CHECK_FALSE(link.server.error);
+    CHECK(link.server.conn->buffer_capacity() < 64);  // the 1 MiB buffers are gone once drained
   }
 }
 
