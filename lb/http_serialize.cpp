@@ -126,6 +126,8 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
   bool wrote_host = false;
   for (const Header& h : head.headers) {
     if (iequals(h.name, "content-length") || conn.hop_by_hop(h.name)) continue;
+    // lb alone asserts a verified client certificate: never pass a client's own claim.
+    if (iequals(h.name, "x-client-cert-subject")) continue;
     if (iequals(h.name, "host")) {
       append_header(out, h.name, head.host);  // absolute-form authority wins
       wrote_host = true;

@@ -10,6 +10,7 @@
 #include "lb/rate_limiter.h"
 #include "lb/routing.h"
 #include "lb/server_health.h"
+#include "tls/connection.h"
 #include "health/retry_policy.h"
 
 namespace lb {
@@ -79,9 +80,21 @@ void HttpSession::begin() {
   uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&client_addr_), &len);
   client_ip_ = format_ip(reinterpret_cast<sockaddr*>(&client_addr_));
   uv_tcp_nodelay(&client_, 1);
-  // The first head must arrive within request_header of the accept (slowloris defence).
   phase_ = Phase::head;
-  arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  if (listener().tls) {
+    std::string error;
+    tls_ = tls::Connection::server(listener().tls, error);
+    if (!tls_) {
+      log_error("tls setup failed", {{"listener", listener().config->name}, {"reason", error}});
+      close_session();
+      return;
+    }
+    // The handshake has its own deadline; the request_header one starts after it.
+    arm_timer(static_cast<uint64_t>(listener().config->timeouts.tls_handshake.count()));
+  } else {
+    // The first head must arrive within request_header of the accept (slowloris defence).
+    arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  }
   start_client_reading();
 }
 
@@ -107,7 +120,10 @@ void HttpSession::on_client_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<HttpSession*>(stream->data);
-  if (nread > 0) s->handle_client_data(buf->base, static_cast<size_t>(nread));
+  if (nread > 0) {
+    if (s->tls_) s->handle_client_ciphertext(buf->base, static_cast<size_t>(nread));
+    else s->handle_client_data(buf->base, static_cast<size_t>(nread));
+  }
   s->worker_.buffers().put(buf->base);
   if (nread >= 0) return;
   s->client_eof_ = true;
@@ -120,6 +136,42 @@ void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_bu
   }
   if (s->phase_ == Phase::exchanging && s->request_done_ && nread == UV_EOF) return;  // let the response finish
   s->close_session();
+}
+
+// TLS: decrypt, send whatever the TLS layer wants sent (handshake, alerts),
+// then hand the plaintext to the HTTP layer.
+void HttpSession::handle_client_ciphertext(const char* data, size_t len) {
+  auto st = tls_->on_encrypted_input(data, len);
+  flush_tls();
+  if (st == tls::Connection::Status::handshake_done) {
+    client_cert_subject_ = tls_->peer_subject();
+    if (phase_ == Phase::head && !parser_.in_message())
+      arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+  }
+  std::string_view plain = tls_->plaintext();
+  if (!plain.empty() && phase_ != Phase::closing) {
+    // Copy out: handling may write (and so re-enter the TLS object).
+    std::string chunk(plain);
+    tls_->consume_plaintext(plain.size());
+    handle_client_data(chunk.data(), chunk.size());
+  }
+  if (st == tls::Connection::Status::error) {
+    log_debug("tls error", {{"listener", listener().config->name}, {"client", client_ip_},
+                            {"reason", std::string(tls_->error_reason())}});
+    close_session();
+  } else if (st == tls::Connection::Status::closed && phase_ != Phase::closing) {
+    if (phase_ == Phase::exchanging && request_done_) return;  // let the response finish
+    close_session();
+  }
+}
+
+void HttpSession::flush_tls() {
+  if (!tls_ || tls_->pending_encrypted() == 0 || phase_ == Phase::closing) return;
+  std::string_view out = tls_->encrypted_output();
+  uv_buf_t b = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+  int rc = write_bufs(worker_.buffers(), client(), &b, 1, this, &client_pending_);
+  tls_->consume_encrypted(out.size());
+  if (rc < 0) close_session();
 }
 
 void HttpSession::handle_client_data(const char* data, size_t len) {
@@ -203,6 +255,10 @@ void HttpSession::on_timer(uv_timer_t* t) {
       s->close_session();
       break;
     case Phase::head:
+      if (s->tls_ && !s->tls_->handshake_done()) {
+        s->close_session();  // tls_handshake deadline
+        break;
+      }
       if (s->in_.empty() && !s->parser_.in_message()) {
         s->close_session();  // nothing sent at all: just close, like an idle connection
         break;
@@ -229,6 +285,16 @@ void HttpSession::on_timer(uv_timer_t* t) {
 void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
   if (phase_ == Phase::closing) return;
   for (size_t i = 0; i < n; ++i) bytes_out_ += bufs[i].len;
+  if (tls_) {
+    for (size_t i = 0; i < n; ++i)
+      if (!tls_->write_plain(bufs[i].base, bufs[i].len)) {
+        close_session();
+        return;
+      }
+    flush_tls();
+    if (conn_ && uv_stream_get_write_queue_size(client()) > kHighWater) conn_->pause_reading();
+    return;
+  }
   int rc = write_bufs(worker_.buffers(), client(), bufs, n, this, &client_pending_);
   if (rc < 0) {
     close_session();
@@ -453,6 +519,8 @@ void HttpSession::send_request_head() {
     opt.forwarded = &fwd;
   }
   std::string& head_buf = worker_.scratch();
+  http::Header cert_subject{"X-Client-Cert-Subject", client_cert_subject_};
+  if (!client_cert_subject_.empty()) opt.extra = std::span<const http::Header>(&cert_subject, 1);
   head_buf.clear();
   http::serialize_request_head(head, opt, head_buf);
   request_sent_ = true;

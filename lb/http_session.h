@@ -24,6 +24,8 @@
 
 namespace lb {
 
+namespace tls { class Connection; }
+
 class HttpSession final : public Session, public http::RequestHandler, public BackendOwner {
  public:
   static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
@@ -53,6 +55,8 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   static void on_timer(uv_timer_t* t);
   void begin();
   void handle_client_data(const char* data, size_t len);
+  void handle_client_ciphertext(const char* data, size_t len);
+  void flush_tls();
   void parse_input();
   size_t feed_parser(const char* data, size_t len);
   bool may_parse() const;
@@ -121,6 +125,8 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool close_after_flush_ = false;
   bool stopping_ = false;
 
+  std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
+  std::string client_cert_subject_;       // verified mTLS subject, forwarded as X-Client-Cert-Subject
   sockaddr_storage client_addr_{};
   std::string client_ip_;
 

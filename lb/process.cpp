@@ -10,6 +10,7 @@
 #include "lb/health_monitor.h"
 #include "lb/log.h"
 #include "lb/version.h"
+#include "tls/ticket_keys.h"
 
 namespace lb {
 
@@ -45,8 +46,9 @@ int Process::run() {
     return 1;
   }
   worker_count_ = resolve_workers(loaded.config->workers);
+  ticket_keys_ = std::make_shared<tls::TicketKeys>();
   std::string error;
-  auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, error);
+  auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);
   if (!runtime) {
     fprintf(stderr, "%s: %s\n", config_path_.c_str(), error.c_str());
     return 1;
@@ -126,7 +128,7 @@ std::optional<std::string> Process::reload() {
     if (loaded.config->workers != 0 && resolve_workers(loaded.config->workers) != worker_count_)
       log_warn("workers changed in the configuration; the new count applies after a restart",
                {num("running", worker_count_), num("configured", loaded.config->workers)});
-    runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, error);
+    runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, ticket_keys_, error);
     if (runtime) error.clear();
     else error = config_path_ + ": " + error;
   }

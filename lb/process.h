@@ -21,6 +21,7 @@ namespace lb {
 
 class HealthMonitor;
 class AdminServer;
+namespace tls { class TicketKeys; }
 
 struct ReloadStatus {
   bool ok = true;
@@ -63,6 +64,7 @@ class Process {
   uv_timer_t stop_poll_{};
   std::vector<std::unique_ptr<Worker>> workers_;
   LiveRegistry live_;
+  std::shared_ptr<tls::TicketKeys> ticket_keys_;  // one per process: tickets resume across workers and reloads
   SocketRegistry sockets_;
   std::shared_ptr<const Runtime> runtime_;
   std::unique_ptr<HealthMonitor> health_;

@@ -2,6 +2,8 @@
 #include "lb/runtime.h"
 
 #include "lb/rate_limiter.h"
+#include "tls/client_context.h"
+#include "tls/server_context.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -120,14 +122,35 @@ void SocketRegistry::rollback() {
 
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
                                        uint32_t workers, LiveRegistry& live, SocketRegistry& sockets,
-                                       std::string& error) {
+                                       const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::string& error) {
   auto rt = std::make_shared<Runtime>();
   rt->config = config;
   rt->generation = generation;
   rt->workers = workers;
 
-  // Sockets first: a bind failure must reject the reload before any live
-  // state (operator state, weights) has been touched.
+  // TLS contexts first (they read files), then sockets: any failure must
+  // reject the reload before a socket is bound or live state is touched.
+  std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls(config->listeners.size());
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const auto& lc = config->listeners[i];
+    if (!lc.tls) continue;
+    listener_tls[i] = tls::ServerContext::create(*lc.tls, ticket_keys, error);
+    if (!listener_tls[i]) {
+      error = "/listeners/" + std::to_string(i) + "/tls: " + error;
+      return nullptr;
+    }
+  }
+  std::vector<std::shared_ptr<const tls::ClientContext>> pool_tls(config->pools.size());
+  for (size_t i = 0; i < config->pools.size(); ++i) {
+    const auto& pc = config->pools[i];
+    if (!pc.tls) continue;
+    pool_tls[i] = tls::ClientContext::create(*pc.tls, error);
+    if (!pool_tls[i]) {
+      error = "/pools/" + std::to_string(i) + "/tls: " + error;
+      return nullptr;
+    }
+  }
+
   auto pool_index = [&](const std::string& name) -> uint32_t {
     for (uint32_t i = 0; i < config->pools.size(); ++i)
       if (config->pools[i].name == name) return i;
@@ -140,12 +163,13 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     listener.live = live.listener(lc.name);
     listener.socket = sockets.acquire(lc.listen, workers, error);
     if (!listener.socket) {
-      error = "/listeners/" + lc.name + ": " + error;
+      error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: " + error;
       sockets.rollback();
       return nullptr;
     }
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
     if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
+    listener.tls = listener_tls[rt->listeners.size()];
     for (const auto& route : lc.routes) listener.routes.push_back({&route, pool_index(route.pool)});
     rt->listeners.push_back(std::move(listener));
   }
@@ -153,6 +177,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
   for (const auto& pc : config->pools) {
     PoolRuntime pool;
     pool.config = &pc;
+    pool.tls = pool_tls[rt->pools.size()];
     pool.live = live.pool(pc.name);
     for (const auto& sc : pc.servers) {
       ServerRuntime server{&sc, live.server(pc.name, sc.address.text)};

@@ -20,7 +20,7 @@
 
 namespace lb {
 
-namespace tls { class ServerContext; }
+namespace tls { class ServerContext; class ClientContext; class TicketKeys; }
 class RateLimiter;
 
 // One listening address bound on the main thread: one SO_REUSEPORT socket per
@@ -43,6 +43,7 @@ struct PoolRuntime {
   // Balancer member lists: primaries and backups, with their server indices.
   std::vector<algo::Member> primary_members, backup_members;
   std::vector<uint32_t> primary_servers, backup_servers;
+  std::shared_ptr<const tls::ClientContext> tls;  // backend TLS (re-encryption), when configured
 };
 
 struct RouteRuntime {
@@ -105,8 +106,11 @@ class SocketRegistry {
 };
 
 // Builds a Runtime. On failure (bind error) returns null and sets `error`.
+// TLS contexts are built here, so certificate and key files are re-read on
+// every reload and a bad pair rejects it. `ticket_keys` is shared by every
+// listener of every generation, so session tickets survive reloads.
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
                                        uint32_t workers, LiveRegistry& live, SocketRegistry& sockets,
-                                       std::string& error);
+                                       const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::string& error);
 
 }  // namespace lb

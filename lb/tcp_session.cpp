@@ -9,6 +9,7 @@
 #include "lb/proxy_protocol.h"
 #include "lb/rate_limiter.h"
 #include "lb/server_health.h"
+#include "tls/connection.h"
 
 namespace lb {
 
@@ -82,6 +83,22 @@ void TcpSession::begin() {
       close_all();
       return;
     }
+  }
+  if (listener().tls) {
+    // Terminate TLS first; the backend is chosen once the client proved it
+    // speaks TLS, so garbage instead of a ClientHello costs no backend connection.
+    std::string error;
+    tls_ = tls::Connection::server(listener().tls, error);
+    if (!tls_) {
+      log_error("tls setup failed", {{"listener", listener().config->name}, {"reason", error}});
+      close_all();
+      return;
+    }
+    handshaking_ = true;
+    uv_timer_start(&timer_, &TcpSession::timer_cb,
+                   static_cast<uint64_t>(listener().config->timeouts.tls_handshake.count()), 0);
+    start_reading(kClient);
+    return;
   }
   if (listener().config->proxy_protocol.accept) {
     // The client (another proxy) speaks first: learn the real client address
@@ -225,6 +242,11 @@ void TcpSession::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
 
 void TcpSession::on_read(Side from, ssize_t nread, const uv_buf_t* buf) {
   char* block = buf->base ? buf->base - sizeof(WriteHeader) : nullptr;
+  if (nread > 0 && tls_) {
+    on_read_tls(from, buf->base, static_cast<size_t>(nread));
+    worker_.buffers().put(block);
+    return;
+  }
   if (nread > 0) {
     last_activity_ms_ = uv_now(worker_.loop());
     size_t n = static_cast<size_t>(nread);
@@ -255,6 +277,72 @@ void TcpSession::on_read(Side from, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   close_all();  // reset or other error: nothing sensible to pass on
+}
+
+// TLS listener: client bytes are ciphertext to decrypt; backend bytes are
+// plaintext to encrypt. Both leave through write_copy, so the backpressure
+// rules are the same as for plain sessions.
+void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
+  last_activity_ms_ = uv_now(worker_.loop());
+  if (from == kBackend) {
+    bytes_to_client_ += len;
+    listener().live->bytes_out.fetch_add(len, std::memory_order_relaxed);
+    if (server_ >= 0) pool().servers[server_].live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+    if (!tls_->write_plain(data, len)) {
+      close_all();
+      return;
+    }
+    flush_tls();
+    if (uv_stream_get_write_queue_size(stream(kClient)) > kHighWater && dir_[kBackend].reading) {
+      uv_read_stop(stream(kBackend));
+      dir_[kBackend].reading = false;
+    }
+    return;
+  }
+  listener().live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+  auto st = tls_->on_encrypted_input(data, len);
+  flush_tls();
+  std::string_view plain = tls_->plaintext();
+  if (!plain.empty()) {
+    bytes_from_client_ += plain.size();
+    if (server_ >= 0) pool().servers[server_].live->bytes_out.fetch_add(plain.size(), std::memory_order_relaxed);
+    if (connected_) write_copy(kBackend, plain.data(), plain.size());
+    else pending_.append(plain);
+    tls_->consume_plaintext(plain.size());
+  }
+  if (closing_) return;
+  if (st == tls::Connection::Status::error) {
+    log_debug("tls error", {{"listener", listener().config->name}, {"reason", std::string(tls_->error_reason())}});
+    close_all();
+    return;
+  }
+  if (st == tls::Connection::Status::handshake_done && handshaking_) {
+    handshaking_ = false;
+    uv_timer_stop(&timer_);
+    connect_next();
+    if (closing_) return;
+  }
+  if (st == tls::Connection::Status::closed) {  // close_notify: the client's EOF
+    dir_[kClient].read_eof = true;
+    dir_[kClient].reading = false;
+    uv_read_stop(stream(kClient));
+    if (connected_) maybe_shutdown(kBackend);
+    return;
+  }
+  if (!connected_ && pending_.size() > kHighWater && dir_[kClient].reading) {
+    uv_read_stop(stream(kClient));  // resumes in on_connected
+    dir_[kClient].reading = false;
+  } else if (connected_ && uv_stream_get_write_queue_size(stream(kBackend)) > kHighWater && dir_[kClient].reading) {
+    uv_read_stop(stream(kClient));
+    dir_[kClient].reading = false;
+  }
+}
+
+void TcpSession::flush_tls() {
+  if (tls_->pending_encrypted() == 0) return;
+  std::string_view out = tls_->encrypted_output();
+  write_copy(kClient, out.data(), out.size());
+  tls_->consume_encrypted(out.size());
 }
 
 void TcpSession::on_read_proxy_header(ssize_t nread, const uv_buf_t* buf) {
@@ -357,6 +445,10 @@ void TcpSession::maybe_shutdown(Side to) {
     return;
   }
   dir_[from].shutdown_sent = true;
+  if (to == kClient && tls_) {
+    tls_->shutdown();  // close_notify, queued before the TCP FIN
+    flush_tls();
+  }
   shutdown_req_[to].data = this;
   int rc = uv_shutdown(&shutdown_req_[to], stream(to), &TcpSession::shutdown_cb);
   if (rc != 0) close_all();
@@ -377,6 +469,11 @@ void TcpSession::arm_idle_timer() {
 
 void TcpSession::timer_cb(uv_timer_t* timer) {
   auto* s = static_cast<TcpSession*>(timer->data);
+  if (s->handshaking_) {
+    log_debug("tls handshake timeout", {{"listener", s->listener().config->name}});
+    s->close_all();
+    return;
+  }
   if (s->connecting_) {
     s->connecting_ = false;  // connect_cb will see ECANCELED and ignore it
     s->connect_failed("connect timeout");

@@ -19,6 +19,8 @@
 
 namespace lb {
 
+namespace tls { class Connection; }
+
 class TcpSession final : public Session {
  public:
   static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
@@ -49,6 +51,8 @@ class TcpSession final : public Session {
   void start_reading(Side s);
   void on_read(Side from, ssize_t nread, const uv_buf_t* buf);
   void on_read_proxy_header(ssize_t nread, const uv_buf_t* buf);
+  void on_read_tls(Side from, const char* data, size_t len);
+  void flush_tls();
   bool write_to(Side to, char* block, size_t len);  // takes ownership of the pooled block
   void write_copy(Side to, const char* data, size_t len);
   void on_write_done(Side to, int status);
@@ -84,6 +88,8 @@ class TcpSession final : public Session {
   bool retry_on_close_ = false;  // the backend handle is closing after a failed try
   bool closing_ = false;
   bool reading_proxy_header_ = false;
+  bool handshaking_ = false;
+  std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
 
   sockaddr_storage client_addr_{};
   sockaddr_storage local_addr_{};
