@@ -83,6 +83,10 @@ $(BUILD)/lb: $(OBJ)/lb/main.o $(BUILD)/liblb.a
 $(BUILD)/backend: $(OBJ)/bench/backend.o
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
+# Holds N idle keep-alive client connections (bench: memory per connection).
+$(BUILD)/idle_conns: bench/idle_conns.cpp
+	$(CXX) -O2 -std=c++20 -Wall -Wextra $< -o $@
+
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(OBJ)/%.o) $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
@@ -105,7 +109,7 @@ run: deps
 	BUILD=$(BUILD) bench/run_demo.sh
 
 bench: bench-deps
-	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/idle_conns
 	BUILD=$(BUILD) bench/bench.sh
 
 clean:

@@ -1,17 +1,25 @@
 // lb/backend_conn.cpp — connect, read/parse responses, tunnel after 101, idle watch.
 #include "lb/backend_conn.h"
 
+#include "lb/log.h"
 #include "lb/worker.h"
+#include "tls/connection.h"
 
 namespace lb {
 
 BackendConn::BackendConn(Worker& worker, std::shared_ptr<ServerLive> server)
     : worker_(worker), server_(std::move(server)), parser_(*this) {}
 
+BackendConn::~BackendConn() = default;
+
 BackendConn* BackendConn::connect(Worker& worker, std::shared_ptr<ServerLive> server, const sockaddr* address,
-                                  BackendOwner* owner, int& rc) {
+                                  BackendOwner* owner, int& rc, std::shared_ptr<const tls::ClientContext> tls,
+                                  std::string_view host, std::string session_key) {
   // Self-owned from here: freed in the close callback.
   auto* c = new BackendConn(worker, std::move(server));
+  c->tls_ctx_ = std::move(tls);
+  c->tls_host_ = host;
+  c->tls_session_key_ = std::move(session_key);
   uv_tcp_init(worker.loop(), &c->tcp_);
   c->tcp_.data = c;
   c->owner_ = owner;
@@ -31,6 +39,18 @@ void BackendConn::on_connect(uv_connect_t* req, int status) {
   if (status == 0) {
     c->connected_ = true;
     uv_tcp_nodelay(&c->tcp_, 1);
+    if (c->tls_ctx_) {
+      std::string error;
+      c->tls_ = tls::Connection::client(c->tls_ctx_, c->tls_host_, c->tls_session_key_, error);
+      if (!c->tls_) {
+        log_error("backend tls setup failed", {{"server", c->tls_host_}, {"reason", error}});
+        status = UV_EPROTO;
+      } else if (c->flush_tls(nullptr) < 0) {
+        status = UV_EPIPE;
+      } else {
+        c->resume_reading();  // the handshake needs the server's answers before any request
+      }
+    }
   }
   BackendOwner* owner = c->owner_;
   if (status != 0) {
@@ -79,7 +99,8 @@ void BackendConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<BackendConn*>(s->data);
   if (nread > 0) {
     c->server_->bytes_in.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
-    c->handle_data(buf->base, static_cast<size_t>(nread));
+    if (c->tls_) c->handle_ciphertext(buf->base, static_cast<size_t>(nread));
+    else c->handle_data(buf->base, static_cast<size_t>(nread));
     if (c->owner_) c->owner_->on_backend_read_done();
   } else if (nread == UV_EOF) {
     if (c->tunnel_) {
@@ -132,6 +153,40 @@ void BackendConn::handle_data(const char* data, size_t len) {
         fail(parser_.error().reason.empty() ? "invalid response" : parser_.error().reason.data(), false);
         return;
     }
+  }
+}
+
+int BackendConn::write(const uv_buf_t* bufs, size_t count, WriteSink* sink) {
+  if (!tls_) return write_bufs(worker_.buffers(), stream(), bufs, count, sink, &pending_writes_);
+  for (size_t i = 0; i < count; ++i)
+    if (!tls_->write_plain(bufs[i].base, bufs[i].len)) return UV_EPIPE;
+  return flush_tls(sink);
+}
+
+int BackendConn::flush_tls(WriteSink* sink) {
+  if (!tls_ || tls_->pending_encrypted() == 0) return 0;
+  std::string_view out = tls_->encrypted_output();
+  uv_buf_t b = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+  int rc = write_bufs(worker_.buffers(), stream(), &b, 1, sink, &pending_writes_);
+  tls_->consume_encrypted(out.size());
+  return rc;
+}
+
+void BackendConn::handle_ciphertext(const char* data, size_t len) {
+  auto st = tls_->on_encrypted_input(data, len);
+  flush_tls(owner_);
+  if (!tls_->plaintext().empty()) {
+    // Copied out: the owner's callbacks may write, re-entering the TLS object.
+    std::string plain(tls_->plaintext());
+    tls_->consume_plaintext(plain.size());
+    handle_data(plain.data(), plain.size());
+  }
+  if (closing_) return;
+  if (st == tls::Connection::Status::error) fail("tls error with server", false);
+  else if (st == tls::Connection::Status::closed) {
+    if (!owner_) close();
+    else if (parser_.finish() == http::FeedStatus::MessageComplete) close();
+    else fail("connection closed by server", false);
   }
 }
 

@@ -20,6 +20,7 @@
 
 namespace lb {
 
+namespace tls { class ClientContext; class Connection; }
 class Worker;
 class ConnPool;
 class BackendConn;
@@ -45,8 +46,15 @@ class BackendConn final : public http::ResponseHandler {
  public:
   // Starts connecting to `address`; reports through owner->on_backend_connected.
   // Returns null (and sets rc) when the connect cannot even start.
+  // With `tls`, the connection speaks TLS to the server (SNI/verification
+  // name `host`, sessions cached under `session_key`); writes made before
+  // the handshake completes are queued by the TLS layer.
   static BackendConn* connect(Worker& worker, std::shared_ptr<ServerLive> server, const sockaddr* address,
-                              BackendOwner* owner, int& rc);
+                              BackendOwner* owner, int& rc, std::shared_ptr<const tls::ClientContext> tls = nullptr,
+                              std::string_view host = {}, std::string session_key = {});
+
+  // Writes request bytes (encrypting when TLS). Returns a libuv error (< 0) on failure.
+  int write(const uv_buf_t* bufs, size_t count, WriteSink* sink);
 
   void attach(BackendOwner* owner);  // taken from the pool for a new exchange
   void expect_response(llhttp_method_t method) { parser_.expect(method); }
@@ -70,6 +78,9 @@ class BackendConn final : public http::ResponseHandler {
 
  private:
   BackendConn(Worker& worker, std::shared_ptr<ServerLive> server);
+  ~BackendConn() override;
+  void handle_ciphertext(const char* data, size_t len);
+  int flush_tls(WriteSink* sink);
 
   // http::ResponseHandler
   void on_interim_response(const http::ResponseHead& head) override;
@@ -89,6 +100,9 @@ class BackendConn final : public http::ResponseHandler {
   uv_connect_t connect_req_{};
   http::ResponseParser parser_;
   BackendOwner* owner_ = nullptr;
+  std::shared_ptr<const tls::ClientContext> tls_ctx_;
+  std::string tls_host_, tls_session_key_;
+  std::unique_ptr<tls::Connection> tls_;
   unsigned pending_writes_ = 0;
   uint32_t exchanges_ = 0;
   bool connected_ = false;

@@ -313,7 +313,7 @@ void HttpSession::write_backend(const uv_buf_t* bufs, size_t n) {
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
   conn_->server()->bytes_out.fetch_add(total, std::memory_order_relaxed);
-  int rc = write_bufs(worker_.buffers(), conn_->stream(), bufs, n, this, &conn_->pending_writes());
+  int rc = conn_->write(bufs, n, this);
   if (rc < 0) {
     conn_->close();
     on_backend_error("write to server failed", true);
@@ -469,7 +469,7 @@ void HttpSession::dispatch() {
   }
   int rc = 0;
   conn_ = BackendConn::connect(worker_, server.live, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
-                               this, rc);
+                               this, rc, pool().tls, server.config->address.host, server.config->address.text);
   if (!conn_) {
     backend_failed(uv_strerror(rc), conf::RetryOn::connect_failure);
     return;
