@@ -1,11 +1,13 @@
-// health/checker.cpp — active TCP/HTTP probes on one libuv loop.
-// See checker.h for the contract (loop thread only; handle lifetimes).
+// health/checker.cpp — active TCP/HTTP probes on one libuv loop, optionally
+// through a ProbeTransport (TLS). See checker.h for the contract (loop thread
+// only; handle lifetimes) and probe_transport.h for the transport's.
 //
 // Ownership: the Checker owns its Targets through unique_ptr while they are
 // live; a retired Target is handed to its timer handle and freed in that
 // handle's close callback. A Probe (one check in flight) owns itself once its
 // handles exist: it counts open handles and outstanding requests in `pending`
-// and frees itself when the last of their callbacks has run. A Probe reports
+// and frees itself when the last of their callbacks has run (each write owns
+// its bytes and is freed in its own callback). A Probe reports
 // to its Target only while `target` is set; finishing or abandoning clears it
 // first, so a late callback (UV_ECANCELED after uv_close) never reaches a
 // retired Target or the Checker.
@@ -77,16 +79,24 @@ struct Checker::Probe {
   Target* target = nullptr;  // cleared once finished/abandoned
   conf::HealthCheckType type = conf::HealthCheckType::tcp;
   std::vector<int> expect;
-  std::string request;  // lives until the write callback (the Probe outlives it)
-  std::string head;     // bytes received so far, up to the status line
-  std::string write_error;  // set when the request write failed
+  std::string request;      // http: the request text
+  std::string head;         // plaintext received so far, up to the status line
+  std::string write_error;  // set when a write failed
+  std::unique_ptr<ProbeTransport> transport;  // null: plain TCP
+  bool transport_started = false;
   uv_tcp_t tcp{};
   uv_timer_t timeout{};
   uv_connect_t connect_req{};
-  uv_write_t write_req{};
-  std::array<char, 1024> buf{};
+  std::array<char, 4096> buf{};  // read buffer (a TLS record may span several reads)
   int pending = 0;  // open handles + outstanding requests
   bool done = false;
+
+  // One write in flight: owns its bytes until the callback, which frees it.
+  struct Write {
+    uv_write_t req{};
+    std::string data;
+    Probe* probe = nullptr;
+  };
 
   static void start(Target& t);
 
@@ -121,23 +131,69 @@ struct Checker::Probe {
     if (--pending == 0) std::unique_ptr<Probe> self(this);
   }
 
-  // HTTP: the request goes out and the status line is awaited. A TLS layer
-  // would wrap these two steps (see checker.h).
-  void send_request() {
-    uv_buf_t b = uv_buf_init(request.data(), static_cast<unsigned>(request.size()));
-    write_req.data = this;
-    int rc = uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1,
-                      [](uv_write_t* req, int status) {
-                        // A failed write is not final: the server may have
-                        // answered (and closed) before reading the request.
-                        // The read side ends the probe (EOF, error or timeout).
-                        auto* p = static_cast<Probe*>(req->data);
-                        if (!p->done && status < 0) p->write_error = uv_error("write", status);
-                        p->unref();
-                      });
-    if (rc != 0) return finish(false, uv_error("write", rc));
+  std::string layer_error(std::string_view what) const {
+    return std::string(transport->name()) + ": " + std::string(what);
+  }
+  bool handshaking() const { return transport && !transport->ready(); }
+  std::string timeout_error() const {
+    return transport_started && handshaking() ? layer_error("handshake timeout") : "timeout";
+  }
+  std::string closed_error() const {
+    return handshaking() ? layer_error("connection closed during handshake") : "connection closed before response";
+  }
+
+  // Writes `bytes` (nothing when empty). False when the probe has finished
+  // (the write could not be queued): the caller must stop.
+  bool write_socket(std::string bytes) {
+    if (done) return false;
+    if (bytes.empty()) return true;
+    auto w = std::make_unique<Write>();
+    w->data = std::move(bytes);
+    w->probe = this;
+    w->req.data = w.get();
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, [](uv_write_t* req, int status) {
+      std::unique_ptr<Write> wr(static_cast<Write*>(req->data));
+      // A failed write is not final: the server may have answered (and
+      // closed) before reading the request. The read side ends the probe
+      // (EOF, error or timeout).
+      Probe* p = wr->probe;
+      if (!p->done && status < 0 && p->write_error.empty()) p->write_error = uv_error("write", status);
+      p->unref();
+    });
+    if (rc != 0) {
+      finish(false, uv_error("write", rc));
+      return false;
+    }
+    w.release();  // freed in the write callback
     ++pending;
-    rc = uv_read_start(
+    return true;
+  }
+
+  // The TCP connect completed: start the transport, send the request (http),
+  // and read until the answer, the handshake (tcp over a transport), or the end.
+  void on_connected() {
+    if (transport) {
+      std::string out;
+      transport_started = true;
+      if (!transport->start(out)) return finish(false, layer_error(transport->error()));
+      if (!write_socket(std::move(out))) return;
+      if (type == conf::HealthCheckType::tcp && transport->ready()) return finish(true, std::string());
+      if (type == conf::HealthCheckType::http) {
+        out.clear();
+        if (!transport->send(request, out)) return finish(false, layer_error(transport->error()));
+        if (!write_socket(std::move(out))) return;
+      }
+    } else if (type == conf::HealthCheckType::tcp) {
+      return finish(true, std::string());
+    } else if (!write_socket(std::move(request))) {
+      return;
+    }
+    start_reading();
+  }
+
+  void start_reading() {
+    int rc = uv_read_start(
         reinterpret_cast<uv_stream_t*>(&tcp),
         [](uv_handle_t* h, size_t, uv_buf_t* out) {
           auto* p = static_cast<Probe*>(h->data);
@@ -147,11 +203,12 @@ struct Checker::Probe {
           auto* p = static_cast<Probe*>(s->data);
           if (p->done) return;
           if (nread > 0) {
-            p->on_bytes(in->base, static_cast<size_t>(nread));
+            if (p->transport) p->on_socket_bytes(in->base, static_cast<size_t>(nread));
+            else p->on_plaintext(in->base, static_cast<size_t>(nread));
           } else if (nread < 0 && !p->write_error.empty()) {
             p->finish(false, p->write_error);
           } else if (nread == UV_EOF) {
-            p->finish(false, "connection closed before response");
+            p->finish(false, p->closed_error());
           } else if (nread < 0) {
             p->finish(false, uv_error("read", static_cast<int>(nread)));
           }
@@ -159,7 +216,25 @@ struct Checker::Probe {
     if (rc != 0) finish(false, uv_error("read", rc));
   }
 
-  void on_bytes(const char* data, size_t n) {
+  // Bytes from the socket through the transport: its replies go out first
+  // (even on failure: an alert), then the plaintext to the probe, then its
+  // status decides.
+  void on_socket_bytes(const char* data, size_t n) {
+    std::string plain, out;
+    const ProbeTransport::Status st = transport->on_socket_bytes(data, n, plain, out);
+    if (!write_socket(std::move(out))) return;
+    if (type == conf::HealthCheckType::http && !plain.empty()) {
+      on_plaintext(plain.data(), plain.size());
+      if (done) return;
+    }
+    if (st == ProbeTransport::Status::failed) return finish(false, layer_error(transport->error()));
+    if (type == conf::HealthCheckType::tcp && transport->ready()) return finish(true, std::string());
+    if (st == ProbeTransport::Status::closed) finish(false, closed_error());
+  }
+
+  // HTTP: plaintext of the response; the status line decides.
+  void on_plaintext(const char* data, size_t n) {
+    if (type != conf::HealthCheckType::http) return;
     const size_t room = kMaxStatusLine - head.size();
     head.append(data, std::min(n, room));
     const size_t eol = head.find('\n');
@@ -185,6 +260,10 @@ void Checker::Probe::start(Target& t) {
     p->request = "GET " + check.path + " HTTP/1.1\r\nHost: " + check.host.value_or(t.spec.server) +
                  "\r\nUser-Agent: lb-health\r\nConnection: close\r\n\r\n";
   }
+  if (t.spec.transport) {
+    p->transport = t.spec.transport();
+    if (!p->transport) return c.on_probe_result(t, false, "transport: unavailable");  // `owned` frees p
+  }
   int rc = uv_tcp_init(c.loop_, &p->tcp);
   if (rc != 0) return c.on_probe_result(t, false, uv_error("socket", rc));  // `owned` frees p
   p->tcp.data = p;
@@ -201,7 +280,7 @@ void Checker::Probe::start(Target& t) {
       &p->timeout,
       [](uv_timer_t* h) {
         auto* pr = static_cast<Probe*>(h->data);
-        if (!pr->done) pr->finish(false, "timeout");
+        if (!pr->done) pr->finish(false, pr->timeout_error());
       },
       timeout_ms, 0);
   p->connect_req.data = p;
@@ -209,13 +288,8 @@ void Checker::Probe::start(Target& t) {
                       [](uv_connect_t* req, int status) {
                         auto* pr = static_cast<Probe*>(req->data);
                         if (!pr->done) {
-                          if (status < 0) {
-                            pr->finish(false, uv_error("connect", status));
-                          } else if (pr->type == conf::HealthCheckType::tcp) {
-                            pr->finish(true, std::string());
-                          } else {
-                            pr->send_request();
-                          }
+                          if (status < 0) pr->finish(false, uv_error("connect", status));
+                          else pr->on_connected();
                         }
                         pr->unref();
                       });
@@ -309,7 +383,8 @@ void Checker::set_targets(std::vector<CheckTarget> targets) {
       it->second.pop_back();
     }
     if (t) {
-      const bool same = same_check(t->spec.check, spec.check) && same_address(t->spec, spec);
+      const bool same = same_check(t->spec.check, spec.check) && same_address(t->spec, spec) &&
+                        static_cast<bool>(t->spec.transport) == static_cast<bool>(spec.transport);
       t->index = i;
       t->spec = std::move(spec);
       if (!same) {

@@ -16,6 +16,15 @@
 //   "connect: connection refused", "timeout", "status 500",
 //   "connection closed before response", "bad status line", "read: …",
 //   "write: …".
+// Transport (CheckTarget::transport, e.g. TLS for a pool with backend TLS;
+//   see probe_transport.h): every byte of the probe goes through it — its
+//   start bytes after the connect, the request through send(), the status
+//   line out of its decoded bytes. A tcp check passes once its handshake is
+//   complete (ready()), not on connect alone. Its failures read
+//   "<name>: <reason>" (e.g. "tls: TLS protocol error: … (certificate has
+//   expired)"), and a timeout or EOF before the handshake completes reads
+//   "<name>: handshake timeout" / "<name>: connection closed during
+//   handshake".
 // Scheduling: a new target's first probe runs within min(interval, 100ms)
 //   (random offset, so a large pool does not probe in one burst but /ready
 //   still turns true quickly); later probes run next_interval() ±10% after the
@@ -28,10 +37,6 @@
 //   its close callback. After stop() (or destruction) the Checker holds no
 //   active handle, so uv_run() on the loop returns once their close callbacks
 //   have run. Those callbacks never touch the Checker.
-// TLS probes (pool with backend TLS): not done yet. The probe's bytes flow
-//   through Probe::send_request / Probe::on_bytes in checker.cpp; a TLS layer
-//   (tls/ memory-BIO adapter) slots in between those and the uv stream, chosen
-//   by a future CheckTarget field.
 #pragma once
 
 #include <sys/socket.h>
@@ -46,6 +51,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "health/probe_transport.h"
 #include "health/rise_fall.h"
 
 namespace lb::health {
@@ -56,6 +62,9 @@ struct CheckTarget {
   sockaddr_storage addr{};         // resolved address (AF_INET or AF_INET6)
   socklen_t addr_len = 0;
   conf::HealthCheckConfig check;
+  // Layer between the probe and the socket (TLS); empty = plain TCP. Adding
+  // or removing it on set_targets() counts as a changed check config.
+  TransportFactory transport;
   // Status a target starts with when it is new to this Checker (e.g. carried
   // over by lb/ from elsewhere); ignored for targets the Checker already has.
   Status initial = Status::unchecked;

@@ -1,7 +1,9 @@
-// lb/health_monitor.cpp — checker results → ServerLive health, transitions logged.
+// lb/health_monitor.cpp — Runtime → check targets (TLS probes for pools with
+// backend TLS); checker results → ServerLive health, transitions logged.
 #include "lb/health_monitor.h"
 
 #include "lb/log.h"
+#include "lb/tls_probe_transport.h"
 
 namespace lb {
 
@@ -29,6 +31,9 @@ void HealthMonitor::update(const Runtime& runtime) {
       t.addr = server.config->address.sockaddr;
       t.addr_len = server.config->address.sockaddr_len;
       t.check = *pool.config->health_check;
+      // A pool with backend TLS is checked over TLS, verified and resumed
+      // the way its requests are (same context, host and session key).
+      if (pool.tls) t.transport = tls_probe_factory(pool.tls, server.config->address.host, server.config->address.text);
       t.initial = initial_status(*server.live);
       targets.push_back(std::move(t));
       mine.push_back({pool.config->name, server.config->address.text, server.live, pool.live});

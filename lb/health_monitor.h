@@ -1,7 +1,8 @@
 // lb/health_monitor.h — runs the active health checker (health/checker) on
 // the main thread's loop and publishes its verdicts into the servers' live
 // state, where workers read them with relaxed atomic loads: no lock on the
-// request path. Logs server up/down with the reason (SPEC section 8).
+// request path. Logs server up/down with the reason (SPEC section 8). Servers
+// of a pool with backend TLS are probed over TLS (lb/tls_probe_transport).
 // Main thread only.
 #pragma once
 

@@ -77,8 +77,8 @@ HttpSession::~HttpSession() {
 
 void HttpSession::begin() {
   int len = sizeof client_addr_;
-  uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&client_addr_), &len);
-  client_ip_ = format_ip(reinterpret_cast<sockaddr*>(&client_addr_));
+  uv_tcp_getpeername(&client_, &client_addr_.sa, &len);
+  client_ip_ = format_ip(client_addr_.get());
   uv_tcp_nodelay(&client_, 1);
   phase_ = Phase::head;
   if (listener().tls) {
@@ -408,7 +408,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
     return http::Flow::Pause;
   }
   pool_ = *pool;
-  hash_ = request_hash(this->pool().config->hash_key, head, reinterpret_cast<sockaddr*>(&client_addr_));
+  hash_ = request_hash(this->pool().config->hash_key, head, client_addr_.get());
   return http::Flow::Pause;
 }
 

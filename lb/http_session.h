@@ -18,6 +18,7 @@
 
 #include "lb/backend_conn.h"
 #include "lb/http_parser.h"
+#include "lb/net_util.h"
 #include "lb/selection.h"
 #include "lb/stream_writer.h"
 #include "lb/worker.h"
@@ -127,7 +128,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
 
   std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
   std::string client_cert_subject_;       // verified mTLS subject, forwarded as X-Client-Cert-Subject
-  sockaddr_storage client_addr_{};
+  PeerAddress client_addr_{};
   std::string client_ip_;
 
   // Current exchange.

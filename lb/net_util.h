@@ -10,6 +10,15 @@
 
 namespace lb {
 
+// Room for an IPv4 or IPv6 peer address: a fifth of sockaddr_storage, which
+// matters in objects kept per idle connection.
+union PeerAddress {
+  sockaddr sa;
+  sockaddr_in in4;
+  sockaddr_in6 in6;
+  const sockaddr* get() const { return &sa; }
+};
+
 // "1.2.3.4:5678" or "[::1]:5678"; "-" for an unknown family.
 std::string format_address(const sockaddr* sa);
 // Just the IP text, without port or brackets (X-Forwarded-For, access log "client").

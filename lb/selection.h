@@ -17,7 +17,9 @@
 
 namespace lb {
 
-// Servers one request has already tried (at most 1 + retries.attempts).
+// Servers one request has already tried. Holds the first kCapacity tries:
+// past that (attempts > 7) a retry may revisit a server, which is still
+// better than refusing to retry; kept small because it lives in every session.
 class TriedSet {
  public:
   bool contains(uint32_t server) const {
@@ -32,7 +34,7 @@ class TriedSet {
   void clear() { size_ = 0; }
 
  private:
-  static constexpr uint8_t kCapacity = 32;
+  static constexpr uint8_t kCapacity = 8;
   uint32_t items_[kCapacity];
   uint8_t size_ = 0;
 };
