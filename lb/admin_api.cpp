@@ -38,17 +38,6 @@ AdminResponse method_not_allowed(const char* allow) {
 
 bool is_get(const AdminRequest& r) { return r.method == "GET" || r.method == "HEAD"; }
 
-// TODO(lead): replace with direct calls once Process has
-// `uint64_t reloads_ok() const` and `uint64_t reloads_failed() const`
-// (counts of successful / failed reloads since start, from SIGHUP and
-// POST /reload alike). Until then lb_reloads_total is left out of /metrics.
-template <class P>
-void fill_reload_counts(const P& p, StatsFacts& f) {
-  if constexpr (requires { p.reloads_ok(); p.reloads_failed(); }) {
-    f.reloads_ok = p.reloads_ok();
-    f.reloads_failed = p.reloads_failed();
-  }
-}
 
 // Splits "/a/b/c" into {"a","b","c"}; empty segments are kept ("/a//b").
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -184,7 +173,8 @@ AdminResponse AdminApi::get_stats(bool metrics) {
   f.last_reload_ok = last.ok;
   f.last_reload_at = last.at;
   f.last_reload_error = last.error;
-  fill_reload_counts(process_, f);
+  f.reloads_ok = process_.reloads_ok();
+  f.reloads_failed = process_.reloads_failed();
   StatsSnapshot snap = take_snapshot(*rt, f);
   if (metrics) return {200, std::string(kMetricsContentType), render_metrics(snap), {}};
   return {200, "application/json", render_stats_json(snap), {}};

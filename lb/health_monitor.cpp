@@ -33,7 +33,8 @@ void HealthMonitor::update(const Runtime& runtime) {
       t.check = *pool.config->health_check;
       // A pool with backend TLS is checked over TLS, verified and resumed
       // the way its requests are (same context, host and session key).
-      if (pool.tls) t.transport = tls_probe_factory(pool.tls, server.config->address.host, server.config->address.text);
+      if (pool.tls)
+        t.transport = tls_probe_factory(pool.tls, server.config->address.host, server.config->address.text);
       t.initial = initial_status(*server.live);
       targets.push_back(std::move(t));
       mine.push_back({pool.config->name, server.config->address.text, server.live, pool.live});

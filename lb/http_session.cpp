@@ -284,7 +284,10 @@ void HttpSession::on_timer(uv_timer_t* t) {
 
 void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
   if (phase_ == Phase::closing) return;
-  for (size_t i = 0; i < n; ++i) bytes_out_ += bufs[i].len;
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += bufs[i].len;
+  bytes_out_ += total;  // raw bytes to the client (heads included), like bytes_in
+  listener().live->bytes_out.fetch_add(total, std::memory_order_relaxed);
   if (tls_) {
     for (size_t i = 0; i < n; ++i)
       if (!tls_->write_plain(bufs[i].base, bufs[i].len)) {
@@ -716,7 +719,6 @@ void HttpSession::on_backend_body(std::string_view data) {
   if (chunk_response_) bufs[n++] = uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2);
   head_pending_ = false;
   write_client(bufs, n);
-  listener().live->bytes_out.fetch_add(data.size(), std::memory_order_relaxed);
 }
 
 void HttpSession::on_backend_complete() {

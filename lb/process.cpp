@@ -134,6 +134,7 @@ std::optional<std::string> Process::reload() {
   }
   if (!runtime) {
     last_reload_ = {false, rfc3339_now(), error};
+    ++reloads_failed_;
     log_error("reload failed", {{"reason", error}, {"config", config_path_}});
     return error;
   }
@@ -142,6 +143,7 @@ std::optional<std::string> Process::reload() {
   ++generation_;
   publish(runtime);
   last_reload_ = {true, rfc3339_now(), ""};
+  ++reloads_ok_;
   log_info("reloaded", {num("generation", static_cast<double>(generation_)), {"config", config_path_}});
   return std::nullopt;
 }

@@ -46,6 +46,8 @@ class Process {
   std::shared_ptr<const Runtime> runtime() const { return runtime_; }
   uint64_t generation() const { return generation_; }
   const ReloadStatus& last_reload() const { return last_reload_; }
+  uint64_t reloads_ok() const { return reloads_ok_; }
+  uint64_t reloads_failed() const { return reloads_failed_; }
   uint64_t started_ns() const { return started_ns_; }
   bool stopping() const { return stopping_; }
   bool ready() const;
@@ -72,6 +74,8 @@ class Process {
   uint64_t generation_ = 0;
   uint32_t worker_count_ = 1;
   ReloadStatus last_reload_;
+  uint64_t reloads_ok_ = 0;      // SIGHUP and POST /reload alike
+  uint64_t reloads_failed_ = 0;
   uint64_t started_ns_ = 0;
   uint64_t stop_deadline_ns_ = 0;
   bool stopping_ = false;

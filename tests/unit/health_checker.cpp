@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "health/checker.h"
@@ -52,10 +53,24 @@ bool run_until(uv_loop_t* loop, const std::function<bool()>& done, uint64_t ms) 
   return done();
 }
 
-enum class Mode { http200, http500, http204, silent, close_after_request, garbage, toggle };
+enum class Mode {
+  http200, http500, http204, silent, close_after_request, garbage, toggle,
+  xor_http,      // speaks the fake XOR transport (below): 200 or 500 per toggle_ok
+  xor_refuse,    // answers the XOR hello with a refusal
+  close_on_data  // closes as soon as any byte arrives
+};
+
+constexpr char kXorKey = 0x5a;
+std::string xor_bytes(std::string_view in) {
+  std::string out(in);
+  for (char& c : out) c = static_cast<char>(c ^ kXorKey);
+  return out;
+}
 
 // A tiny backend: answers each connection according to `mode` once the
-// request head has arrived (or holds it open, for `silent`).
+// request head has arrived (or holds it open, for `silent`). The xor modes
+// expect the hello line "XOR1\n", answer "OK\n" (or "NO\n"), then read the
+// request XOR-encoded and answer XOR-encoded.
 class TestServer {
  public:
   TestServer(uv_loop_t* loop, Mode m) : mode(m), loop_(loop) {
@@ -83,7 +98,8 @@ class TestServer {
   Mode mode;
   bool toggle_ok = true;  // Mode::toggle: 200 when true, else 500
   int accepted = 0;
-  std::string last_request;
+  std::string last_request;  // decoded, for the xor modes
+  std::string last_raw;      // xor modes: every byte as it arrived on the wire
 
  private:
   struct Conn {
@@ -93,6 +109,8 @@ class TestServer {
     std::string in, out;
     char buf[4096];
     bool answered = false;
+    bool greeted = false;  // xor modes: hello answered
+    std::string raw;       // xor modes: bytes as received
 
     void close() {
       if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) return;
@@ -108,6 +126,38 @@ class TestServer {
       write_req.data = this;
       uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1,
                [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->close(); });
+    }
+    // A write that keeps the connection open (the XOR greeting).
+    void send(std::string text) {
+      struct W {
+        uv_write_t req{};
+        std::string data;
+      };
+      auto* w = new W{{}, std::move(text)};  // freed in the callback
+      uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+      w->req.data = w;
+      uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1,
+               [](uv_write_t* req, int) { delete static_cast<W*>(req->data); });
+    }
+    // xor modes: hello, then the encoded request, then the encoded answer.
+    void on_xor(const char* data, size_t n) {
+      raw.append(data, n);
+      server->last_raw = raw;
+      if (!greeted) {
+        const size_t eol = raw.find('\n');
+        if (eol == std::string::npos) return;
+        if (raw.substr(0, eol) != "XOR1" || server->mode == Mode::xor_refuse) return respond("NO\n");
+        greeted = true;
+        send("OK\n");
+        in = xor_bytes(std::string_view(raw).substr(eol + 1));
+      } else {
+        in += xor_bytes(std::string_view(data, n));
+      }
+      if (answered || in.find("\r\n\r\n") == std::string::npos) return;
+      answered = true;
+      server->last_request = in;
+      respond(xor_bytes(server->toggle_ok ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                                          : "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"));
     }
   };
 
@@ -130,7 +180,12 @@ class TestServer {
         [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
           auto* cc = static_cast<Conn*>(st->data);
           if (n < 0) return cc->close();
-          if (n == 0 || cc->answered) return;
+          if (n == 0) return;
+          TestServer* sv0 = cc->server;
+          if (sv0->mode == Mode::close_on_data) return cc->close();
+          if (sv0->mode == Mode::xor_http || sv0->mode == Mode::xor_refuse)
+            return cc->on_xor(b->base, static_cast<size_t>(n));
+          if (cc->answered) return;
           cc->in.append(b->base, static_cast<size_t>(n));
           if (cc->in.find("\r\n\r\n") == std::string::npos) return;
           cc->answered = true;
@@ -146,6 +201,9 @@ class TestServer {
             case Mode::garbage: return cc->respond("SSH-2.0-OpenSSH\r\n");
             case Mode::close_after_request: return cc->close();
             case Mode::silent: return;
+            case Mode::xor_http:
+            case Mode::xor_refuse:
+            case Mode::close_on_data: return;  // handled above
           }
         });
   }
@@ -465,6 +523,236 @@ TEST_CASE("checker: the result callback may stop the checker") {
   REQUIRE(run_until(L.get(), [&] { return !rec.results.empty(); }, 3000));
   run_until(L.get(), [] { return false; }, 100);
   CHECK(rec.results.size() == 1);
+  server.close();
+  L.finish();
+}
+
+// ---- the transport seam ------------------------------------------------------
+
+namespace {
+
+// What the fake transports did, shared with the test (the Checker owns them).
+struct XorLog {
+  int made = 0, started = 0, sends = 0;
+  size_t socket_bytes_in = 0, socket_bytes_out = 0;
+  std::string plaintext_in;  // decoded bytes handed to the probe
+};
+
+// A fake layer: hello "XOR1\n", waits for "OK\n" (ready) or "NO\n" (refused),
+// then XORs every byte both ways; plaintext sent before ready is queued.
+class XorTransport final : public ProbeTransport {
+ public:
+  explicit XorTransport(std::shared_ptr<XorLog> log) : log_(std::move(log)) { ++log_->made; }
+
+  std::string_view name() const override { return "xor"; }
+  bool start(std::string& socket_out) override {
+    ++log_->started;
+    out(socket_out, "XOR1\n");
+    return true;
+  }
+  Status on_socket_bytes(const char* data, size_t n, std::string& plaintext_out, std::string& socket_out) override {
+    log_->socket_bytes_in += n;
+    std::string_view in(data, n);
+    if (!ready_) {
+      greeting_.append(in);
+      const size_t eol = greeting_.find('\n');
+      if (eol == std::string::npos) return Status::ok;
+      if (greeting_.substr(0, eol) != "OK") {
+        error_ = "handshake refused";
+        return Status::failed;
+      }
+      ready_ = true;
+      in = std::string_view(greeting_).substr(eol + 1);
+      if (!queued_.empty()) out(socket_out, xor_bytes(queued_));
+      queued_.clear();
+    }
+    const std::string plain = xor_bytes(in);
+    log_->plaintext_in += plain;
+    plaintext_out += plain;
+    return Status::ok;
+  }
+  bool send(std::string_view plain, std::string& socket_out) override {
+    ++log_->sends;
+    if (ready_) out(socket_out, xor_bytes(plain));
+    else queued_.append(plain);
+    return true;
+  }
+  bool ready() const override { return ready_; }
+  std::string_view error() const override { return error_; }
+
+ private:
+  void out(std::string& socket_out, std::string_view bytes) {
+    log_->socket_bytes_out += bytes.size();
+    socket_out.append(bytes);
+  }
+  std::shared_ptr<XorLog> log_;
+  std::string greeting_, queued_, error_;
+  bool ready_ = false;
+};
+
+TransportFactory xor_factory(const std::shared_ptr<XorLog>& log) {
+  return [log] { return std::make_unique<XorTransport>(log); };
+}
+
+CheckTarget xor_target(const std::string& pool, uint16_t port, HealthCheckConfig check,
+                       const std::shared_ptr<XorLog>& log) {
+  CheckTarget t = target(pool, port, std::move(check));
+  t.transport = xor_factory(log);
+  return t;
+}
+
+HealthCheckConfig tcp_check(int interval_ms = 2000, int timeout_ms = 1000) {
+  HealthCheckConfig c = http_check(interval_ms, timeout_ms);
+  c.type = HealthCheckType::tcp;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("checker: http through a transport — request encoded out, status decoded in") {
+  Loop L;
+  TestServer server(L.get(), Mode::xor_http);
+  Recorder rec;
+  auto log = std::make_shared<XorLog>();
+  Checker checker(L.get(), rec.fn(), 11);
+  checker.set_targets({xor_target("web", server.port, http_check(2000), log)});
+  REQUIRE(run_until(L.get(), [&] { return !rec.results.empty(); }, 3000));
+  CHECK(rec.results[0].ok);
+  CHECK(rec.results[0].error.empty());
+  CHECK(log->made == 1);
+  CHECK(log->started == 1);
+  CHECK(log->sends == 1);
+  // Outbound: the server decoded exactly the documented request, and nothing
+  // of it crossed the wire in clear.
+  const std::string expect = "GET /health HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server.port) +
+                             "\r\nUser-Agent: lb-health\r\nConnection: close\r\n\r\n";
+  CHECK(server.last_request == expect);
+  CHECK(server.last_raw.rfind("XOR1\n", 0) == 0);
+  CHECK(server.last_raw.find("GET ") == std::string::npos);
+  CHECK(log->socket_bytes_out == server.last_raw.size());
+  // Inbound: the status came from the decoded bytes (on the wire it was XORed).
+  CHECK(log->socket_bytes_in > 3);
+  CHECK(log->plaintext_in.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+
+  // The decoded status decides: 500 fails as it would in clear.
+  server.toggle_ok = false;
+  checker.set_targets({xor_target("web", server.port, http_check(20), log)});  // changed: probe promptly
+  REQUIRE(run_until(L.get(), [&] { return rec.results.size() >= 2; }, 3000));
+  CHECK_FALSE(rec.results[1].ok);
+  CHECK(rec.results[1].error == "status 500");
+  checker.stop();
+  server.close();
+  L.finish();
+}
+
+TEST_CASE("checker: a plain probe cannot read the transport's bytes (the seam is what decodes)") {
+  Loop L;
+  TestServer server(L.get(), Mode::xor_http);
+  Recorder rec;
+  Checker checker(L.get(), rec.fn(), 12);
+  checker.set_targets({target("web", server.port, http_check(2000, 300))});
+  REQUIRE(run_until(L.get(), [&] { return !rec.results.empty(); }, 3000));
+  CHECK_FALSE(rec.results[0].ok);  // the server refuses a request without the hello
+  CHECK(rec.results[0].error == "bad status line");
+  checker.stop();
+  server.close();
+  L.finish();
+}
+
+TEST_CASE("checker: tcp through a transport passes only once its handshake completes") {
+  Loop L;
+  TestServer good(L.get(), Mode::xor_http);
+  TestServer silent(L.get(), Mode::silent);
+  TestServer refuse(L.get(), Mode::xor_refuse);
+  TestServer closer(L.get(), Mode::close_on_data);
+  Recorder rec;
+  auto log = std::make_shared<XorLog>();
+  Checker checker(L.get(), rec.fn(), 13);
+  const uint16_t closed = closed_port();
+  checker.set_targets({xor_target("a", good.port, tcp_check(), log),
+                       xor_target("b", silent.port, tcp_check(2000, 200), log),
+                       xor_target("c", refuse.port, tcp_check(), log),
+                       xor_target("d", closer.port, tcp_check(), log),
+                       xor_target("e", closed, tcp_check(), log),
+                       target("f", silent.port, tcp_check())});  // same silent server, no transport
+  REQUIRE(run_until(L.get(), [&] { for (size_t i = 0; i < 6; ++i) if (rec.count(i) == 0) return false; return true; },
+                    3000));
+  std::vector<std::string> errors(6);
+  std::vector<bool> ok(6);
+  for (auto& r : rec.results) {
+    errors[r.index] = r.error;
+    ok[r.index] = r.ok;
+  }
+  CHECK(ok[0]);
+  CHECK(good.last_raw == "XOR1\n");  // the hello, and nothing else: a tcp check sends no request
+  CHECK_FALSE(ok[1]);
+  CHECK(errors[1] == "xor: handshake timeout");
+  CHECK_FALSE(ok[2]);
+  CHECK(errors[2] == "xor: handshake refused");
+  CHECK_FALSE(ok[3]);
+  CHECK(errors[3] == "xor: connection closed during handshake");
+  CHECK_FALSE(ok[4]);
+  CHECK(errors[4] == "connect: connection refused");  // no transport before the connect
+  CHECK(ok[5]);  // plain tcp: connect alone
+  CHECK(log->made == 5);
+  CHECK(log->started == 4);
+  CHECK(log->sends == 0);
+  checker.stop();
+  good.close();
+  silent.close();
+  refuse.close();
+  closer.close();
+  L.finish();
+}
+
+TEST_CASE("checker: http through a transport: refusal, EOF and timeout in the handshake") {
+  Loop L;
+  TestServer silent(L.get(), Mode::silent);
+  TestServer refuse(L.get(), Mode::xor_refuse);
+  TestServer closer(L.get(), Mode::close_on_data);
+  Recorder rec;
+  auto log = std::make_shared<XorLog>();
+  Checker checker(L.get(), rec.fn(), 14);
+  checker.set_targets({xor_target("a", silent.port, http_check(2000, 200), log),
+                       xor_target("b", refuse.port, http_check(), log),
+                       xor_target("c", closer.port, http_check(), log)});
+  REQUIRE(run_until(L.get(), [&] { return rec.count(0) >= 1 && rec.count(1) >= 1 && rec.count(2) >= 1; }, 3000));
+  for (auto& r : rec.results) {
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == (r.index == 0   ? "xor: handshake timeout"
+                      : r.index == 1 ? "xor: handshake refused"
+                                     : "xor: connection closed during handshake"));
+  }
+  CHECK(log->sends == 3);  // each request was handed to the transport (queued: never ready)
+  CHECK(silent.accepted == 1);
+  checker.stop();
+  silent.close();
+  refuse.close();
+  closer.close();
+  L.finish();
+}
+
+TEST_CASE("checker: a factory that makes no transport fails the probe; adding one is a changed check") {
+  Loop L;
+  TestServer server(L.get(), Mode::http200);
+  Recorder rec;
+  Checker checker(L.get(), rec.fn(), 15);
+  CheckTarget t = target("web", server.port, http_check(5000));
+  t.transport = [] { return std::unique_ptr<ProbeTransport>(); };
+  checker.set_targets({t});
+  REQUIRE(run_until(L.get(), [&] { return !rec.results.empty(); }, 3000));
+  CHECK_FALSE(rec.results[0].ok);
+  CHECK(rec.results[0].error == "transport: unavailable");
+  CHECK(server.accepted == 0);
+
+  // Same check config and address, transport removed: probed again promptly
+  // (not after the 5s interval), in clear, keeping the target's state.
+  checker.set_targets({target("web", server.port, http_check(5000))});
+  CHECK(checker.state(0)->status() == Status::down);
+  REQUIRE(run_until(L.get(), [&] { return rec.results.size() >= 2; }, 1000));
+  CHECK(rec.results[1].ok);
+  CHECK(server.accepted == 1);
+  checker.stop();
   server.close();
   L.finish();
 }
