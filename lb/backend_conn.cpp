@@ -1,6 +1,7 @@
 // lb/backend_conn.cpp — connect, read/parse responses, tunnel after 101, idle watch.
 #include "lb/backend_conn.h"
 
+#include "lb/conn_pool.h"
 #include "lb/log.h"
 #include "lb/worker.h"
 #include "tls/connection.h"
@@ -217,6 +218,10 @@ void BackendConn::close() {
   owner_ = nullptr;
   if (closing_) return;
   closing_ = true;
+  if (pool) {
+    pool->remove(this);
+    pool = nullptr;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<BackendConn*>(h->data); });
 }
 

@@ -74,6 +74,7 @@ class BackendConn final : public http::ResponseHandler {
   // Pool bookkeeping.
   uint64_t idle_since_ms = 0;
   uint64_t idle_timeout_ms = 0;
+  ConnPool* pool = nullptr;  // set while parked in a pool; close() unlinks it
   void go_idle();  // called by ConnPool: keep reading to notice a server close
 
  private:

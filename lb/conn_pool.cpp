@@ -20,9 +20,15 @@ BackendConn* ConnPool::take(ServerLive* server) {
   while (!list.empty()) {
     BackendConn* c = list.back();
     list.pop_back();
-    if (!c->closing()) return c;
+    c->pool = nullptr;
+    return c;
   }
   return nullptr;
+}
+
+void ConnPool::remove(BackendConn* conn) {
+  auto it = idle_.find(conn->server());
+  if (it != idle_.end()) std::erase(it->second, conn);
 }
 
 void ConnPool::give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_ms) {
@@ -31,7 +37,6 @@ void ConnPool::give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_
     return;
   }
   auto& list = idle_[conn->server()];
-  std::erase_if(list, [](BackendConn* c) { return c->closing(); });
   if (list.size() >= max_idle) {
     conn->close();
     return;
@@ -39,6 +44,7 @@ void ConnPool::give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_
   conn->idle_since_ms = uv_now(loop_);
   conn->idle_timeout_ms = idle_timeout_ms;
   conn->go_idle();
+  conn->pool = this;
   list.push_back(conn);
 }
 
@@ -48,13 +54,12 @@ void ConnPool::sweep() {
   uint64_t now = uv_now(loop_);
   for (auto it = idle_.begin(); it != idle_.end();) {
     auto& list = it->second;
+    // Idle connections the server closed have already removed themselves.
     std::erase_if(list, [now](BackendConn* c) {
-      if (c->closing()) return true;  // closed by the server meanwhile; its memory is still valid this tick
-      if (now - c->idle_since_ms >= c->idle_timeout_ms) {
-        c->close();
-        return true;
-      }
-      return false;
+      if (now - c->idle_since_ms < c->idle_timeout_ms) return false;
+      c->pool = nullptr;
+      c->close();
+      return true;
     });
     if (list.empty()) it = idle_.erase(it);
     else ++it;
@@ -63,9 +68,13 @@ void ConnPool::sweep() {
 
 void ConnPool::close_all() {
   closed_ = true;
-  for (auto& [server, list] : idle_)
-    for (BackendConn* c : list) c->close();
+  auto idle = std::move(idle_);
   idle_.clear();
+  for (auto& [server, list] : idle)
+    for (BackendConn* c : list) {
+      c->pool = nullptr;
+      c->close();
+    }
   if (loop_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep_timer_)))
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
 }

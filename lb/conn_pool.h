@@ -23,6 +23,9 @@ class ConnPool {
   BackendConn* take(ServerLive* server);
   // Parks `conn` (or closes it when the server already has max_idle idle ones).
   void give(BackendConn* conn, uint32_t max_idle, uint64_t idle_timeout_ms);
+  // Called by an idle connection that is closing (the server closed it):
+  // the pool must forget it before its memory is freed.
+  void remove(BackendConn* conn);
   void close_all();  // worker stopping: from now on give() closes instead of parking
 
  private:

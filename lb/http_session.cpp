@@ -811,6 +811,13 @@ void HttpSession::on_worker_stopping() {
 
 void HttpSession::close_session() {
   if (phase_ == Phase::closing) return;
+  if (tls_ && tls_->handshake_done() && !tls_->failed() && !tls_->shutdown_sent()) {
+    // close_notify before the FIN, so clients can tell a clean end from a cut
+    // (sent at once in the common case; best effort when the socket is full).
+    tls_->shutdown();
+    flush_tls();
+    if (phase_ == Phase::closing) return;  // a failed flush already closed the session
+  }
   phase_ = Phase::closing;
   release_server(false);
   drop_backend();
