@@ -2,11 +2,15 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "conf/load.h"
 #include "lb/log.h"
 #include "lb/process.h"
 #include "lb/version.h"
+#include "tls/client_context.h"
+#include "tls/server_context.h"
+#include "tls/ticket_keys.h"
 
 namespace {
 
@@ -20,6 +24,26 @@ const char kUsage[] =
     "  --help              this text\n"
     "\n"
     "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n";
+
+// --check goes as far as start-up would without binding: certificates and
+// keys are loaded and matched, so a bad pair fails here, not at start.
+std::vector<std::string> check_tls(const lb::conf::Config& config) {
+  std::vector<std::string> errors;
+  auto keys = std::make_shared<lb::tls::TicketKeys>();
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (!config.listeners[i].tls) continue;
+    std::string error;
+    if (!lb::tls::ServerContext::create(*config.listeners[i].tls, keys, error))
+      errors.push_back(config.path + ": /listeners/" + std::to_string(i) + "/tls: " + error);
+  }
+  for (size_t i = 0; i < config.pools.size(); ++i) {
+    if (!config.pools[i].tls) continue;
+    std::string error;
+    if (!lb::tls::ClientContext::create(*config.pools[i].tls, error))
+      errors.push_back(config.path + ": /pools/" + std::to_string(i) + "/tls: " + error);
+  }
+  return errors;
+}
 
 int usage_error(const char* msg) {
   fprintf(stderr, "lb: %s\n%s", msg, kUsage);
@@ -52,6 +76,7 @@ int main(int argc, char** argv) {
 
   if (check) {
     auto result = lb::conf::load_file(config);
+    if (result.ok()) result.errors = check_tls(*result.config);
     if (!result.ok()) {
       for (const auto& e : result.errors) fprintf(stderr, "%s\n", e.c_str());
       return 1;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -1298,3 +1299,25 @@ TEST_CASE("tls_handshake 500ms: a stalled handshake is closed at the deadline; a
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("lb --check loads the certificates: a mismatched pair fails with the JSON path, a good one is ok") {
+  TempDir dir;
+  auto check = [&](const json& cert_entry) {
+    json cfg = config({tls_listener("web", "http", "p", {{"certificates", {cert_entry}}})}, {pool("p", {9})});
+    cfg["listeners"][0]["listen"] = "127.0.0.1:1";  // --check never binds
+    std::string path = dir.file("check.json");
+    std::ofstream(path) << cfg.dump(2);
+    return run_command({lb_bin(), "-c", path, "--check"}, 20s);
+  };
+  RunResult good = check(cert("a"));
+  REQUIRE(good.status.has_value());
+  CHECK(*good.status == 0);
+  CHECK(good.out.find(": ok") != std::string::npos);
+
+  RunResult bad = check({{"cert", pki().f("a2.pem")}, {"key", pki().f("b.key")}});
+  REQUIRE(bad.status.has_value());
+  CHECK(*bad.status == 1);
+  INFO("stderr: " << bad.err);
+  CHECK(bad.err.find("/listeners/0/tls") != std::string::npos);
+  CHECK(bad.err.find("does not match") != std::string::npos);
+}
