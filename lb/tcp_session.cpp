@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "lb/access_log.h"
 #include "lb/log.h"
 #include "lb/net_util.h"
 #include "lb/proxy_protocol.h"
@@ -517,34 +518,20 @@ void TcpSession::release_server() {
 
 void TcpSession::write_access_log() {
   if (!Logger::instance().access_enabled()) return;
-  std::string& line = worker_.access_log().line();
-  line += "{\"ts\":\"";
-  line += rfc3339_now();
-  line += "\",\"listener\":";
-  append_json_string(line, listener().config->name);
-  line += ",\"client\":";
-  append_json_string(line, format_address(reinterpret_cast<const sockaddr*>(&client_addr_)));
-  line += ",\"method\":\"TCP\",\"path\":null,\"status\":";
-  line += std::to_string(status_ == 0 ? 502 : status_);
-  line += ",\"bytes_in\":" + std::to_string(bytes_from_client_);
-  line += ",\"bytes_out\":" + std::to_string(bytes_to_client_);
-  char ms[32];
-  snprintf(ms, sizeof ms, "%.3f", static_cast<double>(worker_.now_ns() - start_ns_) / 1e6);
-  line += ",\"duration_ms\":";
-  line += ms;
-  line += ",\"pool\":";
-  append_json_string(line, pool().config->name);
-  line += ",\"server\":";
-  if (server_name_.empty()) line += "null";
-  else append_json_string(line, server_name_);
-  line += ",\"attempts\":" + std::to_string(attempts_);
-  line += ",\"upstream_ms\":";
-  if (upstream_ms_ < 0) line += "null";
-  else {
-    snprintf(ms, sizeof ms, "%.3f", upstream_ms_);
-    line += ms;
-  }
-  line += "}\n";
+  std::string client = format_address(reinterpret_cast<const sockaddr*>(&client_addr_));
+  AccessRecord r;
+  r.listener = listener().config->name;
+  r.client = client;
+  r.method = "TCP";  // path stays null: a TCP session has none
+  r.status = status_ == 0 ? 502 : status_;
+  r.bytes_in = bytes_from_client_;
+  r.bytes_out = bytes_to_client_;
+  r.duration_ms = static_cast<double>(worker_.now_ns() - start_ns_) / 1e6;
+  r.pool = pool().config->name;
+  if (!server_name_.empty()) r.server = server_name_;
+  r.attempts = attempts_;
+  r.upstream_ms = upstream_ms_;
+  append_access_record(worker_.access_log().line(), r);
   worker_.access_log().line_done();
 }
 
