@@ -408,6 +408,40 @@ TEST_CASE("listener max_connections 2: a third connection waits until one closes
   CHECK(echo_ok(c2, "two-again"));
 }
 
+TEST_CASE("server max_connections: a full server is skipped while its sessions stay open") {
+  Backend be = Backend::http(2);
+  const uint16_t a = be.http_port(0), b = be.http_port(1);
+  json limited = server(a);
+  limited["max_connections"] = 1;
+  Lb lb(make_config({tcp_listener("t", "p")}, {make_pool("p", "round_robin", {limited, server(b)})}));
+  // Four sessions held open at once (HTTP/1.1 keep-alive over the L4 listener).
+  // Round robin alone would give a two of them; with its bulkhead of 1 it gets one.
+  std::vector<std::pair<uint16_t, Socket>> open;
+  std::map<uint16_t, int> count;
+  for (int i = 0; i < 4; ++i) {
+    Socket s = Socket::connect(lb.port("t"));
+    REQUIRE(s.valid());
+    REQUIRE(s.send_all("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto r = read_http_response(s, 3s);
+    REQUIRE(r.has_value());
+    auto port = r->header("X-Backend-Port");
+    REQUIRE(port.has_value());
+    auto which = static_cast<uint16_t>(std::stoi(*port));
+    ++count[which];
+    open.emplace_back(which, std::move(s));
+  }
+  CHECK(count[a] == 1);
+  CHECK(count[b] == 3);
+  // Closing a's session frees its slot: the next new session may use a again.
+  for (auto& [which, sock] : open)
+    if (which == a) sock.close();
+  bool a_again = wait_until([&] {
+    auto p = backend_port_via(lb.port("t"));
+    return p && *p == a;
+  }, 5s);
+  CHECK(a_again);
+}
+
 TEST_CASE("two workers: 400 connections all succeed and spread evenly") {
   Backend be = Backend::http(3);
   Lb lb(make_config({tcp_listener("t", "p")}, {make_pool("p", "round_robin", servers_for(be.http_ports()))},
