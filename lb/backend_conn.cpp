@@ -176,11 +176,12 @@ int BackendConn::flush_tls(WriteSink* sink) {
 void BackendConn::handle_ciphertext(const char* data, size_t len) {
   auto st = tls_->on_encrypted_input(data, len);
   flush_tls(owner_);
-  if (!tls_->plaintext().empty()) {
-    // Copied out: the owner's callbacks may write, re-entering the TLS object.
-    std::string plain(tls_->plaintext());
-    tls_->consume_plaintext(plain.size());
+  std::string_view plain = tls_->plaintext();
+  if (!plain.empty()) {
+    // Handled in place: the owner's writes go to the TLS output side only,
+    // never to the plaintext-in buffer this view points into.
     handle_data(plain.data(), plain.size());
+    if (tls_) tls_->consume_plaintext(plain.size());
   }
   if (closing_) return;
   if (st == tls::Connection::Status::error) fail("tls error with server", false);

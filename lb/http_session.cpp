@@ -133,10 +133,10 @@ void HttpSession::handle_client_ciphertext(const char* data, size_t len) {
   }
   std::string_view plain = tls_->plaintext();
   if (!plain.empty() && phase_ != Phase::closing) {
-    // Copy out: handling may write (and so re-enter the TLS object).
-    std::string chunk(plain);
+    // Handled in place: writes and shutdown() touch only the TLS output side,
+    // never the plaintext-in buffer this view points into.
+    handle_client_data(plain.data(), plain.size());
     tls_->consume_plaintext(plain.size());
-    handle_client_data(chunk.data(), chunk.size());
   }
   if (st == tls::Connection::Status::error) {
     log_debug("tls error", {{"listener", listener().config->name}, {"client", client_ip_},
@@ -438,7 +438,7 @@ void HttpSession::finish_exchange() {
   upstream_ms_ = -1;
   bytes_in_ = bytes_out_ = 0;
   have_head_ = false;
-  server_name_.clear();
+  server_name_ = {};
   if (close_after_flush_) {
     stop_client_reading();
     maybe_close_after_flush();

@@ -134,7 +134,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   // Current exchange.
   BackendConn* conn_ = nullptr;
   int64_t server_ = -1;           // index into pool().servers while counted active
-  std::string server_name_;
+  std::string_view server_name_;  // last server tried (a view into the runtime's config, which the session holds)
   TriedSet tried_;
   uint32_t attempts_ = 0;
   bool trial_ = false;            // half-open circuit trial for the current try

@@ -134,7 +134,7 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
     report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
   }
   log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pool().config->name},
-                               {"server", server_name_}, {"reason", reason}});
+                               {"server", std::string(server_name_)}, {"reason", reason}});
   release_server(false);
   drop_backend();
   if (response_started_) {

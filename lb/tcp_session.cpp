@@ -170,7 +170,7 @@ void TcpSession::connect_failed(const char* reason) {
     report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
   }
   log_debug("backend connect failed", {{"listener", listener().config->name}, {"pool", pc.name},
-                                       {"server", server_name_}, {"reason", reason}});
+                                       {"server", std::string(server_name_)}, {"reason", reason}});
   release_server();
   uint32_t allowed = 1 + (pc.retries.retries_on(conf::RetryOn::connect_failure) ? pc.retries.attempts : 0);
   status_ = 502;

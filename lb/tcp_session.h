@@ -98,7 +98,7 @@ class TcpSession final : public Session {
   TriedSet tried_;
   int64_t server_ = -1;        // index into pool().servers while holding a slot
   bool trial_ = false;         // half-open circuit trial
-  std::string server_name_;    // last server tried, for the access log
+  std::string_view server_name_;  // last server tried (a view into the runtime's config, which the session holds)
   uint32_t attempts_ = 0;
   int status_ = 0;             // access-log status: 200 proxied, 502 connect failed, 503 no server
   uint64_t start_ns_ = 0;
