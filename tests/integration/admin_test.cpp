@@ -19,8 +19,6 @@ namespace {
 
 constexpr const char* kToken = "secret";
 
-json server(uint16_t port, int weight = 1) { return {{"address", Backend::addr(port)}, {"weight", weight}}; }
-
 // Listener "web" (http) on pool "p" over `ports`, admin on a free port.
 json admin_config(const std::vector<uint16_t>& ports, const std::string& algorithm = "round_robin",
                   std::optional<std::string> token = kToken) {

@@ -1020,4 +1020,18 @@ std::string sha256_hex(std::string_view data) {
   return h.hex();
 }
 
+json server(uint16_t port, int weight) { return {{"address", Backend::addr(port)}, {"weight", weight}}; }
+
+json make_pool(const std::string& name, const std::string& algorithm, std::vector<json> servers, json extra) {
+  json p = {{"name", name}, {"algorithm", algorithm}, {"servers", servers}};
+  for (auto& [k, v] : extra.items()) p[k] = v;
+  return p;
+}
+
+json make_config(std::vector<json> listeners, std::vector<json> pools, json extra) {
+  json c = {{"listeners", listeners}, {"pools", pools}};
+  for (auto& [k, v] : extra.items()) c[k] = v;
+  return c;
+}
+
 }  // namespace it

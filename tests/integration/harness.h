@@ -349,4 +349,13 @@ class Sha256 {
 
 std::string lower(std::string_view s);
 
+// ---- config builders (shared by the suites) -----------------------------------
+// One server entry {"address": "127.0.0.1:PORT", "weight": W}.
+json server(uint16_t port, int weight = 1);
+// A pool; `extra` keys are merged in (health_check, retries, ...).
+json make_pool(const std::string& name, const std::string& algorithm, std::vector<json> servers,
+               json extra = json::object());
+// A whole configuration; `extra` keys are merged in at the top level.
+json make_config(std::vector<json> listeners, std::vector<json> pools, json extra = json::object());
+
 }  // namespace it

@@ -32,26 +32,11 @@ using namespace it;
 namespace {
 
 // ---- config builders -----------------------------------------------------------
-json server(uint16_t port, int weight = 1) { return {{"address", Backend::addr(port)}, {"weight", weight}}; }
-
-json make_pool(const std::string& name, const std::string& algorithm, std::vector<json> servers,
-               json extra = json::object()) {
-  json p = {{"name", name}, {"algorithm", algorithm}, {"servers", servers}};
-  for (auto& [k, v] : extra.items()) p[k] = v;
-  return p;
-}
-
 json http_listener(const std::string& name, const std::string& pool, json extra = json::object()) {
   json l = {{"name", name}, {"listen", "127.0.0.1:0"}, {"protocol", "http"}};
   if (!pool.empty()) l["pool"] = pool;
   for (auto& [k, v] : extra.items()) l[k] = v;
   return l;
-}
-
-json make_config(std::vector<json> listeners, std::vector<json> pools, json extra = json::object()) {
-  json c = {{"listeners", listeners}, {"pools", pools}};
-  for (auto& [k, v] : extra.items()) c[k] = v;
-  return c;
 }
 
 std::vector<json> servers_for(const std::vector<uint16_t>& ports) {

@@ -20,8 +20,6 @@ using namespace it;
 
 namespace {
 
-json server(uint16_t port) { return {{"address", Backend::addr(port)}, {"weight", 1}}; }
-
 json config_for(uint16_t backend_port, json listener_extra = json::object()) {
   json l = {{"name", "h"}, {"listen", "127.0.0.1:0"}, {"protocol", "http"}, {"pool", "p"}};
   for (auto& [k, v] : listener_extra.items()) l[k] = v;

@@ -30,32 +30,27 @@ namespace {
 constexpr const char* kToken = "t";
 
 // ---- config builders -----------------------------------------------------------
-json server(uint16_t port, int weight = 1) { return {{"address", Backend::addr(port)}, {"weight", weight}}; }
-
 std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
   std::vector<json> s;
   for (auto p : ports) s.push_back(server(p));
   return s;
 }
 
-json make_pool(const std::string& name, std::vector<json> servers, json extra = json::object()) {
-  json p = {{"name", name}, {"algorithm", "round_robin"}, {"servers", servers}};
-  for (auto& [k, v] : extra.items()) p[k] = v;
-  return p;
+// A round_robin pool.
+json rr_pool(const std::string& name, std::vector<json> servers, json extra = json::object()) {
+  return make_pool(name, "round_robin", std::move(servers), std::move(extra));
+}
+
+// Listeners and pools plus an admin endpoint with token "t" on a free port.
+json config_with_admin(std::vector<json> listeners, std::vector<json> pools, json extra = json::object()) {
+  json c = make_config(std::move(listeners), std::move(pools), std::move(extra));
+  if (!c.contains("admin")) c["admin"] = {{"listen", "127.0.0.1:0"}, {"token", kToken}};
+  return c;
 }
 
 json listener(const std::string& name, const std::string& protocol, const std::string& pool,
               const std::string& listen = "127.0.0.1:0") {
   return {{"name", name}, {"listen", listen}, {"protocol", protocol}, {"pool", pool}};
-}
-
-// Listeners and pools plus an admin endpoint with token "t" on a free port.
-json make_config(std::vector<json> listeners, std::vector<json> pools, json extra = json::object()) {
-  json c = {{"listeners", listeners},
-            {"pools", pools},
-            {"admin", {{"listen", "127.0.0.1:0"}, {"token", kToken}}}};
-  for (auto& [k, v] : extra.items()) c[k] = v;
-  return c;
 }
 
 json* find_named(json& list, const std::string& name) {
@@ -269,8 +264,8 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
   Backend be({"0"}, {"0", "0", "0"});
   const auto h = be.http_ports();
   const uint16_t echo = be.echo_port();
-  Lb lb(make_config({listener("web", "http", "p"), listener("tcp", "tcp", "t")},
-                    {make_pool("p", servers_for({h[0], h[1]})), make_pool("t", {server(echo)})},
+  Lb lb(config_with_admin({listener("web", "http", "p"), listener("tcp", "tcp", "t")},
+                    {rr_pool("p", servers_for({h[0], h[1]})), rr_pool("t", {server(echo)})},
                     {{"workers", 2}, {"shutdown_timeout", "5s"}}));
   const uint16_t web = lb.port("web"), tcp = lb.port("tcp");
   const uint16_t extra = free_port();
@@ -278,7 +273,7 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
   const json config_a = lb.config();  // ports filled in: reused verbatim on every reload
   json config_b = config_a;
   find_named(config_b["pools"], "p")->at("servers").push_back(server(h[2]));
-  config_b["pools"].push_back(make_pool("q", {server(h[2])}));
+  config_b["pools"].push_back(rr_pool("q", {server(h[2])}));
   config_b["listeners"].push_back(listener("extra", "http", "q", "127.0.0.1:" + std::to_string(extra)));
 
   const std::set<int> known{h[0], h[1], h[2]};
@@ -453,7 +448,7 @@ TEST_CASE("a server's health state and request counter survive a reload") {
   // check runs during the test, so "passing" after the reload can only be the
   // kept state, never a fresh check.
   json hc = {{"type", "http"}, {"path", "/health"}, {"interval", "30s"}, {"timeout", "1s"}, {"rise", 1}, {"fall", 1}};
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(h[0])}, {{"health_check", hc}})}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(h[0])}, {{"health_check", hc}})}));
   const std::string a0 = Backend::addr(h[0]), a1 = Backend::addr(h[1]);
   auto status_of = [&](const json& s, const std::string& addr) {
     const json* sv = stats_server(s, "p", addr);
@@ -498,7 +493,7 @@ TEST_CASE("a server's health state and request counter survive a reload") {
 TEST_CASE("an invalid file changes nothing; fixing it and reloading applies it") {
   Backend be = Backend::http(3);
   const auto h = be.http_ports();
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", servers_for({h[0], h[1]}))}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", servers_for({h[0], h[1]}))}));
   const json good = lb.config();
   const uint16_t web = lb.port("web");
   auto serves_old = [&] {
@@ -599,7 +594,7 @@ TEST_CASE("an invalid file changes nothing; fixing it and reloading applies it")
 TEST_CASE("a reload whose new listener cannot bind is rejected as a whole") {
   Backend be = Backend::http(2);
   const auto h = be.http_ports();
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(h[0])})}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(h[0])})}));
   const uint16_t web = lb.port("web");
   HeldPort held;
   const uint16_t n1_port = free_port();
@@ -641,7 +636,7 @@ TEST_CASE("a reload whose new listener cannot bind is rejected as a whole") {
 // ---- e. SIGTERM with a slow request in flight -----------------------------------------
 TEST_CASE("SIGTERM during a slow request: it completes 200, /ready 503, new connections refused, exit 0") {
   Backend be = Backend::http(1);
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(be.http_port())})},
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(be.http_port())})},
                     {{"shutdown_timeout", "10s"}}));
   const uint16_t web = lb.port("web");
   const std::string addr = Backend::addr(be.http_port());
@@ -709,7 +704,7 @@ TEST_CASE("SIGTERM during a slow request: it completes 200, /ready 503, new conn
 // ---- f. second SIGTERM ---------------------------------------------------------------
 TEST_CASE("a second SIGTERM exits at once, without waiting for the slow request") {
   Backend be = Backend::http(1);
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(be.http_port())})},
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(be.http_port())})},
                     {{"shutdown_timeout", "20s"}}));
   const std::string addr = Backend::addr(be.http_port());
   std::optional<HttpResponse> slow;
@@ -751,7 +746,7 @@ TEST_CASE("a second SIGTERM exits at once, without waiting for the slow request"
 TEST_CASE("access log: every line is JSON and there is one per request, across a reload") {
   Backend be = Backend::http(2);
   const auto h = be.http_ports();
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(h[0])})}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(h[0])})}));
   const uint16_t web = lb.port("web");
   std::multiset<std::string> sent;
   Socket ka = Socket::connect(web);
@@ -817,7 +812,7 @@ TEST_CASE("access log: every line is JSON and there is one per request, across a
 // ---- h. log rotation -----------------------------------------------------------------
 TEST_CASE("SIGUSR1 reopens the error and access logs after they were moved") {
   Backend be = Backend::http(1);
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", {server(be.http_port())})}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(be.http_port())})}));
   const uint16_t web = lb.port("web");
   const std::string acc = lb.access_log_path(), err = lb.error_log_path();
   REQUIRE(acc != "");
@@ -880,7 +875,7 @@ TEST_CASE("SIGUSR1 reopens the error and access logs after they were moved") {
 TEST_CASE("drain via the admin API: the in-flight request completes, no new requests, ready restores") {
   Backend be = Backend::http(2);
   const auto h = be.http_ports();
-  Lb lb(make_config({listener("web", "http", "p")}, {make_pool("p", servers_for(h))}));
+  Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", servers_for(h))}));
   const uint16_t web = lb.port("web");
 
   std::optional<HttpResponse> slow;

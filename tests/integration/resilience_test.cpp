@@ -38,17 +38,11 @@ namespace {
 
 std::string addr(uint16_t port) { return Backend::addr(port); }
 
-json server(uint16_t port, json extra = json::object()) {
+// A server entry with extra keys (backup, max_connections, ...).
+json server_entry(uint16_t port, json extra = json::object()) {
   json s = {{"address", addr(port)}};
   for (auto& [k, v] : extra.items()) s[k] = v;
   return s;
-}
-
-json pool(const std::string& name, const std::string& algorithm, std::vector<json> servers,
-          json extra = json::object()) {
-  json p = {{"name", name}, {"algorithm", algorithm}, {"servers", servers}};
-  for (auto& [k, v] : extra.items()) p[k] = v;
-  return p;
 }
 
 json listener(const std::string& name, const std::string& protocol, const std::string& pool_name) {
@@ -381,7 +375,7 @@ TEST_CASE("steady load: a backend killed at 3 s costs no GET, is marked down, an
     ports.push_back(be.back()->http_port());
   }
   const int kInterval = 500, kTimeout = 300, kRise = 2, kFall = 2;
-  Lb lb(config_for(pool("p", "round_robin", {server(ports[0]), server(ports[1]), server(ports[2])},
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(ports[0]), server_entry(ports[1]), server_entry(ports[2])},
                         {{"health_check", http_check("500ms", "300ms", kRise, kFall)}})));
   for (auto p : ports) REQUIRE_MESSAGE(wait_state(lb, p, "up", 5s), "port " << p << " never up; " << lb.diagnostics());
 
@@ -458,7 +452,7 @@ TEST_CASE("circuit breaker: opens after failure_threshold 5xx, trial after recov
   Backend good = Backend::http(2);
   const uint16_t badp = bad->http_port();
   const std::string bad_addr = addr(badp);
-  Lb lb(config_for(pool("p", "round_robin", {server(badp), server(good.http_port(0)), server(good.http_port(1))},
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(badp), server_entry(good.http_port(0)), server_entry(good.http_port(1))},
                         {{"retries", {{"attempts", 0}}},
                          {"circuit_breaker",
                           {{"failure_threshold", 3}, {"recovery_timeout", "1s"}, {"success_threshold", 2}}}})));
@@ -565,7 +559,7 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
   const uint16_t a = be.http_port(0), b = be.http_port(1);
 
   SUBCASE("50% of 2 servers: one circuit opens, the other keeps serving") {
-    Lb lb(config_for(pool("p", "round_robin", {server(a), server(b)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b)},
                           {{"retries", {{"attempts", 0}}},
                            {"circuit_breaker",
                             {{"failure_threshold", 2}, {"recovery_timeout", "30s"}, {"max_ejection_percent", 50}}}})));
@@ -590,7 +584,7 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
     CHECK(std::min(na, nb) == 2);
   }
   SUBCASE("100%: both open, and the pool has no server left (503)") {
-    Lb lb(config_for(pool("p", "round_robin", {server(a), server(b)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b)},
                           {{"retries", {{"attempts", 0}}},
                            {"circuit_breaker",
                             {{"failure_threshold", 2}, {"recovery_timeout", "30s"}, {"max_ejection_percent", 100}}}})));
@@ -617,7 +611,7 @@ TEST_CASE("health check: a server that accepts but never answers fails the http 
 
   SUBCASE("http check: down with last_error timeout, traffic only to the live server") {
     const auto t_start = Clock::now();
-    Lb lb(config_for(pool("p", "round_robin", {server(hang.port()), server(live.http_port())},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(hang.port()), server_entry(live.http_port())},
                           {{"health_check", http_check("500ms", "300ms", 1, 1)}})));
     json s;
     bool down = wait_server(
@@ -650,7 +644,7 @@ TEST_CASE("health check: a server that accepts but never answers fails the http 
     }
   }
   SUBCASE("tcp check: connecting is enough, so the same server counts as up") {
-    Lb lb(config_for(pool("p", "round_robin", {server(hang.port()), server(live.http_port())},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(hang.port()), server_entry(live.http_port())},
                           {{"health_check", tcp_check("300ms", "300ms", 1, 1)}})));
     json s;
     CHECK(wait_server(lb, "p", hang.port(), [](const json& j) { return health_of(j) == "passing"; }, 5s, &s));
@@ -665,7 +659,7 @@ TEST_CASE("health check: down_interval paces probes of a down server, fast_inter
     Backend be = Backend::http(1);
     const uint16_t p = be.http_port();
     DirectCounter probes(p);
-    Lb lb(config_for(pool("p", "round_robin", {server(p)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(p)},
                           {{"health_check", http_check("5s", "300ms", 1, 1,
                                                        {{"path", "/status/500"}, {"down_interval", "100ms"}})}})));
     json s;
@@ -682,7 +676,7 @@ TEST_CASE("health check: down_interval paces probes of a down server, fast_inter
   }
   SUBCASE("fast_interval 100ms while rising, interval 2s, rise 4") {
     const uint16_t p = dead_port();
-    Lb lb(config_for(pool("p", "round_robin", {server(p)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(p)},
                           {{"health_check", http_check("2s", "300ms", 4, 1, {{"fast_interval", "100ms"}})}})));
     REQUIRE(wait_server(lb, "p", p, [](const json& j) { return health_of(j) == "failing"; }, 3s));
     auto be = restart_backend(p);
@@ -713,7 +707,7 @@ TEST_CASE("health check: down_interval paces probes of a down server, fast_inter
 TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries the servers") {
   SUBCASE("fail, nobody listening: 503 JSON + Retry-After, no_server_total counts") {
     const uint16_t d1 = dead_port(), d2 = dead_port();
-    Lb lb(config_for(pool("p", "round_robin", {server(d1), server(d2)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(d1), server_entry(d2)},
                           {{"health_check", tcp_check("200ms", "200ms", 1, 1)}, {"when_all_down", "fail"}})));
     REQUIRE(wait_state(lb, d1, "down", 3s));
     REQUIRE(wait_state(lb, d2, "down", 3s));
@@ -741,7 +735,7 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
   }
   SUBCASE("panic, nobody listening: lb still connects (502), /stats panic true") {
     const uint16_t d1 = dead_port(), d2 = dead_port();
-    Lb lb(config_for(pool("p", "round_robin", {server(d1), server(d2)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(d1), server_entry(d2)},
                           {{"health_check", tcp_check("200ms", "200ms", 1, 1)}, {"when_all_down", "panic"}})));
     REQUIRE(wait_state(lb, d1, "down", 3s));
     REQUIRE(wait_state(lb, d2, "down", 3s));
@@ -762,7 +756,7 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
     Backend be = Backend::http(2);
     for (std::string mode : {"panic", "fail"}) {
       CAPTURE(mode);
-      Lb lb(config_for(pool("p", "round_robin", {server(be.http_port(0)), server(be.http_port(1))},
+      Lb lb(config_for(make_pool("p", "round_robin", {server_entry(be.http_port(0)), server_entry(be.http_port(1))},
                             {{"health_check", http_check("200ms", "200ms", 1, 1, {{"path", "/status/500"}})},
                              {"when_all_down", mode}})));
       REQUIRE(wait_state(lb, be.http_port(0), "down", 3s));
@@ -808,12 +802,12 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
   const json no_breaker = {"circuit_breaker", {{"failure_threshold", 100000}}};
   auto servers = [&] {
     std::vector<json> s;
-    for (auto p : be.http_ports()) s.push_back(server(p));
+    for (auto p : be.http_ports()) s.push_back(server_entry(p));
     return s;
   };
 
   SUBCASE("attempts 2, on 503, budget 20%: at most 1.2 N + the starting balance") {
-    Lb lb(config_for(pool("p", "round_robin", servers(),
+    Lb lb(config_for(make_pool("p", "round_robin", servers(),
                           {{"retries", {{"attempts", 2}, {"on", {"503"}}, {"budget_percent", 20}}}, no_breaker})));
     const uint64_t before = totals();
     const int kN = 200;
@@ -836,7 +830,7 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
     CHECK(u64(p, "requests_total") == uint64_t(kN));
   }
   SUBCASE("a status not listed in `on` is passed through without a retry") {
-    Lb lb(config_for(pool("p", "round_robin", servers(),
+    Lb lb(config_for(make_pool("p", "round_robin", servers(),
                           {{"retries", {{"attempts", 2}, {"on", {"connect_failure", "502"}}, {"budget_percent", 100}}},
                            no_breaker})));
     const uint64_t before = totals();
@@ -853,7 +847,7 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
   SUBCASE("each try goes to a different server, even when the weights favour one") {
     const uint16_t heavy = be.http_port(0), light = be.http_port(1);
     DirectCounter ch(heavy), cl(light);
-    Lb lb(config_for(pool("p", "weighted_round_robin", {server(heavy, {{"weight", 10}}), server(light)},
+    Lb lb(config_for(make_pool("p", "weighted_round_robin", {server_entry(heavy, {{"weight", 10}}), server_entry(light)},
                           {{"retries", {{"attempts", 1}, {"on", {"503"}}, {"budget_percent", 100}}}, no_breaker})));
     const uint64_t h0 = ch.value(), l0 = cl.value();
     const int kN = 40;
@@ -872,7 +866,7 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
 TEST_CASE("backup server: idle while a primary is up, serves when all primaries are down, idle again after") {
   auto p1 = http_backend(), p2 = http_backend(), bk = http_backend();
   const uint16_t a = p1->http_port(), b = p2->http_port(), k = bk->http_port();
-  Lb lb(config_for(pool("p", "round_robin", {server(a), server(b), server(k, {{"backup", true}})},
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b), server_entry(k, {{"backup", true}})},
                         {{"health_check", http_check("300ms", "300ms", 1, 1)}})));
   for (auto p : {a, b, k}) REQUIRE(wait_state(lb, p, "up", 5s));
   CHECK(find_server(get_stats(lb), "p", addr(k)).value("backup", false) == true);
@@ -916,7 +910,7 @@ TEST_CASE("backup server: idle while a primary is up, serves when all primaries 
 TEST_CASE("tcp listener: a tcp health check takes a dead server out, so every connection succeeds without retries") {
   Backend echo = Backend::echo(1);
   const uint16_t dead = dead_port(), live = echo.echo_port();
-  Lb lb(config_for(pool("p", "round_robin", {server(dead), server(live)},
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(dead), server_entry(live)},
                         {{"health_check", tcp_check("300ms", "300ms", 1, 1)}, {"retries", {{"attempts", 0}}}}),
                    "tcp"));
   json s;
@@ -951,7 +945,7 @@ TEST_CASE("tcp listener: a tcp health check takes a dead server out, so every co
 TEST_CASE("retries: a connect failure is retried on the other server; the access log counts the attempts") {
   Backend live = Backend::http(1);
   const uint16_t dead = dead_port(), lp = live.http_port();
-  Lb lb(config_for(pool("p", "round_robin", {server(dead), server(lp)},
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(dead), server_entry(lp)},
                         {{"retries", {{"attempts", 1}, {"budget_percent", 100}}},
                          {"circuit_breaker", {{"failure_threshold", 1000}}}})));
   const int kN = 40;
@@ -990,7 +984,7 @@ TEST_CASE("retries: never once response bytes reached the client; an empty close
 
   SUBCASE("a partial response is not retried: the client sees it cut") {
     RawServer raw(RawServer::Mode::partial);
-    Lb lb(config_for(pool("p", "round_robin", {server(raw.port()), server(lp)})));  // default retries
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(raw.port()), server_entry(lp)})));  // default retries
     const uint64_t l0 = lc.value();
     int complete = 0, cut = 0;
     for (int i = 0; i < 6 && raw.answered() == 0; ++i) {
@@ -1031,7 +1025,7 @@ TEST_CASE("retries: never once response bytes reached the client; an empty close
   SUBCASE("a close before any response byte is retried on the other server") {
     RawServer raw(RawServer::Mode::close_silently);
     // Default `on` includes reset; budget 100% so the budget never runs dry here.
-    Lb lb(config_for(pool("p", "round_robin", {server(raw.port()), server(lp)},
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(raw.port()), server_entry(lp)},
                           {{"retries", {{"attempts", 2}, {"budget_percent", 100}}}})));
     const uint64_t l0 = lc.value();
     const int kN = 6;
@@ -1053,7 +1047,7 @@ TEST_CASE("retries: never once response bytes reached the client; an empty close
 TEST_CASE("slow_start: a recovered server's share ramps up instead of jumping to full weight") {
   auto ab = http_backend(), bb = http_backend();
   const uint16_t a = ab->http_port(), b = bb->http_port();
-  Lb lb(config_for(pool("p", "weighted_round_robin", {server(a, {{"weight", 100}}), server(b, {{"weight", 100}})},
+  Lb lb(config_for(make_pool("p", "weighted_round_robin", {server_entry(a, {{"weight", 100}}), server_entry(b, {{"weight", 100}})},
                         {{"health_check", http_check("200ms", "200ms", 1, 1)}, {"slow_start", "3s"}})));
   REQUIRE(wait_state(lb, a, "up", 3s));
   REQUIRE(wait_state(lb, b, "up", 3s));

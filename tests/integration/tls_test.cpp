@@ -132,8 +132,6 @@ struct MutableCert {
 };
 
 // ---- config --------------------------------------------------------------------
-json server(uint16_t port) { return {{"address", Backend::addr(port)}}; }
-
 json pool(const std::string& name, const std::vector<uint16_t>& ports) {
   json servers = json::array();
   for (auto p : ports) servers.push_back(server(p));
