@@ -2,8 +2,8 @@
 # bench/bench.sh — lb beside HAProxy and nginx on the same machine, the same
 # backends and the same load generator; what `make bench` runs.
 #
-#   BUILD=build bench/bench.sh            full run, about 8-9 minutes
-#   QUICK=1 BUILD=build bench/bench.sh    short rounds, about 2 minutes
+#   BUILD=build bench/bench.sh            full run, about 10 minutes
+#   QUICK=1 BUILD=build bench/bench.sh    one short round, about 2 minutes
 #
 # Everything runs on 127.0.0.1; nothing is pinned (on a 2-core machine the
 # load generator, the proxy and the backends share the cores, so absolute
@@ -41,23 +41,35 @@
 #                       connection per request; backend side stays pooled)
 #   3 keepalive-64k     GET /bytes/65536 over keep-alive connections
 #   4 tcp-l4            GET / through the contender's TCP (L4) listener
-# plus "direct": wrk straight at one backend port (the ceiling; scenario 4's
-# ceiling is scenario 1's).
+# plus "direct": wrk straight at one backend port, scenarios 1-3 (the
+# ceiling; scenario 4's ceiling is scenario 1's).
 #
-# Rounds: ROUNDS times, each round runs direct, then for workers 1 and 2: lb,
-# haproxy, nginx (each started fresh, checked with curl, warmed up for 1s,
-# then the 4 scenarios, then stopped), so slow drifts in machine load hit all
-# contenders alike. The report gives per scenario and contender the median
-# over the rounds of req/s, p50 and p99 latency, CPU/req (user + system CPU
-# time the contender's processes used during the run, from /proc/PID/stat,
-# divided by the requests wrk completed; for direct, the backend's), and
-# errors (socket errors + non-2xx/3xx responses, summed), then lb/HAProxy and
-# lb/nginx ratios of req/s, p99 and CPU/req. On a busy machine req/s swings
-# widely between rounds; CPU/req and memory stay comparable (the report warns
-# when the load average exceeds nproc/2).
+# Paired runs: for each worker count (WORKERS, in order) the three contenders
+# are started together (distinct ports; an idle one uses no CPU), each is
+# checked with curl and warmed up (wrk 1s). Then ROUNDS rounds; in a round,
+# for each scenario in turn, wrk runs against the three contenders back to
+# back, in an order rotated per round (round 1: lb haproxy nginx, round 2:
+# haproxy nginx lb, round 3: nginx lb haproxy, ...) so none always goes
+# first. For the first worker count only, the backend is warmed up too (wrk
+# 1s) and each round starts with direct. Then the three are stopped. A
+# scenario's three runs thus start within about 2*DUR seconds, so drifts in
+# machine load (other tenants) hit them alike.
 #
-# Memory per idle keep-alive client connection (workers 1): for each
-# contender, warm up (wrk 2s), wait 1s, read RSS (VmRSS from /proc/PID/status,
+# Report: per scenario, workers and contender, the median over the rounds of
+# req/s, p50 and p99 latency and CPU/req (user + system CPU time of the
+# processes of the contender under test during its own run, from
+# /proc/PID/stat, divided by the requests wrk completed; for direct, the
+# backend's), and errors (socket errors + non-2xx/3xx responses, summed).
+# Ratios are paired: per scenario, workers and round, lb/HAProxy and lb/nginx
+# of req/s, p99 and CPU/req from that round's runs; the report gives the
+# median over the rounds of these per-round ratios, and the min-max over the
+# rounds of lb/HAProxy req/s (a round whose denominator is 0 is left out).
+# On a busy machine req/s still swings between rounds; CPU/req and memory
+# stay comparable (the report warns when the load average exceeds nproc/2).
+#
+# Memory per idle keep-alive client connection (workers 1), after the
+# throughput rounds: for each contender in turn, alone (started fresh, then
+# stopped), warm up (wrk 2s), wait 1s, read RSS (VmRSS from /proc/PID/status,
 # summed over the contender's processes: nginx master + workers), then
 # $BUILD/idle_conns opens IDLE_CONNS connections, sends one GET on each (at
 # most 50 in flight), reads the responses and holds the connections idle; after
@@ -65,14 +77,19 @@
 # idle_conns is compiled here from bench/idle_conns.cpp when it is missing.
 #
 # Output: the markdown report on stdout and in $BUILD/bench/results.md; raw
-# wrk outputs in $BUILD/bench/raw/, per-run numbers in
-# $BUILD/bench/raw/runs.tsv, process logs in $BUILD/bench/logs/.
+# wrk outputs in $BUILD/bench/raw/; in $BUILD/bench/raw/ also runs.tsv (per
+# run: scenario workers contender round req/s p50_us p99_us errors
+# cpu_us_per_req slot, slot = position in the round's order, 0 for direct),
+# agg.tsv (the medians), ratios.tsv (per-round ratios: scenario workers
+# round, then lb/HAProxy and lb/nginx of req/s, p99, CPU/req; "-" when
+# undefined) and ratio_agg.tsv (their medians, lb/HAProxy req/s min and max,
+# rounds counted); process logs in $BUILD/bench/logs/.
 #
 # Environment:
 #   BUILD        build directory (default build)
 #   QUICK=1      DUR=2 ROUNDS=1 (about 2 minutes)
-#   DUR          seconds per wrk run (default 5)
-#   ROUNDS       rounds (default 3)
+#   DUR          seconds per wrk run (default 4)
+#   ROUNDS       rounds per worker count (default 5)
 #   CONNS        wrk connections (default 50)
 #   WORKERS      worker counts to test (default "1 2")
 #   IDLE_CONNS   connections for the memory test (default 10000; 0 skips it)
@@ -92,8 +109,8 @@ if [[ ${QUICK:-0} == 1 ]]; then
   DUR=${DUR:-2}
   ROUNDS=${ROUNDS:-1}
 else
-  DUR=${DUR:-5}
-  ROUNDS=${ROUNDS:-3}
+  DUR=${DUR:-4}
+  ROUNDS=${ROUNDS:-5}
 fi
 CONNS=${CONNS:-50}
 WORKERS=${WORKERS:-"1 2"}
@@ -105,7 +122,10 @@ IDLE_BIN=${IDLE_BIN:-$BUILD/idle_conns}
 STARTUP_DEADLINE_S=15
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 SCENARIOS=(keepalive-small conn-per-request keepalive-64k tcp-l4)
+DIRECT_SCENARIOS=(keepalive-small conn-per-request keepalive-64k)
 CONTENDERS=(lb haproxy nginx)
+read -r -a WORKER_LIST <<<"$WORKERS"
+((${#WORKER_LIST[@]} > 0)) || { echo "bench: WORKERS is empty" >&2; exit 1; }
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -367,7 +387,7 @@ EOF
 }
 
 # --- contenders -------------------------------------------------------------------
-cur_pid=""   # the running contender's main pid
+declare -A cpid=()   # contender -> main pid, while it runs
 http_port_of() { case $1 in lb) echo "$LB_HTTP" ;; haproxy) echo "$HX_HTTP" ;; nginx) echo "$NG_HTTP" ;; esac; }
 tcp_port_of() { case $1 in lb) echo "$LB_TCP" ;; haproxy) echo "$HX_TCP" ;; nginx) echo "$NG_TCP" ;; esac; }
 
@@ -396,21 +416,26 @@ start_contender() {  # name workers
       nginx -c "$f" -p "$work_dir/nginx" -e "$work_dir/nginx/logs/startup.log" >>"$log" 2>&1 &
       ;;
   esac
-  cur_pid=$!
-  pids+=("$cur_pid")
-  wait_for "$cur_pid" "$name" port_open "$hp" || { cat "$log" >&2; exit 1; }
-  wait_for "$cur_pid" "$name" port_open "$tp" || { cat "$log" >&2; exit 1; }
+  local pid=$!
+  cpid[$name]=$pid
+  pids+=("$pid")
+  wait_for "$pid" "$name" port_open "$hp" || { cat "$log" >&2; exit 1; }
+  wait_for "$pid" "$name" port_open "$tp" || { cat "$log" >&2; exit 1; }
   # Sanity: small body, 64 KiB body, and HTTP through the TCP listener.
-  wait_for "$cur_pid" "$name" http_ok "http://127.0.0.1:$hp/" || die "$name: GET / does not answer 200"
+  wait_for "$pid" "$name" http_ok "http://127.0.0.1:$hp/" || die "$name: GET / does not answer 200"
   local size
   size=$(curl -s -o /dev/null -m 5 -w '%{size_download}' "http://127.0.0.1:$hp/bytes/65536")
   [[ $size == 65536 ]] || die "$name: /bytes/65536 gave $size bytes"
   http_ok "http://127.0.0.1:$tp/" || die "$name: GET / through the tcp listener does not answer 200"
 }
 
-stop_contender() {
-  stop "$cur_pid" 5
-  cur_pid=""
+stop_contender() {  # name
+  stop "${cpid[$1]}" 5
+  unset "cpid[$1]"
+}
+
+warm_up() {  # port seconds
+  wrk -t1 -c"$CONNS" -d"$2s" "http://127.0.0.1:$1/" >/dev/null 2>&1 || true
 }
 
 # Sum of VmRSS (kB) over pid $1 and its child processes (nginx workers).
@@ -469,32 +494,35 @@ parse_wrk() {
   ' "$1"
 }
 
-# run_wrk scenario workers contender round url [wrk args...]
-# Also measures the CPU time the process $cur_pid (and its children) used
-# during the run, per request: robust against other load on the machine,
-# unlike req/s.
+# run_wrk scenario workers contender round slot pid url [wrk args...]
+# Also measures the CPU time the process pid (and its children) used during
+# the run, per request: robust against other load on the machine, unlike
+# req/s. Only the contender under test is measured (the others sit idle).
 run_wrk() {
-  local scen=$1 w=$2 who=$3 round=$4 url=$5 raw t0 t1 cpu
-  shift 5
+  local scen=$1 w=$2 who=$3 round=$4 slot=$5 pid=$6 url=$7 raw t0 t1 cpu
+  shift 7
   raw=$OUT/raw/$scen-$who-w$w-r$round.txt
-  t0=$(cpu_ticks "$cur_pid")
+  t0=$(cpu_ticks "$pid")
   wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" >"$raw" 2>&1 || true
-  t1=$(cpu_ticks "$cur_pid")
+  t1=$(cpu_ticks "$pid")
   read -r rps p50 p99 err reqs < <(parse_wrk "$raw")
   cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$w" "$who" "$round" "$rps" "$p50" "$p99" "$err" "$cpu" >>"$RUNS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$w" "$who" "$round" "$rps" "$p50" "$p99" "$err" "$cpu" "$slot" >>"$RUNS"
   printf '  %-17s %-8s w%s  %8.0f req/s  p50 %8.0fus  p99 %8.0fus  errors %s  cpu %6.1fus/req\n' \
     "$scen" "$who" "$w" "$rps" "$p50" "$p99" "$err" "$cpu"
 }
 
-run_scenarios() {  # workers contender round http_port tcp_port
-  local w=$1 who=$2 r=$3 hp=$4 tp=$5
-  run_wrk keepalive-small "$w" "$who" "$r" "http://127.0.0.1:$hp/"
-  run_wrk conn-per-request "$w" "$who" "$r" "http://127.0.0.1:$hp/" -H 'Connection: close'
-  run_wrk keepalive-64k "$w" "$who" "$r" "http://127.0.0.1:$hp/bytes/65536"
-  if [[ -n $tp ]]; then
-    run_wrk tcp-l4 "$w" "$who" "$r" "http://127.0.0.1:$tp/"
-  fi
+# run_scenario scenario workers contender round slot pid http_port tcp_port
+run_scenario() {
+  local hp=$7 tp=$8
+  local -a a=("$1" "$2" "$3" "$4" "$5" "$6")
+  case $1 in
+    keepalive-small) run_wrk "${a[@]}" "http://127.0.0.1:$hp/" ;;
+    conn-per-request) run_wrk "${a[@]}" "http://127.0.0.1:$hp/" -H 'Connection: close' ;;
+    keepalive-64k) run_wrk "${a[@]}" "http://127.0.0.1:$hp/bytes/65536" ;;
+    tcp-l4) run_wrk "${a[@]}" "http://127.0.0.1:$tp/" ;;
+    *) die "unknown scenario $1" ;;
+  esac
 }
 
 # --- report header ------------------------------------------------------------------
@@ -503,28 +531,44 @@ LOAD_START=$(loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 first_line() { { "$@" 2>&1 || true; } | sed -n 1p; }
 VERSIONS="lb: $(first_line "$LB" --version); $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2)"
-est=$(( ROUNDS * (3 + 2 * 3 * 4) * DUR + ROUNDS * 6 * 2 + (IDLE_CONNS > 0 ? 3 * 10 : 0) ))
+# Estimate: wrk runs (plus about 0.25s each for wrk start-up and the CPU
+# readings), about 2s per contender start + warm-up, about 10s per contender
+# for the memory test.
+n_runs=$((ROUNDS * (${#DIRECT_SCENARIOS[@]} + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * ${#SCENARIOS[@]})))
+est=$(( n_runs * DUR + n_runs / 4 + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * 2 + 1 + (IDLE_CONNS > 0 ? ${#CONTENDERS[@]} * 10 : 0) ))
 echo "bench: nproc $(nproc), $CPU_MODEL, load average $LOAD_START"
-echo "bench: $ROUNDS round(s) of ${DUR}s runs, wrk -t1 -c$CONNS, workers: $WORKERS; about $((est / 60 + 1)) min"
+echo "bench: $ROUNDS round(s) per worker count, $n_runs wrk runs of ${DUR}s, wrk -t1 -c$CONNS, workers: $WORKERS; about $(( (est + 30) / 60 )) min ($est s)"
 echo "bench: backends http ${HTTP_PORTS[*]}, echo ${ECHO_PORTS[*]}; fd limit $FD_LIMIT"
 
-# --- throughput rounds ----------------------------------------------------------------
-for ((round = 1; round <= ROUNDS; round++)); do
-  echo "bench: round $round/$ROUNDS"
-  # Warm the backend up, then the ceiling.
-  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORTS[0]}/" >/dev/null 2>&1 || true
-  cur_pid=$backend_pid
-  run_scenarios 1 direct "$round" "${HTTP_PORTS[0]}" ""
-  cur_pid=""
-  for w in $WORKERS; do
-    for who in "${CONTENDERS[@]}"; do
-      start_contender "$who" "$w"
-      hp=$(http_port_of "$who")
-      wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$hp/" >/dev/null 2>&1 || true
-      run_scenarios "$w" "$who" "$round" "$hp" "$(tcp_port_of "$who")"
-      stop_contender
+# --- throughput rounds (paired) ------------------------------------------------------
+n_cont=${#CONTENDERS[@]}
+for w in "${WORKER_LIST[@]}"; do
+  echo "bench: workers $w: starting ${CONTENDERS[*]}"
+  for who in "${CONTENDERS[@]}"; do start_contender "$who" "$w"; done
+  for who in "${CONTENDERS[@]}"; do warm_up "$(http_port_of "$who")" 1; done
+  with_direct=0
+  if [[ $w == "${WORKER_LIST[0]}" ]]; then
+    with_direct=1
+    warm_up "${HTTP_PORTS[0]}" 1
+  fi
+  for ((round = 1; round <= ROUNDS; round++)); do
+    order=()
+    for ((i = 0; i < n_cont; i++)); do order+=("${CONTENDERS[(i + round - 1) % n_cont]}"); done
+    echo "bench: workers $w, round $round/$ROUNDS, order: ${order[*]}"
+    if ((with_direct)); then
+      for scen in "${DIRECT_SCENARIOS[@]}"; do
+        run_scenario "$scen" 1 direct "$round" 0 "$backend_pid" "${HTTP_PORTS[0]}" ""
+      done
+    fi
+    for scen in "${SCENARIOS[@]}"; do
+      for i in "${!order[@]}"; do
+        who=${order[i]}
+        run_scenario "$scen" "$w" "$who" "$round" $((i + 1)) "${cpid[$who]}" \
+          "$(http_port_of "$who")" "$(tcp_port_of "$who")"
+      done
     done
   done
+  for ((i = n_cont - 1; i >= 0; i--)); do stop_contender "${CONTENDERS[i]}"; done
 done
 
 # --- memory per idle connection ------------------------------------------------------
@@ -534,9 +578,9 @@ if ((IDLE_CONNS > 0)); then
   for who in "${CONTENDERS[@]}"; do
     start_contender "$who" 1
     hp=$(http_port_of "$who")
-    wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$hp/" >/dev/null 2>&1 || true
+    warm_up "$hp" 2
     sleep 1   # let the proxy settle (idle backend connections, freed buffers)
-    before=$(rss_kb "$cur_pid")
+    before=$(rss_kb "${cpid[$who]}")
     idle_log=$OUT/logs/idle_conns-$who.log
     "$IDLE_BIN" --port "$hp" --count "$IDLE_CONNS" --concurrency "$CONNS" --timeout-ms 120000 \
       </dev/null >"$idle_log" 2>&1 &
@@ -549,14 +593,14 @@ if ((IDLE_CONNS > 0)); then
       sleep 0.1
     done
     sleep 1   # let the proxy settle with the connections idle
-    after=$(rss_kb "$cur_pid")
+    after=$(rss_kb "${cpid[$who]}")
     stop "$idle_pid" 5
     closed=$(awk '$1 == "closed_by_peer" { print $2 }' "$idle_log")
     per=$(( (after - before) * 1024 / IDLE_CONNS ))
     printf '  %-8s RSS before %8d KiB, after %8d KiB, %6d bytes/connection (closed by peer: %s)\n' \
       "$who" "$before" "$after" "$per" "${closed:-?}"
     MEM_ROWS+=("| $who | $before | $after | $per | ${closed:-?} |")
-    stop_contender
+    stop_contender "$who"
   done
 fi
 LOAD_END=$(loadavg)
@@ -580,20 +624,84 @@ sort -k1,1 -k2,2 -k3,3 "$RUNS" | awk -F'\t' '
   END { flush() }
 ' >"$OUT/raw/agg.tsv"
 
+# Paired ratios. Per (scenario, workers, round) -> ratios.tsv:
+#   scenario workers round rps_hx rps_ng p99_hx p99_ng cpu_hx cpu_ng
+# (lb/HAProxy and lb/nginx; "-" when a run is missing or the denominator is 0).
+# Per (scenario, workers) -> ratio_agg.tsv: the same six medians over the
+# rounds, then the min and max of rps_hx, then the number of rounds.
+: >"$OUT/raw/ratios.tsv"
+awk -F'\t' -v scens="${SCENARIOS[*]}" -v workers="${WORKER_LIST[*]}" -v rounds="$ROUNDS" \
+    -v per_round="$OUT/raw/ratios.tsv" '
+  function ratio(k1, k2, f) {
+    if (!((k1, f) in v) || !((k2, f) in v) || v[k2, f] == 0) return "-"
+    return sprintf("%.4f", v[k1, f] / v[k2, f])
+  }
+  function median(a, n,   i, j, t) {
+    if (n == 0) return "-"
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return sprintf("%.4f", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+  }
+  $3 == "lb" || $3 == "haproxy" || $3 == "nginx" {
+    k = $1 SUBSEP $2 SUBSEP $4 SUBSEP $3
+    v[k, "rps"] = $5 + 0; v[k, "p99"] = $7 + 0; v[k, "cpu"] = $9 + 0
+  }
+  END {
+    ns = split(scens, S, " "); nw = split(workers, W, " ")
+    split("rps p99 cpu", F, " ")
+    for (si = 1; si <= ns; si++) for (wi = 1; wi <= nw; wi++) {
+      delete n
+      for (r = 1; r <= rounds; r++) {
+        base = S[si] SUBSEP W[wi] SUBSEP r
+        if (!((base SUBSEP "lb", "rps") in v)) continue
+        line = S[si] "\t" W[wi] "\t" r
+        col = 0
+        for (fi = 1; fi <= 3; fi++) for (ci = 1; ci <= 2; ci++) {
+          x = ratio(base SUBSEP "lb", base SUBSEP (ci == 1 ? "haproxy" : "nginx"), F[fi])
+          line = line "\t" x
+          col++
+          if (x != "-") { n[col]++; vals[col, n[col]] = x + 0 }
+        }
+        print line > per_round
+      }
+      out = S[si] "\t" W[wi]
+      for (col = 1; col <= 6; col++) {
+        delete a
+        for (i = 1; i <= n[col]; i++) a[i] = vals[col, i]
+        out = out "\t" median(a, n[col] + 0)
+      }
+      mn = "-"; mx = "-"
+      for (i = 1; i <= n[1]; i++) {
+        if (mn == "-" || vals[1, i] < mn) mn = vals[1, i]
+        if (mx == "-" || vals[1, i] > mx) mx = vals[1, i]
+      }
+      if (mn != "-") { mn = sprintf("%.4f", mn); mx = sprintf("%.4f", mx) }
+      print out "\t" mn "\t" mx "\t" (n[1] + 0)
+      delete vals
+    }
+  }
+' "$RUNS" >"$OUT/raw/ratio_agg.tsv"
+
 fmt_lat() {  # microseconds -> "123us" / "1.23ms"
   awk -v u="$1" 'BEGIN { if (u < 1000) printf "%dus", u; else if (u < 1000000) printf "%.2fms", u / 1000; else printf "%.2fs", u / 1000000 }'
 }
 get() {  # scenario workers contender field(4=rps 5=p50 6=p99 7=errors 9=cpu us/req)
   awk -F'\t' -v s="$1" -v w="$2" -v c="$3" -v f="$4" '$1 == s && $2 == w && $3 == c { print $f }' "$OUT/raw/agg.tsv"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "—"; else printf "%.2f", a / b }'; }
+get_ratio() {  # scenario workers field(3..8 = medians of rps_hx rps_ng p99_hx p99_ng cpu_hx cpu_ng, 9/10 = min/max of rps_hx) -> "0.97" or "—"
+  awk -F'\t' -v s="$1" -v w="$2" -v f="$3" '
+    $1 == s && $2 == w { x = $f }
+    END { if (x == "" || x == "-") print "—"; else printf "%.2f\n", x }
+  ' "$OUT/raw/ratio_agg.tsv"
+}
 
 {
   echo "# lb vs HAProxy vs nginx"
   echo
   echo "- machine: nproc $(nproc), $CPU_MODEL, $(uname -sr); load average at start $LOAD_START, at end $LOAD_END"
   echo "- $VERSIONS"
-  echo "- wrk -t1 -c$CONNS -d${DUR}s --latency; $ROUNDS round(s), contenders alternated per round; medians over rounds; nothing pinned"
+  echo "- wrk -t1 -c$CONNS -d${DUR}s --latency; nothing pinned; $ROUNDS round(s) per worker count"
+  echo "- paired runs: per worker count the three contenders run at once; per scenario their wrk runs are back to back, the order rotated per round; direct opens each round of workers ${WORKER_LIST[0]}"
+  echo "- absolute numbers: medians over rounds; ratios: medians over rounds of the per-round (paired) ratios"
   echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
   echo "- errors = wrk socket errors + non-2xx/3xx responses, summed over rounds"
   if awk -v a="${LOAD_START%% *}" -v b="${LOAD_END%% *}" -v n="$(nproc)" 'BEGIN { exit !(a > n / 2 || b > n / 2) }'; then
@@ -610,26 +718,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) pri
     echo "| $1 | ${4:-$2} | $3 | $(get "$1" "$2" "$3" 4) | $(fmt_lat "$(get "$1" "$2" "$3" 5)") | $(fmt_lat "$(get "$1" "$2" "$3" 6)") | $(get "$1" "$2" "$3" 9)us | $(get "$1" "$2" "$3" 7) |"
   }
   for scen in "${SCENARIOS[@]}"; do
-    [[ $scen != tcp-l4 ]] && row "$scen" 1 direct —
-    for w in $WORKERS; do
+    if [[ " ${DIRECT_SCENARIOS[*]} " == *" $scen "* ]]; then row "$scen" 1 direct —; fi
+    for w in "${WORKER_LIST[@]}"; do
       for who in "${CONTENDERS[@]}"; do row "$scen" "$w" "$who"; done
     done
   done
   echo
   echo "## lb relative to HAProxy and nginx"
   echo
-  echo "req/s ratio: above 1 is better for lb. p99 and CPU/req ratios: below 1 is better for lb."
+  echo "Paired: each ratio is computed per round from that round's back-to-back runs; the table gives the median over the $ROUNDS round(s), and for lb/HAProxy req/s also the min–max over the rounds. req/s ratio: above 1 is better for lb. p99 and CPU/req ratios: below 1 is better for lb."
   echo
-  echo "| scenario | workers | lb/HAProxy req/s | lb/nginx req/s | lb/HAProxy p99 | lb/nginx p99 | lb/HAProxy CPU/req | lb/nginx CPU/req |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | workers | lb/HAProxy req/s | lb/HAProxy req/s (min–max) | lb/nginx req/s | lb/HAProxy p99 | lb/nginx p99 | lb/HAProxy CPU/req | lb/nginx CPU/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
   for scen in "${SCENARIOS[@]}"; do
-    for w in $WORKERS; do
-      cells=""
-      for f in 4 6 9; do
-        l=$(get "$scen" "$w" lb $f)
-        cells+=" $(ratio "$l" "$(get "$scen" "$w" haproxy $f)") | $(ratio "$l" "$(get "$scen" "$w" nginx $f)") |"
-      done
-      echo "| $scen | $w |$cells"
+    for w in "${WORKER_LIST[@]}"; do
+      lo=$(get_ratio "$scen" "$w" 9) hi=$(get_ratio "$scen" "$w" 10)
+      if [[ $lo == — ]]; then range=—; else range="$lo–$hi"; fi
+      echo "| $scen | $w | $(get_ratio "$scen" "$w" 3) | $range | $(get_ratio "$scen" "$w" 4) | $(get_ratio "$scen" "$w" 5) | $(get_ratio "$scen" "$w" 6) | $(get_ratio "$scen" "$w" 7) | $(get_ratio "$scen" "$w" 8) |"
     done
   done
   if ((${#MEM_ROWS[@]} > 0)); then
