@@ -29,7 +29,7 @@ constexpr char kNoBytes[1] = {0};
 }  // namespace
 
 RequestParser::RequestParser(RequestHandler& handler, const Limits& limits)
-    : handler_(handler),
+    : handler_(&handler),
       limits_(limits),
       head_scan_(limits.max_header_bytes),
       framing_scan_(limits.max_header_bytes) {
@@ -54,6 +54,19 @@ RequestParser::RequestParser(RequestHandler& handler, const Limits& limits)
   // allocation). Larger heads grow the buffers once and keep the capacity.
   // No reserve: buffers grow to the first message's size and keep that
   // capacity, so idle connections that never sent anything hold nothing.
+  begin_message();
+}
+
+void RequestParser::reset(RequestHandler& handler, const Limits& limits) {
+  handler_ = &handler;
+  limits_ = limits;
+  head_scan_ = detail::HeadScanner(limits.max_header_bytes);
+  framing_scan_ = detail::FramingScanner(limits.max_header_bytes);
+  llhttp_reset(&parser_);  // keeps the type and the settings
+  parser_.data = this;
+  error_ = {};
+  cb_failed_ = false;
+  name_len_ = 0;
   begin_message();
 }
 
@@ -156,7 +169,7 @@ FeedResult RequestParser::feed(const char* data, size_t len) {
       }
       off += used;
       state_ = slots_.published().keep_alive ? State::Boundary : State::Closed;
-      handler_.on_request_complete();
+      handler_->on_request_complete();
       return {off, FeedStatus::MessageComplete};
     }
     if (err == HPE_PAUSED && head_paused_) {
@@ -261,7 +274,7 @@ int RequestParser::cb_body(llhttp_t* p, const char* at, size_t n) {
       return s->fail_cb(413, "request body too large");
     }
   }
-  if (n != 0) s->handler_.on_request_body({at, n});
+  if (n != 0) s->handler_->on_request_body({at, n});
   return 0;
 }
 
@@ -371,7 +384,7 @@ int RequestParser::on_head_done() {
 
   slots_.publish();
   state_ = State::Body;
-  if (handler_.on_request_head(h) == Flow::Pause) {
+  if (handler_->on_request_head(h) == Flow::Pause) {
     head_paused_ = true;
     return HPE_PAUSED;
   }

@@ -54,6 +54,13 @@ class RequestParser {
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
 
+  // Makes a used parser new again for another connection (see
+  // RequestParserPool): fresh state, this handler and these limits; the head
+  // buffers keep their capacity.
+  void reset(RequestHandler& handler, const Limits& limits);
+  // Heap bytes the head buffers hold (what a pooled parser keeps).
+  size_t retained_bytes() const noexcept { return slots_.capacity_bytes(); }
+
   FeedResult feed(const char* data, size_t len);
   // The client closed its sending side. Closed when between messages;
   // MessageComplete (after on_request_complete) when a body-less request was
@@ -87,7 +94,7 @@ class RequestParser {
   bool validate_target(RequestHead& h, detail::HeadBuffer& buf);
 
   llhttp_t parser_{};
-  RequestHandler& handler_;
+  RequestHandler* handler_;
   Limits limits_;
   State state_ = State::Head;
   detail::HeadScanner head_scan_;

@@ -53,15 +53,34 @@ void append_tail(std::string& out, std::span<const Header> extra, const Framing&
   out.append("\r\n");
 }
 
-bool fixed_hop_by_hop(std::string_view name) noexcept {
-  static constexpr std::string_view kFixed[] = {
-      "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy",
-  };
-  for (std::string_view f : kFixed) {
-    if (iequals(name, f)) return true;
+// The header names serialization treats specially, recognised with one switch
+// on the length and at most two comparisons: the writers below look at every
+// field of every head, so a chain of case-insensitive compares per field
+// would dominate their cost.
+enum class Known { other, hop_by_hop, content_length, host, x_forwarded, x_client_cert_subject };
+
+Known classify(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2: return iequals(name, "te") ? Known::hop_by_hop : Known::other;
+    case 4: return iequals(name, "host") ? Known::host : Known::other;
+    case 5: return iequals(name, "proxy") ? Known::hop_by_hop : Known::other;
+    case 7: if (iequals(name, "trailer") || iequals(name, "upgrade")) return Known::hop_by_hop; break;
+    case 10: if (iequals(name, "connection") || iequals(name, "keep-alive")) return Known::hop_by_hop; break;
+    case 14: if (iequals(name, "content-length")) return Known::content_length; break;
+    case 15: if (iequals(name, "x-forwarded-for")) return Known::x_forwarded; break;
+    case 16: if (iequals(name, "x-forwarded-host")) return Known::x_forwarded; break;
+    case 17:
+      if (iequals(name, "transfer-encoding")) return Known::hop_by_hop;
+      if (iequals(name, "x-forwarded-proto")) return Known::x_forwarded;
+      break;
+    case 21: if (iequals(name, "x-client-cert-subject")) return Known::x_client_cert_subject; break;
+    default: break;
   }
-  return istarts_with(name, "proxy-");
+  // Proxy-Authorization, Proxy-Connection, ...: meant for a proxy, never forwarded.
+  return istarts_with(name, "proxy-") ? Known::hop_by_hop : Known::other;
 }
+
+bool fixed_hop_by_hop(std::string_view name) noexcept { return classify(name) == Known::hop_by_hop; }
 
 // The Connection field values of one head, found once per serialization
 // rather than once per copied field.
@@ -74,8 +93,10 @@ class ConnectionTokens {
       else overflow_ = true;
     }
   }
-  bool hop_by_hop(std::string_view name) const noexcept {
-    if (fixed_hop_by_hop(name)) return true;
+  // `known`: classify(name), computed once by the caller.
+  bool hop_by_hop(std::string_view name, Known known) const noexcept {
+    if (known == Known::hop_by_hop) return true;
+    if (n_ == 0 && !overflow_) return false;
     for (size_t i = 0; i < n_; ++i) {
       if (list_has_token(values_[i], name)) return true;
     }
@@ -125,18 +146,16 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
   const ConnectionTokens conn(head.headers);
   bool wrote_host = false;
   for (const Header& h : head.headers) {
-    if (iequals(h.name, "content-length") || conn.hop_by_hop(h.name)) continue;
+    const Known known = classify(h.name);
+    if (known == Known::content_length || conn.hop_by_hop(h.name, known)) continue;
     // lb alone asserts a verified client certificate: never pass a client's own claim.
-    if (iequals(h.name, "x-client-cert-subject")) continue;
-    if (iequals(h.name, "host")) {
+    if (known == Known::x_client_cert_subject) continue;
+    if (known == Known::host) {
       append_header(out, h.name, head.host);  // absolute-form authority wins
       wrote_host = true;
       continue;
     }
-    if (fwd && (iequals(h.name, "x-forwarded-for") || iequals(h.name, "x-forwarded-proto") ||
-                iequals(h.name, "x-forwarded-host"))) {
-      continue;  // rewritten below
-    }
+    if (fwd && known == Known::x_forwarded) continue;  // rewritten below
     append_header(out, h.name, h.value);
   }
   if (!wrote_host) append_header(out, "Host", head.host.empty() ? opt.fallback_host : head.host);
@@ -171,7 +190,8 @@ void serialize_response_head(const ResponseHead& head, const ResponseHeadOptions
   out.append("\r\n");
   const ConnectionTokens conn(head.headers);
   for (const Header& h : head.headers) {
-    if (iequals(h.name, "content-length") || conn.hop_by_hop(h.name)) continue;
+    const Known known = classify(h.name);
+    if (known == Known::content_length || conn.hop_by_hop(h.name, known)) continue;
     append_header(out, h.name, h.value);
   }
   append_tail(out, opt.extra, opt.framing, opt.connection, head.upgrade_protocol);

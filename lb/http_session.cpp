@@ -46,7 +46,7 @@ static http::Limits limits_of(const conf::ListenerConfig& c) {
 }
 
 HttpSession::HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener)
-    : worker_(worker), rt_(std::move(rt)), listener_(listener), parser_(*this, limits_of(*this->listener().config)) {
+    : worker_(worker), rt_(std::move(rt)), listener_(listener) {
   random_state_ = worker_.now_ns() ^ (static_cast<uint64_t>(worker_.index()) << 48);
   this->listener().live->connections_active.fetch_add(1, std::memory_order_relaxed);
   this->listener().live->connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -54,14 +54,12 @@ HttpSession::HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint
 }
 
 HttpSession::~HttpSession() {
+  worker_.request_parsers().release(std::move(parser_));
   listener().live->connections_active.fetch_sub(1, std::memory_order_relaxed);
   worker_.remove_session(this);
 }
 
 void HttpSession::begin() {
-  int len = sizeof client_addr_;
-  uv_tcp_getpeername(&client_, &client_addr_.sa, &len);
-  client_ip_ = format_ip(client_addr_.get());
   uv_tcp_nodelay(&client_, 1);
   phase_ = Phase::head;
   if (listener().tls) {
@@ -79,6 +77,20 @@ void HttpSession::begin() {
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
   }
   start_client_reading();
+}
+
+const PeerAddress& HttpSession::client_addr() {
+  if (!have_client_addr_) {
+    have_client_addr_ = true;
+    int len = sizeof client_addr_;
+    if (uv_tcp_getpeername(&client_, &client_addr_.sa, &len) != 0) client_addr_.sa.sa_family = AF_UNSPEC;
+  }
+  return client_addr_;
+}
+
+std::string_view HttpSession::client_ip() {
+  if (client_ip_.empty()) client_ip_ = format_ip(client_addr().get());
+  return client_ip_;
 }
 
 // ---------------------------------------------------------------- client I/O
@@ -128,7 +140,7 @@ void HttpSession::handle_client_ciphertext(const char* data, size_t len) {
   flush_tls();
   if (st == tls::Connection::Status::handshake_done) {
     client_cert_subject_ = tls_->peer_subject();
-    if (phase_ == Phase::head && !parser_.in_message())
+    if (phase_ == Phase::head && !in_request())
       arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
   }
   std::string_view plain = tls_->plaintext();
@@ -139,7 +151,7 @@ void HttpSession::handle_client_ciphertext(const char* data, size_t len) {
     tls_->consume_plaintext(plain.size());
   }
   if (st == tls::Connection::Status::error) {
-    log_debug("tls error", {{"listener", listener().config->name}, {"client", client_ip_},
+    log_debug("tls error", {{"listener", listener().config->name}, {"client", std::string(client_ip())},
                             {"reason", std::string(tls_->error_reason())}});
     close_session();
   } else if (st == tls::Connection::Status::closed && phase_ != Phase::closing) {
@@ -203,7 +215,8 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
       phase_ = Phase::head;
       arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
     }
-    auto r = parser_.feed(data + used, len - used);
+    if (!parser_) parser_ = worker_.request_parsers().acquire(*this, limits_of(*listener().config));
+    auto r = parser_->feed(data + used, len - used);
     used += r.consumed;
     parser_paused_ = r.status == http::FeedStatus::HeadPaused;
     if (r.status == http::FeedStatus::NeedMore) break;
@@ -214,7 +227,7 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
     }
     if (r.status == http::FeedStatus::MessageComplete) continue;
     if (r.status == http::FeedStatus::Error) {
-      const auto& e = parser_.error();
+      const auto& e = parser_->error();
       listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
       have_head_ = false;
       send_error(e.status, e.reason, true);
@@ -225,13 +238,37 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
     break;
   }
   parsing_ = false;
+  release_idle_parser();
   return used;
 }
 
-void HttpSession::arm_timer(uint64_t ms) { uv_timer_start(&timer_, &HttpSession::on_timer, ms, 0); }
+// Between requests the parser goes back to the worker's pool (see
+// lb/request_parser_pool.h); the next request's first byte takes one again.
+void HttpSession::release_idle_parser() {
+  if (!parser_ || parsing_ || phase_ != Phase::idle || parser_paused_ || parser_->in_message()) return;
+  worker_.request_parsers().release(std::move(parser_));
+}
+
+// One deadline at a time, kept lazily: a keep-alive request moves it up to
+// five times (head, dispatch, response, idle), and restarting the uv timer
+// each time is a timer-heap removal and insertion. The uv timer is restarted
+// only when it would fire too late; when it fires early it re-arms itself
+// for the rest, and a disarmed deadline makes it a no-op.
+void HttpSession::arm_timer(uint64_t ms) {
+  deadline_ms_ = uv_now(worker_.loop()) + ms;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || uv_timer_get_due_in(&timer_) > ms)
+    uv_timer_start(&timer_, &HttpSession::on_timer, ms, 0);
+}
 
 void HttpSession::on_timer(uv_timer_t* t) {
   auto* s = static_cast<HttpSession*>(t->data);
+  if (s->deadline_ms_ == 0) return;  // disarmed since it was started
+  uint64_t now = uv_now(s->worker_.loop());
+  if (now < s->deadline_ms_) {
+    uv_timer_start(t, &HttpSession::on_timer, s->deadline_ms_ - now, 0);
+    return;
+  }
+  s->deadline_ms_ = 0;
   switch (s->phase_) {
     case Phase::idle:
     case Phase::tunnel:
@@ -242,7 +279,7 @@ void HttpSession::on_timer(uv_timer_t* t) {
         s->close_session();  // tls_handshake deadline
         break;
       }
-      if (s->in_.empty() && !s->parser_.in_message()) {
+      if (s->in_.empty() && !s->in_request()) {
         s->close_session();  // nothing sent at all: just close, like an idle connection
         break;
       }
@@ -347,7 +384,7 @@ void HttpSession::send_error(int status, std::string_view message, bool close_af
   if (close_after) {
     close_after_flush_ = true;
     stop_client_reading();
-    uv_timer_stop(&timer_);
+    disarm_timer();
     phase_ = phase_ == Phase::closing ? phase_ : Phase::exchanging;
     request_done_ = true;  // nothing more is read from this client
     maybe_close_after_flush();
@@ -361,7 +398,7 @@ void HttpSession::maybe_close_after_flush() {
 // --------------------------------------------------------------- request side
 
 http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
-  uv_timer_stop(&timer_);
+  disarm_timer();
   listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
   exchange_start_ns_ = worker_.now_ns();
   have_head_ = true;
@@ -370,10 +407,9 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
   chunk_request_ = head.chunked;
   if (const auto& limiter = listener().rate_limiter) {
     const conf::KeySpec& key = limiter->config().key;
-    std::string_view value = client_ip_;
-    if (key.kind == conf::KeySpec::Kind::header) {
-      if (const http::Header* h = head.headers.find(key.name)) value = h->value;
-    }
+    // A header key falls back to the client IP when the header is missing.
+    const http::Header* h = key.kind == conf::KeySpec::Kind::header ? head.headers.find(key.name) : nullptr;
+    std::string_view value = h ? std::string_view(h->value) : client_ip();
     uint32_t retry_after = 0;
     if (!limiter->allow(value, exchange_start_ns_, retry_after)) {
       listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
@@ -394,7 +430,9 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
     return http::Flow::Pause;
   }
   pool_ = *pool;
-  hash_ = request_hash(this->pool().config->hash_key, head, client_addr_.get());
+  hash_ = uses_request_hash(this->pool().config->algorithm)
+              ? request_hash(this->pool().config->hash_key, head, client_addr().get())
+              : 0;
   return http::Flow::Pause;
 }
 
@@ -449,12 +487,13 @@ void HttpSession::finish_exchange() {
   start_client_reading();
   if (!in_.empty()) parse_input();  // a pipelined request (inside the feed loop: it continues)
   if (in_.capacity() > kMaxBufferedInput) std::string().swap(in_);
+  release_idle_parser();
 }
 
 void HttpSession::on_worker_stopping() {
   stopping_ = true;
   client_keep_alive_ = false;
-  if (phase_ == Phase::idle || (phase_ == Phase::head && in_.empty() && !parser_.in_message())) close_session();
+  if (phase_ == Phase::idle || (phase_ == Phase::head && in_.empty() && !in_request())) close_session();
 }
 
 void HttpSession::close_session() {
@@ -481,10 +520,10 @@ void HttpSession::write_access_log() {
   if (!Logger::instance().access_enabled() || status_ == 0) return;
   AccessRecord r;
   r.listener = listener().config->name;
-  r.client = client_ip_;
+  r.client = client_ip();
   if (have_head_) {
-    r.method = parser_.head().method;
-    r.path = parser_.head().path;
+    r.method = parser_->head().method;
+    r.path = parser_->head().path;
   }
   r.status = status_;
   r.bytes_in = bytes_in_;

@@ -61,9 +61,12 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   void parse_input();
   size_t feed_parser(const char* data, size_t len);
   bool may_parse() const;
+  bool in_request() const { return parser_ && parser_->in_message(); }
+  void release_idle_parser();
   void start_client_reading();
   void stop_client_reading();
   void arm_timer(uint64_t ms);
+  void disarm_timer() { deadline_ms_ = 0; }
   void write_client(const uv_buf_t* bufs, size_t n);
   void write_client(std::string_view s);
   void send_error(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0);
@@ -112,9 +115,12 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   uint32_t pool_ = 0;
   uv_tcp_t client_{};
   uv_timer_t timer_{};
+  uint64_t deadline_ms_ = 0;  // loop time (uv_now) of the current deadline; 0: none
   int open_handles_ = 0;
   Phase phase_ = Phase::idle;
-  http::RequestParser parser_;
+  // Borrowed from the worker's pool while a request is being read or
+  // answered; an idle connection holds none (see lb/request_parser_pool.h).
+  std::unique_ptr<http::RequestParser> parser_;
   static constexpr size_t kMaxBufferedInput = 64 * 1024;
   std::string in_;         // client bytes not yet consumed by the parser (usually empty)
   bool parsing_ = false;   // inside feed_parser(): callbacks must not feed again
@@ -128,7 +134,13 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
 
   std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
   std::string client_cert_subject_;       // verified mTLS subject, forwarded as X-Client-Cert-Subject
+  // The client's address is looked up (getpeername) and formatted only when
+  // something needs it: forwarded headers, ip hashing, rate limiting by IP,
+  // logs. A plain proxied request needs neither.
+  const PeerAddress& client_addr();
+  std::string_view client_ip();
   PeerAddress client_addr_{};
+  bool have_client_addr_ = false;
   std::string client_ip_;
 
   // Current exchange.

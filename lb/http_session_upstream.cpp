@@ -39,7 +39,7 @@ void HttpSession::dispatch() {
     bool retrying = attempts_ > 0;
     if (!retrying) pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
     int status = retrying ? last_failure_status_ : 503;
-    send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_.head().has_body);
+    send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_->head().has_body);
     if (!close_after_flush_) phase_ = Phase::exchanging;
     response_done_ = true;
     return;
@@ -72,7 +72,7 @@ void HttpSession::dispatch() {
 }
 
 void HttpSession::on_backend_connected(int status) {
-  uv_timer_stop(&timer_);
+  disarm_timer();
   if (status != 0) {
     conn_ = nullptr;  // it closed itself
     backend_failed(uv_strerror(status), conf::RetryOn::connect_failure);
@@ -84,7 +84,7 @@ void HttpSession::on_backend_connected(int status) {
 void HttpSession::use_connection(BackendConn* conn) {
   conn_ = conn;
   conn_->attach(this);
-  conn_->expect_response(parser_.head().method_id);
+  conn_->expect_response(parser_->head().method_id);
   phase_ = Phase::exchanging;
   send_request_head();
   arm_timer(static_cast<uint64_t>(pool().config->timeouts.response.count()));
@@ -95,15 +95,17 @@ void HttpSession::use_connection(BackendConn* conn) {
 }
 
 void HttpSession::send_request_head() {
-  const http::RequestHead& head = parser_.head();
+  const http::RequestHead& head = parser_->head();
   http::RequestHeadOptions opt;
   opt.framing = http::request_framing(head);
-  opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::KeepAlive;
+  // lb always speaks HTTP/1.1 to servers, where keep-alive is the default:
+  // no Connection header unless upgrading.
+  opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::Omit;
   opt.fallback_host = server_name_;
   http::ForwardedHeaders fwd;
   char request_id[33];
   if (listener().config->forwarded_headers) {
-    fwd.client_ip = client_ip_;
+    fwd.client_ip = client_ip();
     fwd.proto = listener().tls ? "https" : "http";
     fwd.host = head.host;
     if (!head.headers.contains("x-request-id")) {
@@ -127,7 +129,7 @@ void HttpSession::send_request_head() {
 // server when the rules allow (SPEC section 3 "retries"), else answer 502/504.
 void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   if (phase_ == Phase::closing) return;
-  uv_timer_stop(&timer_);
+  disarm_timer();
   if (server_ >= 0) {
     const ServerRuntime& server = pool().servers[server_];
     server.live->failures_total.fetch_add(1, std::memory_order_relaxed);
@@ -157,7 +159,7 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
 // retry spends from the pool's retry budget and waits a jittered backoff.
 bool HttpSession::schedule_retry(conf::RetryOn condition) {
   const conf::PoolConfig& pc = *pool().config;
-  const http::RequestHead& head = parser_.head();
+  const http::RequestHead& head = parser_->head();
   bool replayable = request_body_sent_ == 0 && (condition == conf::RetryOn::connect_failure ||
                                                health::is_idempotent(head.method) || !head.has_body);
   if (!replayable || stopping_ || !pc.retries.retries_on(condition) || attempts_ >= 1 + pc.retries.attempts)
@@ -183,7 +185,7 @@ int HttpSession::failure_status(conf::RetryOn condition) const {
 
 bool HttpSession::retry_possible() const {
   const conf::PoolConfig& pc = *pool().config;
-  const http::RequestHead& head = parser_.head();
+  const http::RequestHead& head = parser_->head();
   return request_body_sent_ == 0 && (health::is_idempotent(head.method) || !head.has_body) && !stopping_ &&
          attempts_ < 1 + pc.retries.attempts;
 }
@@ -237,7 +239,7 @@ void HttpSession::on_backend_interim(const http::ResponseHead& head) {
 }
 
 void HttpSession::on_backend_head(const http::ResponseHead& head) {
-  uv_timer_stop(&timer_);
+  disarm_timer();
   uint64_t now = worker_.now_ns();
   upstream_ms_ = static_cast<double>(now - sent_ns_) / 1e6;
   if (server_ >= 0) {
@@ -270,10 +272,12 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
     opt.framing = http::Framing::none();
     opt.connection = http::ConnectionMode::Upgrade;
   } else {
-    opt.framing = http::response_framing(head, parser_.head().http_minor >= 1);
+    opt.framing = http::response_framing(head, parser_->head().http_minor >= 1);
     bool keep = client_keep_alive_ && !stopping_ && opt.framing.kind != http::Framing::Kind::UntilClose;
     client_keep_alive_ = keep;
-    opt.connection = keep ? http::ConnectionMode::KeepAlive : http::ConnectionMode::Close;
+    // Keep-alive is HTTP/1.1's default; only an HTTP/1.0 client needs it said.
+    if (!keep) opt.connection = http::ConnectionMode::Close;
+    else opt.connection = parser_->head().http_minor >= 1 ? http::ConnectionMode::Omit : http::ConnectionMode::KeepAlive;
   }
   chunk_response_ = opt.framing.kind == http::Framing::Kind::Chunked && !is_head_;
   // The head waits in the worker's buffer so it leaves in one write with the

@@ -49,18 +49,6 @@ bool Headers::has_token(std::string_view name, std::string_view token) const noe
 
 namespace lb::http::detail {
 
-namespace {
-// 256-entry table: is_tchar runs once per header-name byte.
-constexpr auto kTchar = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 32] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-}  // namespace
-
-bool is_tchar(unsigned char c) noexcept { return kTchar[c]; }
 
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;

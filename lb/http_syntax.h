@@ -12,6 +12,7 @@
 
 #include "lb/http_message.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -21,8 +22,16 @@
 
 namespace lb::http::detail {
 
-// RFC 9110 tchar.
-bool is_tchar(unsigned char c) noexcept;
+// RFC 9110 tchar, as a 256-entry table: it runs once per header-name byte,
+// so it must inline.
+inline constexpr auto kTcharTable = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 32] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+inline bool is_tchar(unsigned char c) noexcept { return kTcharTable[c]; }
 bool is_token(std::string_view s) noexcept;
 // CTL other than HTAB: never allowed in a head or in chunk framing.
 inline bool is_bad_ctl(unsigned char c) noexcept { return (c < 0x20 && c != '\t') || c == 0x7f; }
@@ -100,6 +109,7 @@ class HeadBuffer {
   std::string_view start() const noexcept { return {bytes_.data(), start_len_}; }
   // Fills `out` with views into this buffer (valid until clear()).
   void fill(Headers& out) const;
+  size_t capacity_bytes() const noexcept { return bytes_.capacity() + spans_.capacity() * sizeof(Span); }
 
  private:
   struct Span { size_t name_off, name_len, value_off, value_len; };
@@ -122,6 +132,12 @@ class HeadSlots {
   HeadT& building() noexcept { return head_[building_]; }
   void publish() noexcept { published_ = building_; }
   const HeadT& published() const noexcept { return head_[published_]; }
+  size_t capacity_bytes() const noexcept {
+    size_t n = 0;
+    for (const auto& b : buf_) n += b.capacity_bytes();
+    for (const auto& h : head_) n += h.headers.fields.capacity() * sizeof(h.headers.fields[0]);
+    return n;
+  }
   void reserve(size_t bytes, size_t fields) {
     for (auto& b : buf_) b.reserve(bytes, fields);
     for (auto& h : head_) h.headers.fields.reserve(fields);

@@ -19,6 +19,10 @@ algo::Kind to_algo_kind(conf::Algorithm a) {
   return algo::Kind::round_robin;
 }
 
+bool uses_request_hash(conf::Algorithm a) {
+  return a == conf::Algorithm::ip_hash || a == conf::Algorithm::consistent_hash || a == conf::Algorithm::maglev;
+}
+
 namespace {
 
 // The balancer's view of one member list (primaries or backups) of a pool.

@@ -69,5 +69,7 @@ class PoolSelector {
 };
 
 algo::Kind to_algo_kind(conf::Algorithm a);
+// True for the algorithms that place a request by its hash (hash_key).
+bool uses_request_hash(conf::Algorithm a);
 
 }  // namespace lb

@@ -19,6 +19,7 @@
 
 #include "lb/buffer_pool.h"
 #include "lb/conn_pool.h"
+#include "lb/request_parser_pool.h"
 #include "lb/log.h"
 #include "lb/runtime.h"
 #include "lb/selection.h"
@@ -73,6 +74,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   AccessLogBuffer& access_log() { return access_log_; }
   ConnPool& conn_pool() { return conn_pool_; }
+  RequestParserPool& request_parsers() { return request_parsers_; }
   // Transient per-worker buffers: serialized heads are written (or copied by
   // write_bufs) before control returns to the loop, so one buffer per worker
   // serves every connection and no connection holds one while idle.
@@ -112,6 +114,7 @@ class Worker {
   BufferPool buffers_;
   AccessLogBuffer access_log_;
   ConnPool conn_pool_;
+  RequestParserPool request_parsers_;
   std::string scratch_;
   std::string response_head_;
 
