@@ -1,6 +1,9 @@
 // lb/http_session.cpp — the L7 client connection state machine.
 #include "lb/http_session.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "algorithms/latency.h"
@@ -75,8 +78,51 @@ void HttpSession::begin() {
   } else {
     // The first head must arrive within request_header of the accept (slowloris defence).
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
+    read_first_request();
+    return;
   }
   start_client_reading();
+}
+
+// Clients send their request right after connecting, so when the accept is
+// processed it is usually waiting already: read it at once instead of
+// registering with epoll and waiting for the next loop iteration. While the
+// complete first request is answered the client is not watched; it is
+// registered when more bytes are needed (an incomplete head or body) or when
+// the response is done and the connection stays open (finish_exchange). A
+// connection-per-request client thus costs no epoll registration at all.
+// (Like HAProxy without "abortonclose", a client that goes away during that
+// first exchange is noticed when its response is written.)
+void HttpSession::read_first_request() {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&client_), &fd) != 0) {
+    start_client_reading();
+    return;
+  }
+  char* buf = worker_.buffers().get();
+  if (!buf) {
+    start_client_reading();
+    return;
+  }
+  ssize_t n;
+  do n = ::recv(fd, buf, BufferPool::kBufferSize, 0);
+  while (n < 0 && errno == EINTR);
+  const int err = n < 0 ? errno : 0;
+  if (n > 0) {
+    reading_first_ = true;  // whether to watch the client is decided below, not by dispatch
+    handle_client_data(buf, static_cast<size_t>(n));
+    reading_first_ = false;
+  }
+  worker_.buffers().put(buf);
+  if (phase_ == Phase::closing) return;
+  if (n == 0 || (n < 0 && err != EAGAIN && err != EWOULDBLOCK)) {
+    client_eof_ = true;
+    close_session();  // closed or failed before sending anything useful
+    return;
+  }
+  const bool request_pending = phase_ == Phase::dispatching || phase_ == Phase::backoff ||
+                               phase_ == Phase::exchanging;
+  if (n < 0 || !request_pending || !request_done_) start_client_reading();
 }
 
 const PeerAddress& HttpSession::client_addr() {
@@ -505,6 +551,9 @@ void HttpSession::close_session() {
     flush_tls();
     if (phase_ == Phase::closing) return;  // a failed flush already closed the session
   }
+  // The access line of an answer that ends the connection (400, 408) is
+  // written after this: look the address up while the socket is still open.
+  if (Logger::instance().access_enabled()) client_addr();
   phase_ = Phase::closing;
   release_server(false);
   drop_backend();

@@ -55,6 +55,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_timer(uv_timer_t* t);
   void begin();
+  void read_first_request();
   void handle_client_data(const char* data, size_t len);
   void handle_client_ciphertext(const char* data, size_t len);
   void flush_tls();
@@ -131,6 +132,7 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool client_eof_ = false;
   bool close_after_flush_ = false;
   bool stopping_ = false;
+  bool reading_first_ = false;  // inside read_first_request's parse
 
   std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
   std::string client_cert_subject_;       // verified mTLS subject, forwarded as X-Client-Cert-Subject

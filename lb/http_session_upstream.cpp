@@ -91,7 +91,7 @@ void HttpSession::use_connection(BackendConn* conn) {
   if (request_done_) return;
   // Body bytes already buffered (and the parser's pending completion) go now.
   parse_input();
-  if (!request_done_ && phase_ == Phase::exchanging) start_client_reading();
+  if (!request_done_ && phase_ == Phase::exchanging && !reading_first_) start_client_reading();
 }
 
 void HttpSession::send_request_head() {
