@@ -5,7 +5,9 @@
 // pooling, 32 MiB bodies both ways (Content-Length and chunked, raw sockets and
 // curl), WebSocket upgrade, pipelining, stale pooled connections, HEAD/204/304
 // framing, Expect: 100-continue, HTTP/1.0, forwarded and hop-by-hop headers,
-// client_idle, timeouts and the access log.
+// client_idle, timeouts and the access log; the Connection header rules (none
+// on HTTP/1.1 keep-alive either way), a request_header deadline following a
+// longer one, and the client address in X-Forwarded-For and the access log.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -1037,6 +1039,64 @@ TEST_CASE("HTTP/1.0 clients: close by default, keep-alive on request, no chunked
   }
 }
 
+TEST_CASE("Connection header: none either way for HTTP/1.1 keep-alive; close and HTTP/1.0 keep-alive still said") {
+  Backend be = Backend::http(1);
+  Lb lb(simple_config(be.http_ports()));
+
+  SUBCASE("HTTP/1.1 keep-alive: the backend sees no Connection header and the client gets none") {
+    Socket s = Socket::connect(lb.port("h"));
+    REQUIRE(s.valid());
+    HttpRequest post;
+    post.method = "POST";
+    post.target = "/echo";
+    post.body = "body";
+    const std::vector<HttpRequest> reqs = {get("/echo"), post, get("/echo", {{"Connection", "keep-alive"}}),
+                                           get("/echo")};
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      INFO("request " << i);
+      auto r = roundtrip(s, reqs[i]);
+      REQUIRE(r.has_value());
+      CHECK(r->status == 200);
+      CHECK(r->headers_named("X-Seen-Connection").empty());  // what lb sent the backend
+      CHECK_FALSE(r->has_header("Connection"));
+    }
+    auto chunked = roundtrip(s, get("/chunked/40000"));  // a chunked response keeps the rule
+    REQUIRE(chunked.has_value());
+    CHECK(chunked->chunked);
+    CHECK(chunked->body.size() == 40000);
+    CHECK_FALSE(chunked->has_header("Connection"));
+    std::string extra;
+    CHECK(s.recv_some(extra, 100ms) == Io::timeout);  // still open
+  }
+  SUBCASE("Connection: close from the client: Connection: close back, then lb closes") {
+    Socket s = Socket::connect(lb.port("h"));
+    REQUIRE(s.valid());
+    REQUIRE(roundtrip(s, get("/echo")).has_value());  // a keep-alive request first
+    auto r = roundtrip(s, get("/echo", {{"Connection", "close"}}));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(r->headers_named("Connection") == std::vector<std::string>{"close"});
+    CHECK(r->headers_named("X-Seen-Connection").empty());  // lb's backend connection stays keep-alive
+    CHECK(s.wait_closed(2s) == Io::eof);
+  }
+  SUBCASE("HTTP/1.0: keep-alive asked → Connection: keep-alive; not asked → Connection: close") {
+    Socket s = Socket::connect(lb.port("h"));
+    REQUIRE(s.valid());
+    REQUIRE(s.send_all("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = read_http_response(s, 5s);
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(r->headers_named("Connection") == std::vector<std::string>{"keep-alive"});
+    CHECK(r->headers_named("X-Seen-Connection").empty());  // lb speaks HTTP/1.1 to the backend
+    REQUIRE(s.send_all("GET /echo HTTP/1.0\r\n\r\n"));
+    auto last = read_http_response(s, 5s);
+    REQUIRE(last.has_value());
+    CHECK(last->status == 200);
+    CHECK(last->headers_named("Connection") == std::vector<std::string>{"close"});
+    CHECK(s.wait_closed(2s) == Io::eof);
+  }
+}
+
 TEST_CASE("client_idle closes an idle keep-alive connection, not a busy one") {
   Backend be = Backend::http(1);
   Lb lb(simple_config(be.http_ports(), "round_robin", json::object(), {{"timeouts", {{"client_idle", "400ms"}}}}));
@@ -1063,6 +1123,55 @@ TEST_CASE("client_idle closes an idle keep-alive connection, not a busy one") {
     std::this_thread::sleep_for(100ms);  // pacing, not synchronisation
   }
   CHECK(n >= 5);
+}
+
+// The session keeps one deadline and restarts its uv timer only when the new
+// deadline is earlier than the timer's: a request_header deadline after a
+// pending (longer) client_idle or response deadline must still fire on time,
+// and the stale early firing of a timer must not end anything.
+TEST_CASE("request_header deadline after a longer pending one: 408 on time; early timer firings end nothing") {
+  Backend be = Backend::http(1);
+  Lb lb(simple_config(be.http_ports(), "round_robin", json::object(),
+                      {{"timeouts", {{"client_idle", "10s"}, {"request_header", "400ms"}}}}));
+  const std::string partial = "GET / HTTP/1.1\r\nHost: x\r\n";  // no blank line: the head never ends
+
+  // Sends half a head and expects lb's 408 about request_header later, then the close.
+  auto expect_408_on_time = [&](Socket& s) {
+    auto t0 = Clock::now();
+    REQUIRE(s.send_all(partial));
+    auto r = read_http_response(s, 5s);
+    double took = elapsed_ms(t0);
+    INFO("408 after " << took << " ms");
+    REQUIRE(r.has_value());
+    CHECK(r->status == 408);
+    CHECK(has_token(r->header("Connection"), "close"));
+    CHECK(took >= 350);
+    CHECK(took < 3000);  // request_header, not the 10 s client_idle
+    CHECK(s.wait_closed(2s) == Io::eof);
+  };
+
+  SUBCASE("right after a slow response: the 400 ms timer fired mid-exchange, the idle deadline is 10 s") {
+    Socket s = connect_from("127.0.0.2", lb.port("h"));
+    REQUIRE(s.valid());
+    auto r = roundtrip(s, get("/delay/600"));  // outlives the first request's 400 ms head timer
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    expect_408_on_time(s);
+  }
+  SUBCASE("after an idle pause longer than request_header") {
+    Socket s = connect_from("127.0.0.2", lb.port("h"));
+    REQUIRE(s.valid());
+    auto r = roundtrip(s, get("/status/200"));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(s.wait_closed(700ms) == Io::timeout);  // idle (10 s): open and quiet past the old 400 ms timer
+    expect_408_on_time(s);
+  }
+  // The 408 is logged, with the client's address.
+  std::vector<json> lines = wait_access_lines(lb, 2);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1].value("status", 0) == 408);
+  CHECK(lines[1].value("client", "") == "127.0.0.2");
 }
 
 // ---- 14. forwarded and hop-by-hop headers --------------------------------------------
@@ -1169,6 +1278,70 @@ TEST_CASE("forwarded headers and hop-by-hop stripping") {
     CHECK(h.count("x-forwarded-host") == 0);
     CHECK(h.count("x-request-id") == 0);
     CHECK(h.count("host") == 1);
+  }
+}
+
+TEST_CASE("client address: X-Forwarded-For and the access log carry the connecting address") {
+  Backend be = Backend::http(1);
+
+  SUBCASE("per connection (127.0.0.2, .3) and for every request on it") {
+    Lb lb(simple_config(be.http_ports()));
+    Socket a = connect_from("127.0.0.2", lb.port("h"));
+    REQUIRE(a.valid());
+    for (int i = 0; i < 2; ++i) {
+      auto r = roundtrip(a, get("/echo"));
+      REQUIRE(r.has_value());
+      CHECK(r->headers_named("X-Seen-X-Forwarded-For") == std::vector<std::string>{"127.0.0.2"});
+    }
+    Socket b = connect_from("127.0.0.3", lb.port("h"));
+    REQUIRE(b.valid());
+    auto rb = roundtrip(b, get("/echo", {{"X-Forwarded-For", "10.1.1.1"}}));
+    REQUIRE(rb.has_value());
+    CHECK(rb->headers_named("X-Seen-X-Forwarded-For") == std::vector<std::string>{"10.1.1.1, 127.0.0.3"});
+
+    auto lines = wait_access_lines(lb, 3);
+    REQUIRE(lines.size() == 3);
+    std::multiset<std::string> got;
+    for (const json& j : lines) got.insert(j.value("client", ""));
+    CHECK(got == std::multiset<std::string>{"127.0.0.2", "127.0.0.2", "127.0.0.3"});
+  }
+  SUBCASE("a 400 or 408 that ends a fresh connection is logged with its address") {
+    // Nothing needed the address before lb's own answer closed the connection.
+    Lb lb(simple_config(be.http_ports(), "round_robin", json::object(),
+                        {{"timeouts", {{"request_header", "300ms"}}}}));
+    Socket c = connect_from("127.0.0.4", lb.port("h"));
+    REQUIRE(c.valid());
+    REQUIRE(c.send_all("GET / HTTP/1.1\r\nHost : x\r\n\r\n"));
+    auto rc = read_http_response(c, 5s);
+    REQUIRE(rc.has_value());
+    CHECK(rc->status == 400);
+    Socket d = connect_from("127.0.0.6", lb.port("h"));  // a head that never ends → 408
+    REQUIRE(d.valid());
+    REQUIRE(d.send_all("GET / HTTP/1.1\r\nHost: x\r\n"));
+    auto rd = read_http_response(d, 3s);
+    REQUIRE(rd.has_value());
+    CHECK(rd->status == 408);
+
+    auto lines = wait_access_lines(lb, 2);
+    REQUIRE(lines.size() == 2);
+    std::multiset<std::string> got;
+    for (const json& j : lines) got.insert(j.value("client", "") + " " + std::to_string(j.value("status", 0)));
+    std::string seen;
+    for (const auto& g : got) seen += "[" + g + "] ";
+    INFO("client and status per access line: " << seen);
+    CHECK(got == std::multiset<std::string>{"127.0.0.4 400", "127.0.0.6 408"});
+  }
+  SUBCASE("forwarded_headers false: the access log alone asks for it") {
+    Lb lb(simple_config(be.http_ports(), "round_robin", json::object(), {{"forwarded_headers", false}}));
+    Socket s = connect_from("127.0.0.5", lb.port("h"));
+    REQUIRE(s.valid());
+    auto r = roundtrip(s, get("/echo"));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(r->headers_named("X-Seen-X-Forwarded-For").empty());
+    auto lines = wait_access_lines(lb, 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].value("client", "") == "127.0.0.5");
   }
 }
 
