@@ -4,6 +4,7 @@
 #   make test    install missing packages, build, run unit and integration tests
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
+#   make instructions   instructions and mallocs per proxied request (callgrind)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 # Debian packages the build, tests and benchmarks need.
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
 TEST_PACKAGES  := curl openssl
-BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 
 ifeq ($(SANITIZE),1)
   BUILD    := build-san
@@ -42,7 +43,7 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
-.PHONY: all deps bench-deps run test unit integration bench clean
+.PHONY: all deps bench-deps run test unit integration bench instructions clean
 
 all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
 
@@ -111,6 +112,11 @@ run: deps
 bench: bench-deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/idle_conns
 	BUILD=$(BUILD) bench/bench.sh
+
+# Instructions and heap allocations per proxied request (callgrind).
+instructions: bench-deps
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
+	BUILD=$(BUILD) bench/instructions.sh
 
 clean:
 	rm -rf build build-san

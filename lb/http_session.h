@@ -19,6 +19,7 @@
 #include "lb/backend_conn.h"
 #include "lb/http_parser.h"
 #include "lb/net_util.h"
+#include "lb/recycled.h"
 #include "lb/selection.h"
 #include "lb/stream_writer.h"
 #include "lb/worker.h"
@@ -27,7 +28,7 @@ namespace lb {
 
 namespace tls { class Connection; }
 
-class HttpSession final : public Session, public http::RequestHandler, public BackendOwner {
+class HttpSession final : public Session, public http::RequestHandler, public BackendOwner, public Recycled<HttpSession> {
  public:
   static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
   void on_worker_stopping() override;

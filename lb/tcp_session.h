@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "lb/recycled.h"
 #include "lb/selection.h"
 #include "lb/worker.h"
 
@@ -21,7 +22,7 @@ namespace lb {
 
 namespace tls { class Connection; }
 
-class TcpSession final : public Session {
+class TcpSession final : public Session, public Recycled<TcpSession> {
  public:
   static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
   void on_worker_stopping() override {}  // sessions finish on their own (or at shutdown_timeout)

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# bench/instructions.sh — user-space instructions lb spends per proxied
+# request, counted by valgrind (callgrind), which is deterministic where
+# timings on this shared machine are not. What `make instructions` runs.
+#
+#   BUILD=build bench/instructions.sh
+#
+# Method: lb (workers 1, one http listener, round robin over 2 bench/backend
+# ports, access log off, forwarded_headers off as in bench.sh) runs under
+# `valgrind --tool=callgrind`; curl sends N requests to it, then lb is stopped
+# and callgrind's total is read. Done for N = N1 and N = N2 and reported as
+# (total(N2) - total(N1)) / (N2 - N1), which cancels start-up, warm-up and
+# shutdown. Two modes:
+#   keep-alive        one curl process, N URLs: one connection, N requests
+#   conn-per-request  the same with "Connection: close": a new connection each
+# Heap allocations per request come from the same runs: the calls to malloc
+# (callgrind's call counts for malloc), differenced the same way.
+#
+# Environment: BUILD (default build), LB_BIN, BACKEND_BIN, N1 (200), N2 (2200).
+# Needs valgrind and curl. Prints a markdown table.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LB_BIN=${LB_BIN:-$BUILD/lb}
+BACKEND_BIN=${BACKEND_BIN:-$BUILD/backend}
+N1=${N1:-200}
+N2=${N2:-2200}
+DEADLINE_S=60
+
+die() { echo "instructions: $*" >&2; exit 1; }
+command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
+command -v curl >/dev/null || die "curl not found"
+[[ -x $LB_BIN && -x $BACKEND_BIN ]] || die "build $LB_BIN and $BACKEND_BIN first"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/lb-instr.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Runs "$@" until it succeeds or DEADLINE_S passes.
+wait_for() {
+  local deadline=$((SECONDS + DEADLINE_S))
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+"$BACKEND_BIN" --http 0,0 >"$work/backend.log" 2>&1 &
+pids+=($!)
+wait_for grep -q '^ready' "$work/backend.log" || die "backend did not start: $(cat "$work/backend.log")"
+mapfile -t ports < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$work/backend.log")
+
+# A free port for lb: bind-test with bash's /dev/tcp is not possible for
+# listening, so pick from the range bench.sh uses and let lb fail loudly.
+lb_port=$((20000 + RANDOM % 10000))
+cat >"$work/lb.json" <<EOF
+{
+  "workers": 1,
+  "shutdown_timeout": "1s",
+  "logging": { "level": "warn", "error_log": "-", "access_log": null },
+  "listeners": [
+    { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
+      "forwarded_headers": false }
+  ],
+  "pools": [
+    { "name": "web", "algorithm": "round_robin",
+      "servers": [ { "address": "127.0.0.1:${ports[0]}" }, { "address": "127.0.0.1:${ports[1]}" } ],
+      "keepalive": { "max_idle": 64, "idle_timeout": "60s" } }
+  ]
+}
+EOF
+"$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+
+# measure N close(0|1) → "instructions malloc_calls"
+measure() {
+  local n=$1 close=$2 vpid out i
+  out=$work/cg.$n.$close
+  valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
+  vpid=$!
+  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
+  : >"$work/urls"
+  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port/\"" >>"$work/urls"; done
+  if ((close)); then
+    curl -s -H 'Connection: close' -K "$work/urls" >/dev/null
+  else
+    curl -s -K "$work/urls" >/dev/null
+  fi
+  kill -TERM "$vpid"
+  wait "$vpid" || true
+  local total mallocs
+  total=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
+  # Calls into malloc: "calls=K ..." lines following a cfn=...malloc line.
+  mallocs=$(awk '/^cfn=(.* )?malloc$/ { want = 1; next } want && /^calls=/ { split($1, a, "="); s += a[2] } { want = 0 } END { print s + 0 }' "$out")
+  echo "$total $mallocs"
+}
+
+echo "| mode | instructions / request | malloc calls / request |"
+echo "|---|---:|---:|"
+for close in 0 1; do
+  read -r t1 m1 < <(measure "$N1" "$close")
+  read -r t2 m2 < <(measure "$N2" "$close")
+  mode=keep-alive
+  ((close)) && mode=conn-per-request
+  echo "| $mode | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+done

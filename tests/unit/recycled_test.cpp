@@ -1,0 +1,63 @@
+// tests/unit/recycled_test.cpp — lb::Recycled: freed objects come back from
+// the per-thread spare list, up to its bound, then memory goes back to malloc.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "lb/recycled.h"
+
+namespace {
+
+struct Widget : lb::Recycled<Widget, 4> {
+  char payload[200] = {};
+};
+
+}  // namespace
+
+TEST_CASE("Recycled: a freed object's memory is handed to the next new of the same type") {
+  auto* a = new Widget;
+  void* where = a;
+  delete a;
+  auto* b = new Widget;
+  CHECK(static_cast<void*>(b) == where);
+  delete b;
+}
+
+TEST_CASE("Recycled: at most kMaxSpare freed objects are kept per thread") {
+  std::vector<Widget*> live;
+  for (int i = 0; i < 8; ++i) live.push_back(new Widget);
+  CHECK(Widget::spare_count() == 0);  // every spare was taken
+  std::set<void*> freed(live.begin(), live.end());
+  for (Widget* w : live) delete w;
+  CHECK(Widget::spare_count() == 4);  // 4 kept, 4 returned to malloc
+  // The kept ones come back first.
+  for (int i = 0; i < 4; ++i) {
+    auto* w = new Widget;
+    CHECK(freed.count(w) == 1);
+    live[i] = w;
+  }
+  CHECK(Widget::spare_count() == 0);
+  for (int i = 0; i < 4; ++i) delete live[i];
+}
+
+TEST_CASE("Recycled: each thread recycles its own objects") {
+  void* main_spare = nullptr;
+  {
+    auto* w = new Widget;
+    main_spare = w;
+    delete w;
+  }
+  void* other = nullptr;
+  std::thread([&] {
+    auto* w = new Widget;  // this thread's list is empty: not the main thread's spare
+    other = w;
+    delete w;
+  }).join();
+  CHECK(other != nullptr);
+  auto* w = new Widget;
+  CHECK(static_cast<void*>(w) == main_spare);
+  delete w;
+}
