@@ -99,7 +99,7 @@ void BackendConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void BackendConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<BackendConn*>(s->data);
   if (nread > 0) {
-    c->server_->bytes_in.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
+    c->server_->bytes_in.add(static_cast<uint64_t>(nread));
     if (c->tls_) c->handle_ciphertext(buf->base, static_cast<size_t>(nread));
     else c->handle_data(buf->base, static_cast<size_t>(nread));
     if (c->owner_) c->owner_->on_backend_read_done();

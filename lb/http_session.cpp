@@ -52,7 +52,7 @@ HttpSession::HttpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint
     : worker_(worker), rt_(std::move(rt)), listener_(listener) {
   random_state_ = worker_.now_ns() ^ (static_cast<uint64_t>(worker_.index()) << 48);
   this->listener().live->connections_active.fetch_add(1, std::memory_order_relaxed);
-  this->listener().live->connections_total.fetch_add(1, std::memory_order_relaxed);
+  this->listener().live->connections_total.add(1);
   worker_.add_session(this);
 }
 
@@ -217,7 +217,7 @@ void HttpSession::flush_tls() {
 
 void HttpSession::handle_client_data(const char* data, size_t len) {
   bytes_in_ += len;
-  listener().live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+  listener().live->bytes_in.add(len);
   if (phase_ == Phase::tunnel) {
     uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
     write_backend(&b, 1);
@@ -274,7 +274,7 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
     if (r.status == http::FeedStatus::MessageComplete) continue;
     if (r.status == http::FeedStatus::Error) {
       const auto& e = parser_->error();
-      listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+      listener().live->requests_total.add(1);
       have_head_ = false;
       send_error(e.status, e.reason, true);
       write_access_log();
@@ -329,7 +329,7 @@ void HttpSession::on_timer(uv_timer_t* t) {
         s->close_session();  // nothing sent at all: just close, like an idle connection
         break;
       }
-      s->listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+      s->listener().live->requests_total.add(1);
       s->send_error(408, "request header timeout", true);
       s->write_access_log();
       break;
@@ -353,7 +353,7 @@ void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
   bytes_out_ += total;  // raw bytes to the client (heads included), like bytes_in
-  listener().live->bytes_out.fetch_add(total, std::memory_order_relaxed);
+  listener().live->bytes_out.add(total);
   if (tls_) {
     for (size_t i = 0; i < n; ++i)
       if (!tls_->write_plain(bufs[i].base, bufs[i].len)) {
@@ -381,7 +381,7 @@ void HttpSession::write_backend(const uv_buf_t* bufs, size_t n) {
   if (!conn_) return;
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
-  conn_->server()->bytes_out.fetch_add(total, std::memory_order_relaxed);
+  conn_->server()->bytes_out.add(total);
   int rc = conn_->write(bufs, n, this);
   if (rc < 0) {
     conn_->close();
@@ -445,7 +445,7 @@ void HttpSession::maybe_close_after_flush() {
 
 http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
   disarm_timer();
-  listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  listener().live->requests_total.add(1);
   exchange_start_ns_ = worker_.now_ns();
   have_head_ = true;
   is_head_ = head.method_id == HTTP_HEAD;
@@ -458,7 +458,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
     std::string_view value = h ? std::string_view(h->value) : client_ip();
     uint32_t retry_after = 0;
     if (!limiter->allow(value, exchange_start_ns_, retry_after)) {
-      listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+      listener().live->rate_limited_total.add(1);
       phase_ = Phase::dispatching;
       send_error(429, "rate limit exceeded", head.has_body, retry_after);
       response_done_ = true;

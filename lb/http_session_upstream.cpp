@@ -37,7 +37,7 @@ void HttpSession::dispatch() {
   if (!picked) {
     // On a retry with every server tried, report the last failure instead.
     bool retrying = attempts_ > 0;
-    if (!retrying) pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
+    if (!retrying) pool().live->no_server_total.add(1);
     int status = retrying ? last_failure_status_ : 503;
     send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_->head().has_body);
     if (!close_after_flush_) phase_ = Phase::exchanging;
@@ -49,13 +49,13 @@ void HttpSession::dispatch() {
   tried_.add(picked->server);
   ++attempts_;
   if (attempts_ == 1) {
-    pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+    pool().live->requests_total.add(1);
     pool().live->retry_tokens.on_request(pc.retries.budget_percent);
   }
   const ServerRuntime& server = pool().servers[picked->server];
   server_name_ = server.config->address.text;
   server.live->active.fetch_add(1, std::memory_order_relaxed);
-  server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  server.live->requests_total.add(1);
 
   if (BackendConn* idle = worker_.conn_pool().take(server.live.get())) {
     use_connection(idle);
@@ -132,7 +132,7 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   disarm_timer();
   if (server_ >= 0) {
     const ServerRuntime& server = pool().servers[server_];
-    server.live->failures_total.fetch_add(1, std::memory_order_relaxed);
+    server.live->failures_total.add(1);
     report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
   }
   log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pool().config->name},
@@ -165,7 +165,7 @@ bool HttpSession::schedule_retry(conf::RetryOn condition) {
   if (!replayable || stopping_ || !pc.retries.retries_on(condition) || attempts_ >= 1 + pc.retries.attempts)
     return false;
   if (!pool().live->retry_tokens.try_spend()) return false;
-  pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
+  pool().live->retries_total.add(1);
   request_sent_ = false;
   auto delay = health::backoff(attempts_ - 1, pc.retries.backoff_base, pc.retries.backoff_max, next_random());
   phase_ = Phase::backoff;
@@ -261,7 +261,7 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
     }
     report_outcome(pool(), pool().servers[server_], !server_error, trial_, now,
                    server_error ? "5xx from server" : nullptr);
-    if (server_error) pool().servers[server_].live->failures_total.fetch_add(1, std::memory_order_relaxed);
+    if (server_error) pool().servers[server_].live->failures_total.add(1);
   }
   status_ = head.status;
   response_started_ = true;

@@ -2,8 +2,10 @@
 // outlives any one configuration.
 //
 // These objects are shared by all workers and the main thread, so every field
-// is an atomic (relaxed: counters and flags, no ordering needed between them)
-// or is touched only by the main thread (marked). They are carried across a
+// is an atomic (relaxed: gauges and flags, no ordering needed between them),
+// a ShardedCounter (monotonic statistics: one slot per worker, no shared
+// read-modify-write on the request path), or is touched only by the main
+// thread (marked). They are carried across a
 // reload by identity — servers by (pool name, address), pools by name,
 // listeners by name — so health, circuit state and counters survive.
 #pragma once
@@ -17,6 +19,7 @@
 #include "algorithms/balancer.h"
 #include "conf/config.h"
 #include "health/circuit_breaker.h"
+#include "lb/sharded_counter.h"
 
 namespace lb {
 
@@ -25,10 +28,10 @@ enum class HealthStatus : uint8_t { unchecked, passing, failing };
 struct ServerLive {
   // Data-path signals.
   std::atomic<uint32_t> active{0};  // active connections (tcp) / requests (http)
-  std::atomic<uint64_t> requests_total{0};
-  std::atomic<uint64_t> failures_total{0};
-  std::atomic<uint64_t> bytes_in{0};   // bytes received from the server
-  std::atomic<uint64_t> bytes_out{0};  // bytes sent to the server
+  ShardedCounter requests_total;
+  ShardedCounter failures_total;
+  ShardedCounter bytes_in;   // bytes received from the server
+  ShardedCounter bytes_out;  // bytes sent to the server
   std::atomic<uint64_t> latency_ewma_bits{0};  // double ms, see algorithms/latency.h
   std::atomic<uint64_t> latency_updated_ns{0};
 
@@ -95,9 +98,9 @@ class RetryTokens {
 };
 
 struct PoolLive {
-  std::atomic<uint64_t> requests_total{0};
-  std::atomic<uint64_t> retries_total{0};
-  std::atomic<uint64_t> no_server_total{0};
+  ShardedCounter requests_total;
+  ShardedCounter retries_total;
+  ShardedCounter no_server_total;
   std::atomic<bool> panic{false};  // last pick had to ignore health (when_all_down: panic)
   RetryTokens retry_tokens;
   health::EjectionBudget ejection;  // circuit breakers open at most max_ejection_percent of the pool
@@ -105,16 +108,16 @@ struct PoolLive {
 
 struct ListenerLive {
   std::atomic<uint32_t> connections_active{0};
-  std::atomic<uint64_t> connections_total{0};
-  std::atomic<uint64_t> requests_total{0};
-  std::atomic<uint64_t> responses[5] = {};  // 1xx..5xx
-  std::atomic<uint64_t> rate_limited_total{0};
-  std::atomic<uint64_t> bytes_in{0};   // from clients
-  std::atomic<uint64_t> bytes_out{0};  // to clients
+  ShardedCounter connections_total;
+  ShardedCounter requests_total;
+  ShardedCounter responses[5];  // 1xx..5xx
+  ShardedCounter rate_limited_total;
+  ShardedCounter bytes_in;   // from clients
+  ShardedCounter bytes_out;  // to clients
 
   void count_status(int status) {
     int cls = status / 100;
-    if (cls >= 1 && cls <= 5) responses[cls - 1].fetch_add(1, std::memory_order_relaxed);
+    if (cls >= 1 && cls <= 5) responses[cls - 1].add(1);
   }
 };
 

@@ -9,6 +9,7 @@
 #include "lb/admin_server.h"
 #include "lb/health_monitor.h"
 #include "lb/log.h"
+#include "lb/sharded_counter.h"
 #include "lb/version.h"
 #include "tls/ticket_keys.h"
 
@@ -46,6 +47,7 @@ int Process::run() {
     return 1;
   }
   worker_count_ = resolve_workers(loaded.config->workers);
+  ShardedCounter::set_slots(worker_count_);  // before build_runtime creates the live state
   ticket_keys_ = std::make_shared<tls::TicketKeys>();
   std::string error;
   auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);

@@ -57,7 +57,7 @@ TcpSession::TcpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32
   start_ns_ = worker_.now_ns();
   ListenerLive& live = *this->listener().live;
   live.connections_active.fetch_add(1, std::memory_order_relaxed);
-  live.connections_total.fetch_add(1, std::memory_order_relaxed);
+  live.connections_total.add(1);
   worker_.add_session(this);
 }
 
@@ -73,13 +73,13 @@ void TcpSession::begin() {
   len = sizeof local_addr_;
   uv_tcp_getsockname(&client_, reinterpret_cast<sockaddr*>(&local_addr_), &len);
   uv_tcp_nodelay(&client_, 1);
-  listener().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  listener().live->requests_total.add(1);
   last_activity_ms_ = uv_now(worker_.loop());
   if (const auto& limiter = listener().rate_limiter) {
     uint32_t retry_after = 0;
     std::string ip = format_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
     if (!limiter->allow(ip, start_ns_, retry_after)) {
-      listener().live->rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+      listener().live->rate_limited_total.add(1);
       status_ = 429;
       close_all();
       return;
@@ -117,7 +117,7 @@ void TcpSession::connect_next() {
   uint64_t hash = hash_client_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
   auto picked = rt_->selector(pool_).pick(hash, worker_.now_ns(), tried_);
   if (!picked) {
-    pool().live->no_server_total.fetch_add(1, std::memory_order_relaxed);
+    pool().live->no_server_total.add(1);
     log_warn("no server available", {{"listener", listener().config->name}, {"pool", pc.name}});
     if (status_ == 0) status_ = 503;
     close_all();
@@ -130,8 +130,8 @@ void TcpSession::connect_next() {
   const ServerRuntime& server = pool().servers[picked->server];
   server_name_ = server.config->address.text;
   server.live->active.fetch_add(1, std::memory_order_relaxed);
-  server.live->requests_total.fetch_add(1, std::memory_order_relaxed);
-  if (attempts_ == 1) pool().live->requests_total.fetch_add(1, std::memory_order_relaxed);
+  server.live->requests_total.add(1);
+  if (attempts_ == 1) pool().live->requests_total.add(1);
 
   uv_tcp_init(worker_.loop(), &backend_);
   backend_.data = this;
@@ -166,7 +166,7 @@ void TcpSession::connect_failed(const char* reason) {
   const conf::PoolConfig& pc = *pool().config;
   if (server_ >= 0) {
     const ServerRuntime& server = pool().servers[server_];
-    server.live->failures_total.fetch_add(1, std::memory_order_relaxed);
+    server.live->failures_total.add(1);
     report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
   }
   log_debug("backend connect failed", {{"listener", listener().config->name}, {"pool", pc.name},
@@ -176,7 +176,7 @@ void TcpSession::connect_failed(const char* reason) {
   status_ = 502;
   if (closing_) return;
   if (attempts_ < allowed) {
-    pool().live->retries_total.fetch_add(1, std::memory_order_relaxed);
+    pool().live->retries_total.add(1);
     retry_on_close_ = true;  // continue in the backend handle's close callback
   } else {
     close_all();
@@ -253,12 +253,12 @@ void TcpSession::on_read(Side from, ssize_t nread, const uv_buf_t* buf) {
     size_t n = static_cast<size_t>(nread);
     if (from == kClient) {
       bytes_from_client_ += n;
-      listener().live->bytes_in.fetch_add(n, std::memory_order_relaxed);
-      if (server_ >= 0) pool().servers[server_].live->bytes_out.fetch_add(n, std::memory_order_relaxed);
+      listener().live->bytes_in.add(n);
+      if (server_ >= 0) pool().servers[server_].live->bytes_out.add(n);
     } else {
       bytes_to_client_ += n;
-      listener().live->bytes_out.fetch_add(n, std::memory_order_relaxed);
-      if (server_ >= 0) pool().servers[server_].live->bytes_in.fetch_add(n, std::memory_order_relaxed);
+      listener().live->bytes_out.add(n);
+      if (server_ >= 0) pool().servers[server_].live->bytes_in.add(n);
     }
     Side to = other(from);
     if (!write_to(to, block, n)) return;
@@ -287,8 +287,8 @@ void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
   last_activity_ms_ = uv_now(worker_.loop());
   if (from == kBackend) {
     bytes_to_client_ += len;
-    listener().live->bytes_out.fetch_add(len, std::memory_order_relaxed);
-    if (server_ >= 0) pool().servers[server_].live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+    listener().live->bytes_out.add(len);
+    if (server_ >= 0) pool().servers[server_].live->bytes_in.add(len);
     if (!tls_->write_plain(data, len)) {
       close_all();
       return;
@@ -300,13 +300,13 @@ void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
     }
     return;
   }
-  listener().live->bytes_in.fetch_add(len, std::memory_order_relaxed);
+  listener().live->bytes_in.add(len);
   auto st = tls_->on_encrypted_input(data, len);
   flush_tls();
   std::string_view plain = tls_->plaintext();
   if (!plain.empty()) {
     bytes_from_client_ += plain.size();
-    if (server_ >= 0) pool().servers[server_].live->bytes_out.fetch_add(plain.size(), std::memory_order_relaxed);
+    if (server_ >= 0) pool().servers[server_].live->bytes_out.add(plain.size());
     if (connected_) write_copy(kBackend, plain.data(), plain.size());
     else pending_.append(plain);
     tls_->consume_plaintext(plain.size());

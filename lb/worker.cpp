@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "lb/sharded_counter.h"
+
 namespace lb {
 
 WorkerRuntime::WorkerRuntime(std::shared_ptr<const Runtime> runtime, uint32_t worker_index)
@@ -52,6 +54,7 @@ void Worker::join() {
 }
 
 void Worker::run() {
+  ShardedCounter::bind_thread_slot(index_ + 1);  // this thread's statistics slot
   uv_timer_start(&flush_timer_, &Worker::on_flush_timer, 100, 100);
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_.flush();

@@ -83,24 +83,24 @@ TEST_CASE("stats: /stats JSON carries every SPEC 6 field with live values") {
   auto rt = test_runtime(test_config());
   ListenerLive& l = *rt->listeners[0].live;
   l.connections_active = 2;
-  l.connections_total = 10;
-  l.requests_total = 7;
+  l.connections_total.add(10);
+  l.requests_total.add(7);
   l.count_status(200);
   l.count_status(204);
   l.count_status(503);
-  l.rate_limited_total = 1;
-  l.bytes_in = 1000;
-  l.bytes_out = 2000;
+  l.rate_limited_total.add(1);
+  l.bytes_in.add(1000);
+  l.bytes_out.add(2000);
   PoolLive& p = *rt->pools[0].live;
-  p.requests_total = 7;
-  p.retries_total = 2;
-  p.no_server_total = 1;
+  p.requests_total.add(7);
+  p.retries_total.add(2);
+  p.no_server_total.add(1);
   ServerLive& s0 = *rt->pools[0].servers[0].live;
   s0.active = 4;
-  s0.requests_total = 6;
-  s0.failures_total = 1;
-  s0.bytes_in = 300;
-  s0.bytes_out = 400;
+  s0.requests_total.add(6);
+  s0.failures_total.add(1);
+  s0.bytes_in.add(300);
+  s0.bytes_out.add(400);
   s0.set_latency({12.3456, 5});
 
   json j = stats_json(*rt, test_facts());
@@ -233,11 +233,11 @@ TEST_CASE("stats: server_state_word") {
 
 TEST_CASE("stats: /metrics passes the strict exposition checker, values exact") {
   auto rt = test_runtime(test_config());
-  rt->listeners[0].live->requests_total = 5;
+  rt->listeners[0].live->requests_total.add(5);
   rt->listeners[0].live->count_status(404);
-  rt->pools[0].live->retries_total = 9;
+  rt->pools[0].live->retries_total.add(9);
   ServerLive& s0 = *rt->pools[0].servers[0].live;
-  s0.requests_total = 11;
+  s0.requests_total.add(11);
   s0.set_latency({250.0, 1});
   rt->pools[0].servers[1].live->admin_state = conf::ServerState::maint;
   StatsFacts f = test_facts();
