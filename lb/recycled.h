@@ -13,6 +13,15 @@
 #include <new>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define LB_RECYCLED_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define LB_RECYCLED_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define LB_RECYCLED_POISON(p, n) ((void)(p), (void)(n))
+#define LB_RECYCLED_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace lb {
 
 template <class T, size_t kMaxSpare = 1024>
@@ -23,6 +32,7 @@ class Recycled {
     if (size == sizeof(T) && !spare.empty()) {
       void* p = spare.back();
       spare.pop_back();
+      LB_RECYCLED_UNPOISON(p, sizeof(T));
       return p;
     }
     return ::operator new(size);
@@ -41,6 +51,9 @@ class Recycled {
         }
       }
       if (room) {
+        // Under ASan a spare stays poisoned, so a use after delete is still
+        // reported although the memory is not given back to malloc.
+        LB_RECYCLED_POISON(p, sizeof(T));
         spare.push_back(p);
         return;
       }
@@ -55,7 +68,10 @@ class Recycled {
   struct Spares {
     std::vector<void*> list;
     ~Spares() {
-      for (void* p : list) ::operator delete(p);
+      for (void* p : list) {
+        LB_RECYCLED_UNPOISON(p, sizeof(T));
+        ::operator delete(p);
+      }
     }
   };
   static std::vector<void*>& spares() {

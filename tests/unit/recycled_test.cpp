@@ -9,6 +9,10 @@
 
 #include "lb/recycled.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace {
 
 struct Widget : lb::Recycled<Widget, 4> {
@@ -21,8 +25,15 @@ TEST_CASE("Recycled: a freed object's memory is handed to the next new of the sa
   auto* a = new Widget;
   void* where = a;
   delete a;
+#if defined(__SANITIZE_ADDRESS__)
+  // A spare is poisoned: a use after delete is still caught under ASan.
+  CHECK(__asan_address_is_poisoned(where));
+#endif
   auto* b = new Widget;
   CHECK(static_cast<void*>(b) == where);
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK_FALSE(__asan_address_is_poisoned(b));
+#endif
   delete b;
 }
 
