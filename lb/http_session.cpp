@@ -108,11 +108,7 @@ void HttpSession::read_first_request() {
   do n = ::recv(fd, buf, BufferPool::kBufferSize, 0);
   while (n < 0 && errno == EINTR);
   const int err = n < 0 ? errno : 0;
-  if (n > 0) {
-    reading_first_ = true;  // whether to watch the client is decided below, not by dispatch
-    handle_client_data(buf, static_cast<size_t>(n));
-    reading_first_ = false;
-  }
+  if (n > 0) handle_client_data(buf, static_cast<size_t>(n));
   worker_.buffers().put(buf);
   if (phase_ == Phase::closing) return;
   if (n == 0 || (n < 0 && err != EAGAIN && err != EWOULDBLOCK)) {

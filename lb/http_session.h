@@ -133,7 +133,6 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool client_eof_ = false;
   bool close_after_flush_ = false;
   bool stopping_ = false;
-  bool reading_first_ = false;  // inside read_first_request's parse
 
   std::unique_ptr<tls::Connection> tls_;  // set on TLS listeners
   std::string client_cert_subject_;       // verified mTLS subject, forwarded as X-Client-Cert-Subject
@@ -161,8 +160,8 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool response_started_ = false; // a byte of the response reached the client
   bool response_done_ = false;
   bool client_keep_alive_ = false;
-  bool chunk_response_ = false;
-  bool head_pending_ = false;     // response head in worker_.response_head(), not yet written   // re-chunking the response body towards the client
+  bool chunk_response_ = false;   // re-chunking the response body towards the client
+  bool head_pending_ = false;     // response head in worker_.response_head(), not yet written
   bool chunk_request_ = false;
   bool is_head_ = false;
   int status_ = 0;

@@ -91,7 +91,9 @@ void HttpSession::use_connection(BackendConn* conn) {
   if (request_done_) return;
   // Body bytes already buffered (and the parser's pending completion) go now.
   parse_input();
-  if (!request_done_ && phase_ == Phase::exchanging && !reading_first_) start_client_reading();
+  // Inside the feed loop the loop's caller decides after it returns: the
+  // client is already being read, or read_first_request looks at what is left.
+  if (!request_done_ && phase_ == Phase::exchanging && !parsing_) start_client_reading();
 }
 
 void HttpSession::send_request_head() {
