@@ -4,18 +4,14 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 
-#include "algorithms/latency.h"
 #include "lb/access_log.h"
 #include "lb/http_serialize.h"
 #include "lb/log.h"
 #include "lb/net_util.h"
 #include "lb/rate_limiter.h"
 #include "lb/routing.h"
-#include "lb/server_health.h"
 #include "tls/connection.h"
-#include "health/retry_policy.h"
 
 namespace lb {
 
@@ -65,6 +61,7 @@ HttpSession::~HttpSession() {
 void HttpSession::begin() {
   uv_tcp_nodelay(&client_, 1);
   phase_ = Phase::head;
+  exchange_start_ns_ = worker_.now_ns();
   if (listener().tls) {
     std::string error;
     tls_ = tls::Connection::server(listener().tls, error);
@@ -255,6 +252,7 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
     resume = false;
     if (phase_ == Phase::idle) {
       phase_ = Phase::head;
+      exchange_start_ns_ = worker_.now_ns();  // a 400/408 before the head completes is timed from here
       arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
     }
     if (!parser_) parser_ = worker_.request_parsers().acquire(*this, limits_of(*listener().config));
@@ -528,7 +526,9 @@ void HttpSession::finish_exchange() {
   arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
   start_client_reading();
   if (!in_.empty()) parse_input();  // a pipelined request (inside the feed loop: it continues)
-  if (in_.capacity() > kMaxBufferedInput) std::string().swap(in_);
+  // Give back a buffer grown by a large pipelined burst, but only once it is
+  // drained and no feed loop is reading from it.
+  if (in_.empty() && !parsing_ && in_.capacity() > kMaxBufferedInput) std::string().swap(in_);
   release_idle_parser();
 }
 

@@ -42,6 +42,9 @@ void HttpSession::dispatch() {
     send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_->head().has_body);
     if (!close_after_flush_) phase_ = Phase::exchanging;
     response_done_ = true;
+    // A retry (from the backoff timer) may find the request already read:
+    // the exchange is over now. On a first try the parser's completion ends it.
+    if (request_done_ && !close_after_flush_) finish_exchange();
     return;
   }
   server_ = picked->server;
@@ -148,7 +151,6 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   }
   last_failure_status_ = failure_status(condition);
   if (schedule_retry(condition)) return;
-  last_failure_status_ = failure_status(condition);
   send_error(last_failure_status_, last_failure_status_ == 504 ? "server too slow" : "server failed", !request_done_);
   if (!close_after_flush_) {
     response_done_ = true;
@@ -254,9 +256,7 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
       // A retryable status: try another server instead of passing it on,
       // while the rules and the budget allow (checked in schedule_retry).
       if (retry_possible()) {
-        if (conn_) conn_->close();
-        conn_ = nullptr;
-        status_ = head.status;
+        status_ = head.status;  // backend_failed drops the connection
         backend_failed_status(*retry_on);
         return;
       }
