@@ -287,7 +287,9 @@ TEST_CASE("admin: mutating calls need the bearer token (401 without, 403 wrong, 
     CHECK(r->status == 200);
     CHECK(body_json(r) == json({{"ok", true}, {"generation", 2}}));
     // GETs need no token.
-    CHECK(admin_get(lb, "/stats")->status == 200);
+    r = admin_get(lb, "/stats");
+    REQUIRE(r);
+    CHECK(r->status == 200);
   }
   {
     Lb lb(admin_config(be.http_ports(), "round_robin", std::nullopt));  // loopback, no token

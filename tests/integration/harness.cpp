@@ -1034,4 +1034,60 @@ json make_config(std::vector<json> listeners, std::vector<json> pools, json extr
   return c;
 }
 
+std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
+  std::vector<json> s;
+  for (auto p : ports) s.push_back(server(p));
+  return s;
+}
+
+// ---- response checks ---------------------------------------------------------------
+
+bool has_token(const std::optional<std::string>& v, std::string_view token) {
+  return v && lower(*v).find(token) != std::string::npos;
+}
+
+bool is_json_error(const HttpResponse& r) {
+  if (!has_token(r.header("Content-Type"), "application/json")) return false;
+  try {
+    json j = json::parse(r.body);
+    return j.is_object() && j.contains("error") && j["error"].is_string();
+  } catch (...) {
+    return false;
+  }
+}
+
+// ---- observing lb ------------------------------------------------------------------
+
+std::vector<json> wait_access_lines(Lb& lb, size_t n, ms timeout) {
+  wait_until([&] { return lb.access_log().size() >= n; }, timeout, 20ms);
+  return lb.access_log();
+}
+
+json admin_stats(Lb& lb, ms timeout) {
+  auto port = lb.admin_port();
+  if (!port) return json::object();
+  auto r = http_get(*port, "/stats", timeout);
+  if (!r || r->status != 200) return json::object();
+  try {
+    return json::parse(r->body);
+  } catch (...) {
+    return json::object();
+  }
+}
+
+json find_pool(const json& stats, const std::string& name) {
+  if (!stats.is_object() || !stats.contains("pools")) return json();
+  for (const auto& p : stats["pools"])
+    if (p.value("name", "") == name) return p;
+  return json();
+}
+
+json find_server(const json& stats, const std::string& pool_name, const std::string& address) {
+  json p = find_pool(stats, pool_name);
+  if (!p.is_object() || !p.contains("servers")) return json();
+  for (const auto& s : p["servers"])
+    if (s.value("address", "") == address) return s;
+  return json();
+}
+
 }  // namespace it

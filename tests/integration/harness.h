@@ -357,5 +357,36 @@ json make_pool(const std::string& name, const std::string& algorithm, std::vecto
                json extra = json::object());
 // A whole configuration; `extra` keys are merged in at the top level.
 json make_config(std::vector<json> listeners, std::vector<json> pools, json extra = json::object());
+// server(p) for each of `ports`, weight 1.
+std::vector<json> servers_for(const std::vector<uint16_t>& ports);
+
+// ---- response checks (shared by the HTTP suites) --------------------------------
+// True when `v` is present and its lower-cased value contains `token`.
+bool has_token(const std::optional<std::string>& v, std::string_view token);
+// An lb-generated error: Content-Type application/json, body {"error": "..."}.
+bool is_json_error(const HttpResponse& r);
+
+// ---- observing lb ------------------------------------------------------------------
+// Waits for an access log with at least n lines; returns the parsed lines.
+std::vector<json> wait_access_lines(Lb& lb, size_t n, ms timeout = 5s);
+// lb's admin GET /stats, parsed; an empty object when there is no admin
+// listener, the request fails, the status is not 200 or the body is not JSON.
+json admin_stats(Lb& lb, ms timeout = 3s);
+// The pool named `name` in a /stats document, or null.
+json find_pool(const json& stats, const std::string& name);
+// The server `address` of pool `pool_name` in a /stats document, or null.
+json find_server(const json& stats, const std::string& pool_name, const std::string& address);
+
+// A small deterministic PRNG (xorshift64) for reproducible test data.
+struct XorShift {
+  uint64_t s;
+  explicit XorShift(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+};
 
 }  // namespace it

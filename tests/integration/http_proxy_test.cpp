@@ -41,12 +41,6 @@ json http_listener(const std::string& name, const std::string& pool, json extra 
   return l;
 }
 
-std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
-  std::vector<json> s;
-  for (auto p : ports) s.push_back(server(p));
-  return s;
-}
-
 // One listener "h" on pool "p" over `ports`.
 json simple_config(const std::vector<uint16_t>& ports, const std::string& algorithm = "round_robin",
                    json pool_extra = json::object(), json listener_extra = json::object()) {
@@ -85,20 +79,6 @@ json backend_stats(uint16_t port) {
   }
 }
 uint64_t stat_of(uint16_t port, const char* key) { return backend_stats(port).value(key, uint64_t(0)); }
-
-bool has_token(const std::optional<std::string>& v, std::string_view token) {
-  return v && lower(*v).find(token) != std::string::npos;
-}
-
-bool is_json_error(const HttpResponse& r) {
-  if (!has_token(r.header("Content-Type"), "application/json")) return false;
-  try {
-    json j = json::parse(r.body);
-    return j.is_object() && j.contains("error") && j["error"].is_string();
-  } catch (...) {
-    return false;
-  }
-}
 
 // A TCP connection to 127.0.0.1:port from the local address `src` (e.g.
 // 127.0.0.5), so lb sees distinct client addresses.
@@ -176,23 +156,6 @@ std::string curl_bin() {
     if (access(p, X_OK) == 0) return p;
   return "curl";
 }
-
-// Waits for an access log with at least n lines; returns the parsed lines.
-std::vector<json> wait_access_lines(Lb& lb, size_t n, ms timeout = 5s) {
-  wait_until([&] { return lb.access_log().size() >= n; }, timeout, 20ms);
-  return lb.access_log();
-}
-
-struct XorShift {
-  uint64_t s;
-  explicit XorShift(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-};
 
 std::string ws_accept(const std::string& key) {
   std::string in = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -1208,10 +1171,9 @@ TEST_CASE("forwarded headers and hop-by-hop stripping") {
     // upstream connection stays keep-alive.
     auto r4 = roundtrip(s, get("/echo", {{"Connection", "keep-alive, X-Secret"}, {"X-Secret", "1"}}));
     REQUIRE(r4.has_value());
-    for (const auto& v : r4->headers_named("X-Seen-Connection")) {
-      CHECK(lower(v).find("secret") == std::string::npos);
-      CHECK(lower(v).find("close") == std::string::npos);
-    }
+    // The echo backend reflects Connection (not X-Secret: "hop-by-hop headers
+    // are removed" checks the named fields on the wire).
+    CHECK(r4->headers_named("X-Seen-Connection").empty());
   }
   SUBCASE("Connection: close from clients does not close lb's backend connection") {
     Lb lb(simple_config(be.http_ports()));
@@ -1222,7 +1184,7 @@ TEST_CASE("forwarded headers and hop-by-hop stripping") {
                                           {"Proxy-Authorization", "x"}}));
       REQUIRE(r.has_value());
       CHECK(r->status == 200);
-      for (const auto& v : r->headers_named("X-Seen-Connection")) CHECK(lower(v).find("close") == std::string::npos);
+      CHECK(r->headers_named("X-Seen-Connection").empty());
       CHECK(s.wait_closed(2s) == Io::eof);  // ... but the client's connection closes
     }
     json st = backend_stats(be.http_port());
@@ -1523,11 +1485,9 @@ TEST_CASE("access log: one JSON line per HTTP request with the documented fields
     CHECK(j.value("attempts", 0) == 1);
     got.insert(j.value("method", "") + " " + j.value("path", "") + " " + std::to_string(j.value("status", 0)));
     // Lines are written in request order on one connection.
-    if (i < sent.size()) {
-      CHECK(j.value("path", "") == sent[i].path);
-      CHECK(j.value("bytes_out", uint64_t(0)) >= sent[i].body);
-      if (sent[i].method == "POST") CHECK(j.value("bytes_in", uint64_t(0)) >= 500);
-    }
+    CHECK(j.value("path", "") == sent[i].path);
+    CHECK(j.value("bytes_out", uint64_t(0)) >= sent[i].body);
+    if (sent[i].method == "POST") CHECK(j.value("bytes_in", uint64_t(0)) >= 500);
     CHECK(j["duration_ms"].is_number());
     CHECK(j["upstream_ms"].is_number());
   }

@@ -39,20 +39,6 @@ uint64_t backend_requests(uint16_t port) {
   }
 }
 
-bool has_token(const std::optional<std::string>& v, std::string_view token) {
-  return v && lower(*v).find(token) != std::string::npos;
-}
-
-bool is_json_error(const HttpResponse& r) {
-  if (!has_token(r.header("Content-Type"), "application/json")) return false;
-  try {
-    json j = json::parse(r.body);
-    return j.is_object() && j.contains("error") && j["error"].is_string();
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string printable(std::string_view s) {
   std::string o;
   for (unsigned char c : s) {

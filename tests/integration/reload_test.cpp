@@ -30,12 +30,6 @@ namespace {
 constexpr const char* kToken = "t";
 
 // ---- config builders -----------------------------------------------------------
-std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
-  std::vector<json> s;
-  for (auto p : ports) s.push_back(server(p));
-  return s;
-}
-
 // A round_robin pool.
 json rr_pool(const std::string& name, std::vector<json> servers, json extra = json::object()) {
   return make_pool(name, "round_robin", std::move(servers), std::move(extra));

@@ -90,31 +90,6 @@ std::unique_ptr<Backend> restart_backend(uint16_t port, ms timeout = 5s) {
 
 // ---- observing lb ------------------------------------------------------------------
 
-json get_stats(Lb& lb) {
-  auto r = http_get(*lb.admin_port(), "/stats", 3s);
-  if (!r || r->status != 200) return json();
-  try {
-    return json::parse(r->body);
-  } catch (...) {
-    return json();
-  }
-}
-
-json find_pool(const json& stats, const std::string& name) {
-  if (!stats.is_object() || !stats.contains("pools")) return json();
-  for (const auto& p : stats["pools"])
-    if (p.value("name", "") == name) return p;
-  return json();
-}
-
-json find_server(const json& stats, const std::string& pool_name, const std::string& address) {
-  json p = find_pool(stats, pool_name);
-  if (!p.is_object() || !p.contains("servers")) return json();
-  for (const auto& s : p["servers"])
-    if (s.value("address", "") == address) return s;
-  return json();
-}
-
 std::string str_at(const json& j, const json::json_pointer& ptr) {
   if (!j.is_object() || !j.contains(ptr)) return "";
   const json& v = j[ptr];
@@ -135,7 +110,7 @@ bool wait_server(Lb& lb, const std::string& pool_name, uint16_t port, const std:
   json s;
   bool ok = wait_until(
       [&] {
-        s = find_server(get_stats(lb), pool_name, addr(port));
+        s = find_server(admin_stats(lb), pool_name, addr(port));
         return s.is_object() && pred(s);
       },
       timeout, 20ms);
@@ -430,7 +405,7 @@ TEST_CASE("steady load: a backend killed at 3 s costs no GET, is marked down, an
   bool traffic = wait_until([&] { return load.hits(victim) > hits_at_restart; },
                             ms(std::max<long>(0, static_cast<long>(10000 - elapsed_ms(t0)))), 20ms);
   CHECK_MESSAGE(traffic, "the restarted backend got no request through lb before the load ended; "
-                             << "victim entry " << find_server(get_stats(lb), "p", addr(victim)).dump());
+                             << "victim entry " << find_server(admin_stats(lb), "p", addr(victim)).dump());
   load.join();
 
   const double secs = elapsed_ms(t0) / 1000.0;
@@ -481,7 +456,7 @@ TEST_CASE("circuit breaker: opens after failure_threshold 5xx, trial after recov
   INFO("bad entry: " << s.dump());
   CHECK(state_of(s) == "down");
   CHECK(u64(s, "failures_total") == 3);
-  CHECK(u64(find_pool(get_stats(lb), "p"), "servers_available") == 2);
+  CHECK(u64(find_pool(admin_stats(lb), "p"), "servers_available") == 2);
   CHECK(wait_until([&] { return log_lines(lb, "circuit open", bad_addr).size() == 1; }, 2s));
   for (const auto& l : log_lines(lb, "circuit open", bad_addr)) CHECK(l.value("pool", "") == "p");
   CHECK(bad_count.value() == 3);
@@ -520,7 +495,7 @@ TEST_CASE("circuit breaker: opens after failure_threshold 5xx, trial after recov
   CHECK(status == 500);
   CHECK(bad_count.value() == 4);
   CHECK(wait_until([&] { return log_lines(lb, "circuit open", bad_addr).size() == 2; }, 2s));
-  CHECK(circuit_of(find_server(get_stats(lb), "p", bad_addr)) == "open");
+  CHECK(circuit_of(find_server(admin_stats(lb), "p", bad_addr)) == "open");
 
   // 4. The server recovers (same port, now 200). The next trial comes after the
   //    doubled timeout (2 s); success_threshold 2: one success → half_open, two → closed.
@@ -532,7 +507,7 @@ TEST_CASE("circuit breaker: opens after failure_threshold 5xx, trial after recov
   MESSAGE("second trial " << second_gap << " ms after the first (doubled recovery: 2 s)");
   CHECK(second_gap >= 1800);
   CHECK(status == 200);
-  s = find_server(get_stats(lb), "p", bad_addr);
+  s = find_server(admin_stats(lb), "p", bad_addr);
   INFO("after one trial success: " << s.dump());
   CHECK(circuit_of(s) == "half_open");
   CHECK(state_of(s) == "up");
@@ -570,7 +545,7 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
       REQUIRE(r.has_value());
       CHECK(r->status == 500);
     }
-    json st = get_stats(lb);
+    json st = admin_stats(lb);
     json sa = find_server(st, "p", addr(a)), sb = find_server(st, "p", addr(b));
     INFO(sa.dump() << "\n" << sb.dump());
     int open = (circuit_of(sa) == "open") + (circuit_of(sb) == "open");
@@ -593,7 +568,7 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
       REQUIRE(r.has_value());
       CHECK(r->status == 500);
     }
-    json st = get_stats(lb);
+    json st = admin_stats(lb);
     CHECK(circuit_of(find_server(st, "p", addr(a))) == "open");
     CHECK(circuit_of(find_server(st, "p", addr(b))) == "open");
     CHECK(log_lines(lb, "circuit open").size() == 2);
@@ -711,7 +686,7 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
                           {{"health_check", tcp_check("200ms", "200ms", 1, 1)}, {"when_all_down", "fail"}})));
     REQUIRE(wait_state(lb, d1, "down", 3s));
     REQUIRE(wait_state(lb, d2, "down", 3s));
-    json p0 = find_pool(get_stats(lb), "p");
+    json p0 = find_pool(admin_stats(lb), "p");
     CHECK(u64(p0, "servers_available") == 0);
     const uint64_t n0 = u64(p0, "no_server_total");
     const int kN = 10;
@@ -729,7 +704,7 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
       CHECK(body.is_object());
       CHECK(body.contains("error"));
     }
-    json p1 = find_pool(get_stats(lb), "p");
+    json p1 = find_pool(admin_stats(lb), "p");
     CHECK(u64(p1, "no_server_total") == n0 + kN);
     CHECK(p1.value("panic", true) == false);
   }
@@ -744,12 +719,12 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
       REQUIRE(r.has_value());
       CHECK(r->status == 502);
     }
-    json p1 = find_pool(get_stats(lb), "p");
+    json p1 = find_pool(admin_stats(lb), "p");
     INFO(p1.dump());
     CHECK(p1.value("panic", false) == true);
     CHECK(u64(p1, "no_server_total") == 0);
-    CHECK(u64(find_server(get_stats(lb), "p", addr(d1)), "requests_total") +
-              u64(find_server(get_stats(lb), "p", addr(d2)), "requests_total") >=
+    CHECK(u64(find_server(admin_stats(lb), "p", addr(d1)), "requests_total") +
+              u64(find_server(admin_stats(lb), "p", addr(d2)), "requests_total") >=
           4);
   }
   SUBCASE("checks fail but the servers work: panic serves 200, fail serves 503") {
@@ -773,7 +748,7 @@ TEST_CASE("when_all_down: fail answers 503 with Retry-After; panic still tries t
           CHECK(r->has_header("Retry-After"));
         }
       }
-      json p1 = find_pool(get_stats(lb), "p");
+      json p1 = find_pool(admin_stats(lb), "p");
       INFO(p1.dump());
       if (mode == "panic") {
         CHECK(seen.size() == 2);
@@ -821,7 +796,7 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
       got503 += r->status == 503;
     }
     const uint64_t reached = totals() - before;
-    json p = find_pool(get_stats(lb), "p");
+    json p = find_pool(admin_stats(lb), "p");
     MESSAGE(kN << " requests reached the backends " << reached << " times; retries_total " << u64(p, "retries_total"));
     CHECK(got503 == kN);
     CHECK(reached <= uint64_t(1.2 * kN + 10));
@@ -842,7 +817,25 @@ TEST_CASE("retries: budget_percent bounds the extra load when every server answe
       CHECK(r->has_header("X-Backend-Port"));  // the backend's own response
     }
     CHECK(totals() - before == uint64_t(kN));
-    CHECK(u64(find_pool(get_stats(lb), "p"), "retries_total") == 0);
+    CHECK(u64(find_pool(admin_stats(lb), "p"), "retries_total") == 0);
+  }
+  SUBCASE("a retry that finds every server tried answers, and the keep-alive connection serves the next request") {
+    // One server, one retry allowed: the retry's dispatch has no untried
+    // server left and must end the exchange itself (it once left the client
+    // waiting, with the next request never answered).
+    Lb lb(config_for(make_pool("p", "round_robin", {server_entry(be.http_port(0))},
+                               {{"retries", {{"attempts", 1}, {"on", {"503"}}, {"budget_percent", 100}}}, no_breaker})));
+    Socket c = Socket::connect(lb.port("web"), 2s);
+    REQUIRE(c.valid());
+    for (int i = 0; i < 3; ++i) {
+      INFO("request " << i);
+      REQUIRE(c.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto r = read_http_response(c, 3s);
+      REQUIRE(r.has_value());
+      CHECK(r->status == 503);  // the last failure is reported
+    }
+    auto lines = wait_access_lines(lb, 3);
+    CHECK(lines.size() == 3);
   }
   SUBCASE("each try goes to a different server, even when the weights favour one") {
     const uint16_t heavy = be.http_port(0), light = be.http_port(1);
@@ -869,7 +862,7 @@ TEST_CASE("backup server: idle while a primary is up, serves when all primaries 
   Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b), server_entry(k, {{"backup", true}})},
                         {{"health_check", http_check("300ms", "300ms", 1, 1)}})));
   for (auto p : {a, b, k}) REQUIRE(wait_state(lb, p, "up", 5s));
-  CHECK(find_server(get_stats(lb), "p", addr(k)).value("backup", false) == true);
+  CHECK(find_server(admin_stats(lb), "p", addr(k)).value("backup", false) == true);
 
   auto spread = [&](int n) {
     std::map<uint16_t, int> m;
@@ -888,7 +881,7 @@ TEST_CASE("backup server: idle while a primary is up, serves when all primaries 
   CHECK(m[a] == 15);
   CHECK(m[b] == 15);
   CHECK(m[k] == 0);
-  CHECK(u64(find_server(get_stats(lb), "p", addr(k)), "requests_total") == 0);
+  CHECK(u64(find_server(admin_stats(lb), "p", addr(k)), "requests_total") == 0);
 
   p1->process().kill_and_wait();
   p2->process().kill_and_wait();
@@ -896,14 +889,14 @@ TEST_CASE("backup server: idle while a primary is up, serves when all primaries 
   REQUIRE(wait_state(lb, b, "down", 3s));
   m = spread(30);
   CHECK(m[k] == 30);
-  CHECK(u64(find_server(get_stats(lb), "p", addr(k)), "requests_total") == 30);
+  CHECK(u64(find_server(admin_stats(lb), "p", addr(k)), "requests_total") == 30);
 
   p1 = restart_backend(a);
   REQUIRE(wait_state(lb, a, "up", 3s));
   m = spread(30);
   CHECK(m[a] == 30);
   CHECK(m[k] == 0);
-  CHECK(u64(find_server(get_stats(lb), "p", addr(k)), "requests_total") == 30);
+  CHECK(u64(find_server(admin_stats(lb), "p", addr(k)), "requests_total") == 30);
 }
 
 // (g) ---------------------------------------------------------------------------------
@@ -921,7 +914,7 @@ TEST_CASE("tcp listener: a tcp health check takes a dead server out, so every co
   CHECK(health_of(s) == "failing");
   CHECK(lower(last_error_of(s)).find("refused") != std::string::npos);
   REQUIRE(wait_state(lb, live, "up", 3s));
-  CHECK(health_of(find_server(get_stats(lb), "p", addr(live))) == "passing");
+  CHECK(health_of(find_server(admin_stats(lb), "p", addr(live))) == "passing");
 
   const int kN = 50;
   int ok = 0;
@@ -935,7 +928,7 @@ TEST_CASE("tcp listener: a tcp health check takes a dead server out, so every co
     ok += d.io == Io::eof && d.data == msg;
   }
   CHECK(ok == kN);
-  json st = get_stats(lb);
+  json st = admin_stats(lb);
   CHECK(u64(find_server(st, "p", addr(dead)), "requests_total") == 0);
   CHECK(u64(find_server(st, "p", addr(live)), "requests_total") == uint64_t(kN));
   CHECK(u64(find_pool(st, "p"), "retries_total") == 0);
@@ -970,7 +963,7 @@ TEST_CASE("retries: a connect failure is retried on the other server; the access
     CHECK((att == 1 || att == 2));
     twice += att == 2;
   }
-  json st = get_stats(lb);
+  json st = admin_stats(lb);
   MESSAGE(twice << " of " << kN << " requests tried the dead server first");
   CHECK(twice >= 1);
   CHECK(u64(find_server(st, "p", addr(dead)), "failures_total") == uint64_t(twice));

@@ -26,12 +26,6 @@ json tcp_listener(const std::string& name, const std::string& pool, json extra =
   return l;
 }
 
-std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
-  std::vector<json> s;
-  for (auto p : ports) s.push_back(server(p));
-  return s;
-}
-
 // One connection through lb to an HTTP-mode backend: "GET / HTTP/1.0", read the
 // response, wait for the close, return the X-Backend-Port that answered.
 std::optional<uint16_t> backend_port_via(uint16_t lb_port, std::string* why = nullptr) {
@@ -102,23 +96,6 @@ std::string describe(const Spread& s) {
   for (auto& [k, v] : s.counts) d += " " + std::to_string(k) + "=" + std::to_string(v);
   return d;
 }
-
-// Waits for an access log with at least n lines; returns the parsed lines.
-std::vector<json> wait_access_lines(Lb& lb, size_t n, ms timeout = 5s) {
-  wait_until([&] { return lb.access_log().size() >= n; }, timeout, 20ms);
-  return lb.access_log();
-}
-
-struct XorShift {
-  uint64_t s;
-  explicit XorShift(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-};
 
 }  // namespace
 
@@ -312,7 +289,6 @@ TEST_CASE("backpressure: a 1 GiB response to a client that does not read stays b
   INFO("ended with " << to_string(d.io) << " " << strerror(d.err));
   CHECK(d.io == Io::eof);
   CHECK(count == kBody);
-  CHECK(head->head_bytes + count == head->head_bytes + kBody);
   CHECK(pattern_ok);
 }
 

@@ -48,26 +48,6 @@ void make_pki(const TempDir& dir) {
        dir.file("leaf.pem")});
 }
 
-json find_server(const json& stats, const std::string& pool_name, const std::string& address) {
-  if (!stats.is_object() || !stats.contains("pools")) return json();
-  for (const auto& p : stats["pools"]) {
-    if (p.value("name", "") != pool_name || !p.contains("servers")) continue;
-    for (const auto& s : p["servers"])
-      if (s.value("address", "") == address) return s;
-  }
-  return json();
-}
-
-json get_stats(Lb& lb) {
-  auto r = http_get(*lb.admin_port(), "/stats", 3s);
-  if (!r || r->status != 200) return json();
-  try {
-    return json::parse(r->body);
-  } catch (...) {
-    return json();
-  }
-}
-
 std::string health_field(const json& server, const char* field) {
   if (!server.is_object() || !server.contains("health") || !server["health"].contains(field)) return "";
   const json& v = server["health"][field];
@@ -128,7 +108,7 @@ TEST_CASE("tls health: http checks over TLS pass against a TLS listener, fail ag
   json good, to_plain, wrong_name;
   const bool settled = wait_until(
       [&] {
-        const json stats = get_stats(*lb);
+        const json stats = admin_stats(*lb);
         good = find_server(stats, "tlspool", https_addr);
         to_plain = find_server(stats, "tls-to-plain", plain_addr);
         wrong_name = find_server(stats, "tls-wrong-name", https_addr);
