@@ -1,6 +1,10 @@
 // lb/backend_conn.cpp — connect, read/parse responses, tunnel after 101, idle watch.
 #include "lb/backend_conn.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "lb/conn_pool.h"
 #include "lb/log.h"
 #include "lb/worker.h"
@@ -46,7 +50,7 @@ void BackendConn::on_connect(uv_connect_t* req, int status) {
       if (!c->tls_) {
         log_error("backend tls setup failed", {{"server", c->tls_host_}, {"reason", error}});
         status = UV_EPROTO;
-      } else if (c->flush_tls(nullptr) < 0) {
+      } else if (c->flush_tls() < 0) {
         status = UV_EPIPE;
       } else {
         c->resume_reading();  // the handshake needs the server's answers before any request
@@ -64,8 +68,37 @@ void BackendConn::on_connect(uv_connect_t* req, int status) {
 void BackendConn::attach(BackendOwner* owner) {
   owner_ = owner;
   response_done_ = false;
+  response_bytes_seen_ = false;
   keep_alive_ = false;
   resume_reading();
+}
+
+void BackendConn::on_write_done(uv_stream_t* stream, int status) {
+  if (owner_) owner_->on_write_done(stream, status);
+}
+
+// The idle read watcher notices what arrived in earlier loop iterations; this
+// catches what arrived since (a FIN or stray bytes racing the new request).
+// One non-blocking peek per reuse. With TLS the peeked bytes are ciphertext
+// that may be harmless (a late session ticket), but a connection with unread
+// input is never worth the risk.
+bool BackendConn::still_idle() {
+  if (!reusable()) {
+    close();
+    return false;
+  }
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) {
+    close();
+    return false;
+  }
+  char byte;
+  ssize_t n;
+  do n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+  close();  // data (n > 0), EOF (n == 0) or an error: not safe to reuse
+  return false;
 }
 
 bool BackendConn::reusable() const {
@@ -110,8 +143,7 @@ void BackendConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
       if (owner) owner->on_backend_tunnel_eof();
     } else if (!c->owner_) {
       c->close();  // idle connection closed by the server: drop it from the pool
-    } else if (c->parser_.finish() == http::FeedStatus::MessageComplete) {
-      c->keep_alive_ = false;  // close-delimited body ended; on_response_complete ran
+    } else if (c->finish_close_delimited()) {
       c->close();
     } else {
       c->fail("connection closed by server", false);
@@ -132,6 +164,7 @@ void BackendConn::handle_data(const char* data, size_t len) {
     close();  // bytes nobody asked for: never hand this connection out again
     return;
   }
+  response_bytes_seen_ = true;
   while (len > 0 && !closing_) {
     auto r = parser_.feed(data, len);
     data += r.consumed;
@@ -141,9 +174,12 @@ void BackendConn::handle_data(const char* data, size_t len) {
       case http::FeedStatus::HeadPaused:
         break;
       case http::FeedStatus::MessageComplete:
-        if (len > 0) {
-          keep_alive_ = false;  // a server sending past its response cannot be reused
-        }
+        // Any byte after a complete response (outside a 1xx/101 flow) means
+        // the server is out of step with us: its next bytes could be taken
+        // for the answer to another client's request. Decide before the
+        // owner sees the completion (and may park the connection).
+        if (len > 0) keep_alive_ = false;
+        complete_response();
         return;
       case http::FeedStatus::Upgrade:
         tunnel_ = true;
@@ -157,25 +193,25 @@ void BackendConn::handle_data(const char* data, size_t len) {
   }
 }
 
-int BackendConn::write(const uv_buf_t* bufs, size_t count, WriteSink* sink) {
-  if (!tls_) return write_bufs(worker_.buffers(), stream(), bufs, count, sink, &pending_writes_);
+int BackendConn::write(const uv_buf_t* bufs, size_t count) {
+  if (!tls_) return write_bufs(worker_.buffers(), stream(), bufs, count, this, &pending_writes_);
   for (size_t i = 0; i < count; ++i)
     if (!tls_->write_plain(bufs[i].base, bufs[i].len)) return UV_EPIPE;
-  return flush_tls(sink);
+  return flush_tls();
 }
 
-int BackendConn::flush_tls(WriteSink* sink) {
+int BackendConn::flush_tls() {
   if (!tls_ || tls_->pending_encrypted() == 0) return 0;
   std::string_view out = tls_->encrypted_output();
   uv_buf_t b = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-  int rc = write_bufs(worker_.buffers(), stream(), &b, 1, sink, &pending_writes_);
+  int rc = write_bufs(worker_.buffers(), stream(), &b, 1, this, &pending_writes_);
   tls_->consume_encrypted(out.size());
   return rc;
 }
 
 void BackendConn::handle_ciphertext(const char* data, size_t len) {
   auto st = tls_->on_encrypted_input(data, len);
-  flush_tls(owner_);
+  flush_tls();
   std::string_view plain = tls_->plaintext();
   if (!plain.empty()) {
     // Handled in place: the owner's writes go to the TLS output side only,
@@ -187,7 +223,7 @@ void BackendConn::handle_ciphertext(const char* data, size_t len) {
   if (st == tls::Connection::Status::error) fail("tls error with server", false);
   else if (st == tls::Connection::Status::closed) {
     if (!owner_) close();
-    else if (parser_.finish() == http::FeedStatus::MessageComplete) close();
+    else if (finish_close_delimited()) close();
     else fail("connection closed by server", false);
   }
 }
@@ -204,9 +240,21 @@ void BackendConn::on_response_head(const http::ResponseHead& head) {
 void BackendConn::on_response_body(std::string_view data) {
   if (owner_) owner_->on_backend_body(data);
 }
-void BackendConn::on_response_complete() {
-  response_done_ = true;
+// The parser reports completion from inside feed(); the owner hears of it
+// from handle_data / finish_close_delimited once the bytes after the
+// response have been looked at.
+void BackendConn::on_response_complete() { response_done_ = true; }
+
+void BackendConn::complete_response() {
   if (owner_) owner_->on_backend_complete();
+}
+
+// EOF: true when it ended a close-delimited body (the owner has been told).
+bool BackendConn::finish_close_delimited() {
+  keep_alive_ = false;
+  if (parser_.finish() != http::FeedStatus::MessageComplete) return false;
+  complete_response();
+  return true;
 }
 
 void BackendConn::fail(const char* reason, bool reset) {

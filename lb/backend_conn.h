@@ -42,7 +42,12 @@ class BackendOwner : public WriteSink {
   virtual void on_backend_read_done() = 0;
 };
 
-class BackendConn final : public http::ResponseHandler {
+// Pending writes report to the BackendConn itself (not to the session that
+// issued them): when a connection is closed, libuv cancels its queued writes
+// in the handle's own close path, after the session may already be gone, so
+// only the connection — alive until its close callback — may receive them.
+// It forwards completions to its current owner, if any.
+class BackendConn final : public http::ResponseHandler, public WriteSink {
  public:
   // Starts connecting to `address`; reports through owner->on_backend_connected.
   // Returns null (and sets rc) when the connect cannot even start.
@@ -53,8 +58,9 @@ class BackendConn final : public http::ResponseHandler {
                               BackendOwner* owner, int& rc, std::shared_ptr<const tls::ClientContext> tls = nullptr,
                               std::string_view host = {}, std::string session_key = {});
 
-  // Writes request bytes (encrypting when TLS). Returns a libuv error (< 0) on failure.
-  int write(const uv_buf_t* bufs, size_t count, WriteSink* sink);
+  // Writes request bytes (encrypting when TLS). Completions reach the owner's
+  // on_write_done. Returns a libuv error (< 0) on failure.
+  int write(const uv_buf_t* bufs, size_t count);
 
   void attach(BackendOwner* owner);  // taken from the pool for a new exchange
   void expect_response(llhttp_method_t method) { parser_.expect(method); }
@@ -66,6 +72,9 @@ class BackendConn final : public http::ResponseHandler {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   ServerLive* server() const { return server_.get(); }
   bool reused() const { return exchanges_ > 0; }
+  // A byte of the current exchange's response arrived (a reused connection
+  // that fails before this was stale: the request may be replayed).
+  bool response_bytes_seen() const { return response_bytes_seen_; }
   bool closing() const { return closing_; }
   unsigned& pending_writes() { return pending_writes_; }
   // Reusable after the response completed: server keeps it alive, nothing queued.
@@ -76,12 +85,16 @@ class BackendConn final : public http::ResponseHandler {
   uint64_t idle_timeout_ms = 0;
   ConnPool* pool = nullptr;  // set while parked in a pool; close() unlinks it
   void go_idle();  // called by ConnPool: keep reading to notice a server close
+  // Called by ConnPool before handing an idle connection out: false (and the
+  // connection is closed) when the server sent bytes or closed meanwhile.
+  bool still_idle();
 
  private:
   BackendConn(Worker& worker, std::shared_ptr<ServerLive> server);
   ~BackendConn() override;
   void handle_ciphertext(const char* data, size_t len);
-  int flush_tls(WriteSink* sink);
+  int flush_tls();
+  bool finish_close_delimited();
 
   // http::ResponseHandler
   void on_interim_response(const http::ResponseHead& head) override;
@@ -94,6 +107,9 @@ class BackendConn final : public http::ResponseHandler {
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   void handle_data(const char* data, size_t len);
   void fail(const char* reason, bool reset);
+  void complete_response();
+  // WriteSink
+  void on_write_done(uv_stream_t* stream, int status) override;
 
   Worker& worker_;
   std::shared_ptr<ServerLive> server_;
@@ -110,6 +126,7 @@ class BackendConn final : public http::ResponseHandler {
   bool reading_ = false;
   bool tunnel_ = false;
   bool response_done_ = false;
+  bool response_bytes_seen_ = false;
   bool keep_alive_ = false;
   bool closing_ = false;
 };

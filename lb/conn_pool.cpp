@@ -21,7 +21,7 @@ BackendConn* ConnPool::take(ServerLive* server) {
     BackendConn* c = list.back();
     list.pop_back();
     c->pool = nullptr;
-    return c;
+    if (c->still_idle()) return c;  // else it closed itself: try the next
   }
   return nullptr;
 }

@@ -79,6 +79,7 @@ void RequestParser::begin_message() {
   gap_from_ = nullptr;
   in_message_ = false;
   head_done_ = false;
+  refused_head_readable_ = false;
   head_paused_ = false;
   message_done_ = false;
 }
@@ -360,6 +361,7 @@ int RequestParser::on_head_done() {
   h.method = llhttp_method_name(h.method_id);
   if (!validate_target(h, buf)) return HPE_USER;
   buf.fill(h.headers);  // after any store(): views must not move
+  refused_head_readable_ = true;  // method, target and fields are valid from here on
 
   size_t hosts = h.headers.count("host");
   if (hosts > 1) return fail_cb(400, "repeated Host");
@@ -382,6 +384,7 @@ int RequestParser::on_head_done() {
   h.expect_continue = iequals(h.headers.get("expect"), "100-continue");
   h.head_bytes = head_scan_.bytes();
 
+  refused_head_readable_ = false;
   slots_.publish();
   state_ = State::Body;
   if (handler_->on_request_head(h) == Flow::Pause) {

@@ -70,6 +70,10 @@ class RequestParser {
   // The last head reported by on_request_head (valid until the next one).
   const RequestHead& head() const noexcept { return slots_.published(); }
   const ParseError& error() const noexcept { return error_; }
+  // After an Error on a head whose request line and fields were read (a
+  // refused Host or framing, a declared body over the limit): that head, so
+  // the access line can name its method and path. Null otherwise.
+  const RequestHead* refused_head() const noexcept { return refused_head_readable_ ? &slots_.building() : nullptr; }
   // True between the first byte of a message and its completion.
   bool in_message() const noexcept { return in_message_; }
 
@@ -105,6 +109,7 @@ class RequestParser {
   const char* gap_from_ = nullptr;  // start of not-yet-scanned chunk framing in the current slice
   bool in_message_ = false;
   bool head_done_ = false;          // on_headers_complete ran for the current message
+  bool refused_head_readable_ = false;  // see refused_head()
   bool head_paused_ = false;        // the handler asked to pause after the head
   bool message_done_ = false;       // on_message_complete ran (pause pending)
   bool cb_failed_ = false;          // a callback of ours refused the input (error_ set)

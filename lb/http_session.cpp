@@ -16,8 +16,11 @@
 namespace lb {
 
 namespace {
-constexpr size_t kHighWater = 256 * 1024;  // stop reading the other side above this many queued bytes
-constexpr size_t kLowWater = 64 * 1024;
+// Backpressure: reading from one side stops while bytes wait in the other
+// side's write queue and resumes once that queue has drained, so a peer that
+// stops reading costs at most one read's worth (one 64 KiB pooled buffer) of
+// queued data per direction; the kernel's socket buffers absorb the rest.
+bool write_queued(uv_stream_t* s) { return uv_stream_get_write_queue_size(s) > 0; }
 
 }  // namespace
 
@@ -268,8 +271,16 @@ size_t HttpSession::feed_parser(const char* data, size_t len) {
     if (r.status == http::FeedStatus::MessageComplete) continue;
     if (r.status == http::FeedStatus::Error) {
       const auto& e = parser_->error();
-      listener().live->requests_total.add(1);
-      have_head_ = false;
+      // A head that was parsed (e.g. a body over max_body_bytes, a bad chunk)
+      // was counted and keeps its method and path in the access line.
+      if (!have_head_) listener().live->requests_total.add(1);
+      if (response_started_) {
+        aborted_ = true;  // the server is already answering: only closing tells the client
+        close_session();
+        break;
+      }
+      release_server(false);
+      drop_backend();
       send_error(e.status, e.reason, true);
       write_access_log();
       break;
@@ -355,7 +366,7 @@ void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
         return;
       }
     flush_tls();
-    if (conn_ && uv_stream_get_write_queue_size(client()) > kHighWater) conn_->pause_reading();
+    if (conn_ && !closing() && write_queued(client())) conn_->pause_reading();
     return;
   }
   int rc = write_bufs(worker_.buffers(), client(), bufs, n, this, &client_pending_);
@@ -363,7 +374,7 @@ void HttpSession::write_client(const uv_buf_t* bufs, size_t n) {
     close_session();
     return;
   }
-  if (conn_ && uv_stream_get_write_queue_size(client()) > kHighWater) conn_->pause_reading();
+  if (conn_ && write_queued(client())) conn_->pause_reading();
 }
 
 void HttpSession::write_client(std::string_view s) {
@@ -372,17 +383,27 @@ void HttpSession::write_client(std::string_view s) {
 }
 
 void HttpSession::write_backend(const uv_buf_t* bufs, size_t n) {
-  if (!conn_) return;
+  if (!conn_ || closing()) return;
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
   conn_->server()->bytes_out.add(total);
-  int rc = conn_->write(bufs, n, this);
+  if (capture_body_) {
+    // Body bytes on a reused connection, kept for a stale-connection replay.
+    if (replay_body_.size() + total > kMaxReplayBytes) {
+      capture_body_ = false;
+      replay_overflow_ = true;
+      std::string().swap(replay_body_);
+    } else {
+      for (size_t i = 0; i < n; ++i) replay_body_.append(bufs[i].base, bufs[i].len);
+    }
+  }
+  int rc = conn_->write(bufs, n);
   if (rc < 0) {
     conn_->close();
     on_backend_error("write to server failed", true);
     return;
   }
-  if (uv_stream_get_write_queue_size(conn_->stream()) > kHighWater) stop_client_reading();
+  if (conn_ && write_queued(conn_->stream())) stop_client_reading();
 }
 
 void HttpSession::on_write_done(uv_stream_t* stream, int status) {
@@ -392,12 +413,12 @@ void HttpSession::on_write_done(uv_stream_t* stream, int status) {
       close_session();
       return;
     }
-    if (conn_ && uv_stream_get_write_queue_size(client()) < kLowWater) conn_->resume_reading();
+    if (conn_ && !write_queued(client())) conn_->resume_reading();
     maybe_close_after_flush();
     return;
   }
   // A backend write finished: resume reading the client if it was held back.
-  if (status == 0 && conn_ && stream == conn_->stream() && uv_stream_get_write_queue_size(stream) < kLowWater &&
+  if (status == 0 && conn_ && stream == conn_->stream() && !write_queued(stream) &&
       (phase_ == Phase::tunnel || (phase_ == Phase::exchanging && !request_done_)))
     start_client_reading();
 }
@@ -422,6 +443,7 @@ void HttpSession::send_error(int status, std::string_view message, bool close_af
                       uv_buf_init(body.data(), static_cast<unsigned>(body.size()))};
   write_client(bufs, 2);
   if (close_after) {
+    response_done_ = true;  // lb's answer is the whole response; the connection ends after it
     close_after_flush_ = true;
     stop_client_reading();
     disarm_timer();
@@ -470,6 +492,7 @@ http::Flow HttpSession::on_request_head(const http::RequestHead& head) {
     return http::Flow::Pause;
   }
   pool_ = *pool;
+  pool_chosen_ = true;
   hash_ = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_addr().get())
               : 0;
@@ -505,6 +528,7 @@ void HttpSession::on_request_complete() {
 
 void HttpSession::finish_exchange() {
   write_access_log();
+  if (closing()) return;  // nothing may parse or dispatch on a closing session
   if (!close_after_flush_ && (!client_keep_alive_ || stopping_)) close_after_flush_ = true;
   // Reset the per-exchange state for the next request on this connection.
   tried_.clear();
@@ -517,6 +541,11 @@ void HttpSession::finish_exchange() {
   bytes_in_ = bytes_out_ = 0;
   have_head_ = false;
   server_name_ = {};
+  logged_ = aborted_ = pool_chosen_ = false;
+  stale_retried_ = capture_body_ = replay_overflow_ = false;
+  if (replay_body_.capacity() > kMaxReplayBytes) std::string().swap(replay_body_);
+  else replay_body_.clear();
+  request_id_ = {};
   if (close_after_flush_) {
     stop_client_reading();
     maybe_close_after_flush();
@@ -551,6 +580,7 @@ void HttpSession::close_session() {
   // written after this: look the address up while the socket is still open.
   if (Logger::instance().access_enabled()) client_addr();
   phase_ = Phase::closing;
+  log_unfinished_exchange();
   release_server(false);
   drop_backend();
   auto on_closed = [](uv_handle_t* h) {
@@ -559,27 +589,6 @@ void HttpSession::close_session() {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&client_), on_closed);
-}
-
-void HttpSession::write_access_log() {
-  if (!Logger::instance().access_enabled() || status_ == 0) return;
-  AccessRecord r;
-  r.listener = listener().config->name;
-  r.client = client_ip();
-  if (have_head_) {
-    r.method = parser_->head().method;
-    r.path = parser_->head().path;
-  }
-  r.status = status_;
-  r.bytes_in = bytes_in_;
-  r.bytes_out = bytes_out_;
-  r.duration_ms = static_cast<double>(worker_.now_ns() - exchange_start_ns_) / 1e6;
-  if (attempts_ > 0) r.pool = pool().config->name;
-  if (!server_name_.empty()) r.server = server_name_;
-  r.attempts = attempts_;
-  r.upstream_ms = upstream_ms_;
-  append_access_record(worker_.access_log().line(), r);
-  worker_.access_log().line_done();
 }
 
 }  // namespace lb

@@ -50,6 +50,9 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   const ListenerRuntime& listener() const { return rt_->runtime().listeners[listener_]; }
   const PoolRuntime& pool() const { return rt_->runtime().pools[pool_]; }
   uv_stream_t* client() { return reinterpret_cast<uv_stream_t*>(&client_); }
+  // Once closing, nothing may parse, dispatch or write on this session: its
+  // handles are being closed and it is freed in their last close callback.
+  bool closing() const { return phase_ == Phase::closing; }
 
   // Client side.
   static void on_client_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -83,7 +86,10 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
 
   // Exchange.
   void dispatch();
+  void connect_server(const ServerRuntime& server);
   void use_connection(BackendConn* conn);
+  bool retry_stale_connection();
+  bool reject_upgrade(const http::ResponseHead& head);
   void send_request_head();
   void write_backend(const uv_buf_t* bufs, size_t n);
   void backend_failed(const char* reason, conf::RetryOn condition);
@@ -91,10 +97,15 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   bool schedule_retry(conf::RetryOn condition);
   bool retry_possible() const;
   int failure_status(conf::RetryOn condition) const;
+  static const char* failure_message(int status);
+  bool another_try_possible() const;
   uint64_t next_random();
   void release_server(bool success);
   void drop_backend();
   void write_access_log();
+  void log_unfinished_exchange();
+  const http::RequestHead* logged_head() const;
+  std::string_view request_id();
 
   // BackendOwner
   void on_backend_connected(int status) override;
@@ -171,6 +182,20 @@ class HttpSession final : public Session, public http::RequestHandler, public Ba
   double upstream_ms_ = -1;
   uint64_t bytes_in_ = 0;   // this request, from the client
   uint64_t bytes_out_ = 0;  // this response, to the client
+  bool logged_ = false;     // this exchange's access line is written
+  bool aborted_ = false;    // the response was cut short (logged as "aborted": true)
+  bool pool_chosen_ = false;  // a route chose pool_ for this request
+  // A request that fails on a reused server connection before any response
+  // byte is replayed once on a fresh connection to the same server (the
+  // server closed an idle connection as we reused it). Its body bytes sent
+  // so far are kept for that, up to kMaxReplayBytes.
+  static constexpr size_t kMaxReplayBytes = 64 * 1024;
+  bool stale_retried_ = false;
+  bool capture_body_ = false;
+  bool replay_overflow_ = false;
+  std::string replay_body_;
+  std::string_view request_id_;  // the client's X-Request-Id, or generated_id_
+  char generated_id_[33] = {};
 };
 
 }  // namespace lb

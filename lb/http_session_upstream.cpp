@@ -2,6 +2,8 @@
 // server, connecting or taking a pooled connection, forwarding the request
 // head, retries (rules, budget, backoff), and relaying the response head and
 // body back to the client. The client side lives in lb/http_session.cpp.
+#include <strings.h>
+
 #include <cstring>
 
 #include "algorithms/latency.h"
@@ -10,36 +12,28 @@
 #include "lb/http_session.h"
 #include "lb/log.h"
 #include "lb/server_health.h"
+#include "lb/websocket.h"
 
 namespace lb {
 
-namespace {
-
-// 128-bit-looking request id from a per-thread splitmix64 sequence: unique
-// enough for correlation, no syscall, no lock.
-void make_request_id(char out[33]) {
-  thread_local uint64_t state = uv_hrtime() ^ (reinterpret_cast<uintptr_t>(&state) << 16);
-  auto next = [] {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  snprintf(out, 33, "%016llx%016llx", static_cast<unsigned long long>(next()),
-           static_cast<unsigned long long>(next()));
-}
-
-}  // namespace
 
 void HttpSession::dispatch() {
+  if (closing()) return;
   const conf::PoolConfig& pc = *pool().config;
-  auto picked = rt_->selector(pool_).pick(hash_, worker_.now_ns(), tried_);
+  // A retry spends from the pool's budget only when it is actually sent.
+  const bool retrying = attempts_ > 0;
+  const bool have_token = !retrying || pool().live->retry_tokens.try_spend();
+  // An upgrade never serves as a half-open circuit's trial: its outcome is
+  // only known when the tunnel ends, and the probe must not wait that long.
+  std::optional<Pick> picked;
+  if (have_token) picked = rt_->selector(pool_).pick(hash_, worker_.now_ns(), tried_, !parser_->head().upgrade);
   if (!picked) {
     // On a retry with every server tried, report the last failure instead.
-    bool retrying = attempts_ > 0;
+    if (retrying && have_token) pool().live->retry_tokens.refund();
     if (!retrying) pool().live->no_server_total.add(1);
     int status = retrying ? last_failure_status_ : 503;
-    send_error(status, retrying ? "server failed" : "no server available", !request_done_ && parser_->head().has_body);
+    send_error(status, retrying ? failure_message(status) : "no server available",
+               !request_done_ && parser_->head().has_body);
     if (!close_after_flush_) phase_ = Phase::exchanging;
     response_done_ = true;
     // A retry (from the backoff timer) may find the request already read:
@@ -54,6 +48,8 @@ void HttpSession::dispatch() {
   if (attempts_ == 1) {
     pool().live->requests_total.add(1);
     pool().live->retry_tokens.on_request(pc.retries.budget_percent);
+  } else {
+    pool().live->retries_total.add(1);
   }
   const ServerRuntime& server = pool().servers[picked->server];
   server_name_ = server.config->address.text;
@@ -64,6 +60,12 @@ void HttpSession::dispatch() {
     use_connection(idle);
     return;
   }
+  connect_server(server);
+}
+
+// A new connection to `server` (the session's current try); the outcome
+// arrives in on_backend_connected.
+void HttpSession::connect_server(const ServerRuntime& server) {
   int rc = 0;
   conn_ = BackendConn::connect(worker_, server.live, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
                                this, rc, pool().tls, server.config->address.host, server.config->address.text);
@@ -71,7 +73,7 @@ void HttpSession::dispatch() {
     backend_failed(uv_strerror(rc), conf::RetryOn::connect_failure);
     return;
   }
-  arm_timer(static_cast<uint64_t>(pc.timeouts.connect.count()));
+  arm_timer(static_cast<uint64_t>(pool().config->timeouts.connect.count()));
 }
 
 void HttpSession::on_backend_connected(int status) {
@@ -90,6 +92,16 @@ void HttpSession::use_connection(BackendConn* conn) {
   conn_->expect_response(parser_->head().method_id);
   phase_ = Phase::exchanging;
   send_request_head();
+  if (conn_ != conn || phase_ != Phase::exchanging) return;  // the write failed and was handled
+  if (!replay_body_.empty()) {
+    // Replaying on a fresh connection after a stale one: the body sent so far.
+    uv_buf_t b = uv_buf_init(replay_body_.data(), static_cast<unsigned>(replay_body_.size()));
+    write_backend(&b, 1);
+    replay_body_.clear();
+    if (conn_ != conn || phase_ != Phase::exchanging) return;
+  }
+  // Only a reused connection can turn out stale; keep what it is sent.
+  capture_body_ = conn->reused() && !stale_retried_;
   arm_timer(static_cast<uint64_t>(pool().config->timeouts.response.count()));
   if (request_done_) return;
   // Body bytes already buffered (and the parser's pending completion) go now.
@@ -108,15 +120,11 @@ void HttpSession::send_request_head() {
   opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::Omit;
   opt.fallback_host = server_name_;
   http::ForwardedHeaders fwd;
-  char request_id[33];
   if (listener().config->forwarded_headers) {
     fwd.client_ip = client_ip();
     fwd.proto = listener().tls ? "https" : "http";
     fwd.host = head.host;
-    if (!head.headers.contains("x-request-id")) {
-      make_request_id(request_id);
-      fwd.request_id = request_id;
-    }
+    if (!head.headers.contains("x-request-id")) fwd.request_id = request_id();
     opt.forwarded = &fwd;
   }
   std::string& head_buf = worker_.scratch();
@@ -145,13 +153,14 @@ void HttpSession::backend_failed(const char* reason, conf::RetryOn condition) {
   release_server(false);
   drop_backend();
   if (response_started_) {
+    aborted_ = true;
     write_access_log();  // the request is over for the client too
     close_session();     // the client has part of a response: only closing tells it
     return;
   }
   last_failure_status_ = failure_status(condition);
   if (schedule_retry(condition)) return;
-  send_error(last_failure_status_, last_failure_status_ == 504 ? "server too slow" : "server failed", !request_done_);
+  send_error(last_failure_status_, failure_message(last_failure_status_), !request_done_);
   if (!close_after_flush_) {
     response_done_ = true;
     if (request_done_) finish_exchange();
@@ -168,13 +177,25 @@ bool HttpSession::schedule_retry(conf::RetryOn condition) {
                                                health::is_idempotent(head.method) || !head.has_body);
   if (!replayable || stopping_ || !pc.retries.retries_on(condition) || attempts_ >= 1 + pc.retries.attempts)
     return false;
-  if (!pool().live->retry_tokens.try_spend()) return false;
-  pool().live->retries_total.add(1);
+  if (!another_try_possible()) return false;  // the budget is spent when the retry is sent (dispatch)
   request_sent_ = false;
   auto delay = health::backoff(attempts_ - 1, pc.retries.backoff_base, pc.retries.backoff_max, next_random());
   phase_ = Phase::backoff;
   arm_timer(static_cast<uint64_t>(delay.count()));
   return true;
+}
+
+// Whether a retry would find budget and a server not yet tried.
+bool HttpSession::another_try_possible() const {
+  return pool().live->retry_tokens.available() && rt_->selector(pool_).has_candidate(worker_.now_ns(), tried_);
+}
+
+const char* HttpSession::failure_message(int status) {
+  switch (status) {
+    case 503: return "server unavailable";
+    case 504: return "server too slow";
+    default: return "server failed";
+  }
 }
 
 // The status lb answers with when `condition` ends the request.
@@ -191,7 +212,7 @@ bool HttpSession::retry_possible() const {
   const conf::PoolConfig& pc = *pool().config;
   const http::RequestHead& head = parser_->head();
   return request_body_sent_ == 0 && (health::is_idempotent(head.method) || !head.has_body) && !stopping_ &&
-         attempts_ < 1 + pc.retries.attempts;
+         attempts_ < 1 + pc.retries.attempts && another_try_possible();
 }
 
 // The server answered with a retryable status (the response was not forwarded).
@@ -209,13 +230,61 @@ uint64_t HttpSession::next_random() {
 }
 
 void HttpSession::on_backend_error(const char* reason, bool reset) {
+  // A reused connection that fails before any response byte was most likely
+  // closed by the server while idle: not the server's failure, not a retry.
+  const bool stale = conn_ && conn_->reused() && !conn_->response_bytes_seen();
   conn_ = nullptr;  // already closing itself
   if (phase_ == Phase::tunnel) {
     close_session();
     return;
   }
+  if (stale && retry_stale_connection()) return;
   (void)reset;  // EOF and RST before a complete response are both "reset" for retry purposes
   backend_failed(reason, conf::RetryOn::reset);
+}
+
+// Replays the request once on a fresh connection to the same server, like
+// HAProxy and nginx do: no retry budget, no retry counted, no breaker report.
+// Possible while the body sent so far was kept (see kMaxReplayBytes).
+bool HttpSession::retry_stale_connection() {
+  if (stale_retried_ || stopping_ || server_ < 0 || response_started_ || closing()) return false;
+  if (request_body_sent_ > 0 && replay_overflow_) return false;
+  stale_retried_ = true;
+  capture_body_ = false;
+  disarm_timer();
+  log_debug("stale server connection: request replayed on a new one",
+            {{"listener", listener().config->name}, {"pool", pool().config->name}, {"server", std::string(server_name_)}});
+  request_sent_ = false;
+  phase_ = Phase::dispatching;
+  connect_server(pool().servers[server_]);
+  return true;
+}
+
+// A 101 must answer an upgrade the client asked for, and for WebSocket carry
+// the right Sec-WebSocket-Accept; otherwise the bytes that follow are not
+// what the client agreed to, and lb answers 502 (as HAProxy does).
+bool HttpSession::reject_upgrade(const http::ResponseHead& head) {
+  const http::RequestHead& req = parser_->head();
+  const char* problem = nullptr;
+  if (!req.upgrade) {
+    problem = "101 from server without an upgrade request";
+  } else if (req.upgrade_protocol.size() == 9 && strncasecmp(req.upgrade_protocol.data(), "websocket", 9) == 0) {
+    const http::Header* key = req.headers.find("sec-websocket-key");
+    if (!key || !websocket_accept_matches(key->value, head.headers.get("sec-websocket-accept")))
+      problem = "invalid Sec-WebSocket-Accept from server";
+  }
+  if (!problem) return false;
+  log_debug("upgrade refused", {{"listener", listener().config->name}, {"pool", pool().config->name},
+                                {"server", std::string(server_name_)}, {"reason", problem}});
+  if (server_ >= 0) {
+    const ServerRuntime& server = pool().servers[server_];
+    server.live->failures_total.add(1);
+    report_outcome(pool(), server, false, trial_, worker_.now_ns(), problem);
+  }
+  release_server(false);
+  drop_backend();
+  send_error(502, "server failed", true);
+  return true;
 }
 
 void HttpSession::release_server(bool) {
@@ -244,6 +313,9 @@ void HttpSession::on_backend_interim(const http::ResponseHead& head) {
 
 void HttpSession::on_backend_head(const http::ResponseHead& head) {
   disarm_timer();
+  capture_body_ = false;  // a response byte arrived: no stale replay from here on
+  replay_body_.clear();
+  if (head.upgrade && reject_upgrade(head)) return;
   uint64_t now = worker_.now_ns();
   upstream_ms_ = static_cast<double>(now - sent_ns_) / 1e6;
   if (server_ >= 0) {
@@ -290,7 +362,9 @@ void HttpSession::on_backend_head(const http::ResponseHead& head) {
   head_pending_ = true;
   if (head.upgrade) {
     flush_response_head();
+    if (closing()) return;  // the client went away as the 101 was written
     phase_ = Phase::tunnel;
+    response_done_ = true;  // the tunnel's end is not an abort
     release_server(true);
     conn_->become_tunnel(nullptr, 0);
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
@@ -325,6 +399,7 @@ void HttpSession::on_backend_complete() {
   if (chunk_response_) bufs[n++] = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
   head_pending_ = false;
   if (n > 0) write_client(bufs, n);
+  if (closing()) return;  // the client went away: close_session logged and dropped everything
   response_done_ = true;
   release_server(true);
   if (conn_) {

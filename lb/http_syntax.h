@@ -130,6 +130,7 @@ class HeadSlots {
   void begin() { building_ = 1 - published_; buf_[building_].clear(); }
   HeadBuffer& buffer() noexcept { return buf_[building_]; }
   HeadT& building() noexcept { return head_[building_]; }
+  const HeadT& building() const noexcept { return head_[building_]; }
   void publish() noexcept { published_ = building_; }
   const HeadT& published() const noexcept { return head_[published_]; }
   size_t capacity_bytes() const noexcept {

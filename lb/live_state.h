@@ -91,6 +91,10 @@ class RetryTokens {
     }
     return false;
   }
+  // Whether a retry could spend a token now (a hint: another worker may take it first).
+  bool available() const { return milli_.load(std::memory_order_relaxed) >= 1000; }
+  // Gives back a token spent for a retry that was then not sent.
+  void refund() { milli_.fetch_add(1000, std::memory_order_relaxed); }
 
  private:
   static constexpr int64_t kCap = 10'000;  // at most 10 retries banked

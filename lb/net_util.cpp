@@ -7,6 +7,12 @@
 
 namespace lb {
 
+int port_of(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  if (sa->sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+  return -1;
+}
+
 std::string format_ip(const sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = "-";
   if (sa->sa_family == AF_INET)

@@ -23,6 +23,8 @@ union PeerAddress {
 std::string format_address(const sockaddr* sa);
 // Just the IP text, without port or brackets (X-Forwarded-For, access log "client").
 std::string format_ip(const sockaddr* sa);
+// The port of an IPv4/IPv6 address; -1 for other families.
+int port_of(const sockaddr* sa);
 // The raw IP bytes (4 or 16) as a view into `sa`; empty for other families.
 std::string_view ip_bytes(const sockaddr* sa);
 // Stable hash of the whole client address (IP only), for ip_hash and hash_key client_ip.

@@ -84,17 +84,34 @@ std::optional<uint32_t> PoolSelector::pick_from(algo::Balancer& balancer, const 
   return servers[*member];
 }
 
-std::optional<Pick> PoolSelector::pick(uint64_t hash, uint64_t now_ns, TriedSet& tried) {
+std::optional<Pick> PoolSelector::pick(uint64_t hash, uint64_t now_ns, TriedSet& tried, bool allow_trial) {
   // A breaker may admit only one trial while half-open; when another worker
   // took it between would_allow() and allow(), pick again without that server.
-  for (;;) {
+  // Bounded: TriedSet keeps only its first few entries, so past them a refused
+  // server could come back forever.
+  for (size_t round = 0; round <= pool_.servers.size(); ++round) {
     auto s = pick_server(hash, now_ns, tried);
     if (!s) return std::nullopt;
     const ServerRuntime& server = pool_.servers[*s];
+    if (!allow_trial && server.live->breaker.state() != health::CircuitState::closed) {
+      tried.add(*s);
+      continue;
+    }
     auto permit = server.live->breaker.allow(now_ns, pool_.config->circuit_breaker);
     if (permit || pool_.live->panic.load(std::memory_order_relaxed)) return Pick{*s, permit.trial};
     tried.add(*s);
   }
+  return std::nullopt;
+}
+
+bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
+  const bool ignore_health = pool_.config->when_all_down == conf::WhenAllDown::panic;
+  for (const auto* servers : {&pool_.primary_servers, &pool_.backup_servers}) {
+    MemberView view(pool_, *servers, tried, now_ns, ignore_health);
+    for (size_t i = 0; i < servers->size(); ++i)
+      if (view.available(i)) return true;
+  }
+  return false;
 }
 
 std::optional<uint32_t> PoolSelector::pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {

@@ -53,7 +53,13 @@ class PoolSelector {
   // 503 / closes, and counts no_server_total). Servers whose circuit refuses
   // the request at the last moment are added to `tried`. The caller
   // increments `active` when it uses the server.
-  std::optional<Pick> pick(uint64_t hash, uint64_t now_ns, TriedSet& tried);
+  // With `allow_trial` false, servers whose breaker is not closed are skipped:
+  // an upgraded (WebSocket) exchange must not be a half-open circuit's trial.
+  std::optional<Pick> pick(uint64_t hash, uint64_t now_ns, TriedSet& tried, bool allow_trial = true);
+
+  // Side-effect free: could pick() find a server outside `tried` right now?
+  // (Decides whether a failed try is worth retrying; O(servers), failure path only.)
+  bool has_candidate(uint64_t now_ns, const TriedSet& tried) const;
 
   // Whether the pool currently has any server that could be picked.
   const PoolRuntime& pool() const { return pool_; }

@@ -15,10 +15,12 @@
 namespace lb {
 
 namespace {
-// Stop reading a side while the other side has more than this queued for writing;
-// resume below kLowWater. Bounds memory per session to ~kHighWater + one buffer per direction.
-constexpr size_t kHighWater = 256 * 1024;
-constexpr size_t kLowWater = 64 * 1024;
+// Stop reading a side while the other side has anything queued for writing;
+// resume once that queue has drained. A peer that stops reading thus costs
+// at most one read buffer (64 KiB) per direction; the kernel's socket
+// buffers absorb the rest.
+constexpr size_t kHighWater = 0;
+constexpr size_t kLowWater = 1;
 }  // namespace
 
 TcpSession::Side TcpSession::other(Side s) { return s == kClient ? kBackend : kClient; }
@@ -518,10 +520,14 @@ void TcpSession::release_server() {
 
 void TcpSession::write_access_log() {
   if (!Logger::instance().access_enabled()) return;
-  std::string client = format_address(reinterpret_cast<const sockaddr*>(&client_addr_));
+  const auto* client_sa = reinterpret_cast<const sockaddr*>(&client_addr_);
+  std::string client = format_ip(client_sa);
   AccessRecord r;
   r.listener = listener().config->name;
   r.client = client;
+  r.client_port = port_of(client_sa);
+  r.protocol = "TCP";
+  if (tls_ && tls_->handshake_done()) r.tls = tls_->version();
   r.method = "TCP";  // path stays null: a TCP session has none
   r.status = status_ == 0 ? 502 : status_;
   r.bytes_in = bytes_from_client_;

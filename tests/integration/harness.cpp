@@ -1034,6 +1034,12 @@ json make_config(std::vector<json> listeners, std::vector<json> pools, json extr
   return c;
 }
 
+json http_listener_on(const std::string& pool, json extra) {
+  json l = {{"name", "h"}, {"listen", "127.0.0.1:0"}, {"protocol", "http"}, {"pool", pool}};
+  for (auto& [k, v] : extra.items()) l[k] = v;
+  return l;
+}
+
 std::vector<json> servers_for(const std::vector<uint16_t>& ports) {
   std::vector<json> s;
   for (auto p : ports) s.push_back(server(p));

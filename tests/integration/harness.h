@@ -357,6 +357,8 @@ json make_pool(const std::string& name, const std::string& algorithm, std::vecto
                json extra = json::object());
 // A whole configuration; `extra` keys are merged in at the top level.
 json make_config(std::vector<json> listeners, std::vector<json> pools, json extra = json::object());
+// An http listener "h" on 127.0.0.1:0 with default pool `pool`; `extra` keys merged in.
+json http_listener_on(const std::string& pool, json extra = json::object());
 // server(p) for each of `ports`, weight 1.
 std::vector<json> servers_for(const std::vector<uint16_t>& ports);
 

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/script_server.h"
 
 using namespace it;
 
@@ -277,58 +278,27 @@ class RawServer {
   enum class Mode { hang, partial, close_silently };
   static constexpr std::string_view kPartial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial";
 
-  explicit RawServer(Mode mode) : mode_(mode) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error("socket");
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0)
-      throw std::runtime_error(std::string("bind/listen: ") + strerror(errno));
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~RawServer() {
-    stop_ = true;
-    thread_.join();
-    for (int fd : held_) ::close(fd);
-    ::close(fd_);
-  }
-  uint16_t port() const { return port_; }
-  int accepted() const { return accepted_.load(); }
+  explicit RawServer(Mode mode) : server_([this, mode](Socket& s, int) { handle(s, mode); }) {}
+  ~RawServer() { stopping_ = true; }  // before server_ joins its handlers
+  uint16_t port() const { return server_.port(); }
+  int accepted() const { return server_.accepted(); }
   int answered() const { return answered_.load(); }
 
  private:
-  void run() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      ++accepted_;
-      if (mode_ == Mode::hang) {
-        held_.push_back(c);
-        continue;
-      }
-      Socket s(c);
-      if (!s.recv_until("\r\n\r\n", 2s)) continue;
-      if (mode_ == Mode::partial) s.send_all(kPartial, 2s);
-      ++answered_;
-      s.close();  // the request head was read completely: FIN, not RST
+  void handle(Socket& s, Mode mode) {
+    if (mode == Mode::hang) {
+      while (!stopping_) std::this_thread::sleep_for(10ms);  // the hanging server's stall
+      return;
     }
+    if (!s.recv_until("\r\n\r\n", 2s)) return;
+    if (mode == Mode::partial) s.send_all(kPartial, 2s);
+    ++answered_;
+    s.close();  // the request head was read completely: FIN, not RST
   }
 
-  Mode mode_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> accepted_{0}, answered_{0};
-  std::vector<int> held_;
-  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> answered_{0};
+  ScriptServer server_;
 };
 
 uint16_t dead_port() {

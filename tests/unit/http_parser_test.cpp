@@ -620,3 +620,12 @@ TEST_CASE("serialize response head and chunk helpers") {
   CHECK(body == "5\r\nhello\r\n0\r\n\r\n");
   CHECK(default_reason(431) == "Request Header Fields Too Large");
 }
+
+#include "lb/websocket.h"
+
+TEST_CASE("websocket: Sec-WebSocket-Accept of RFC 6455's example key") {
+  CHECK(lb::websocket_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  CHECK(lb::websocket_accept_matches("dGhlIHNhbXBsZSBub25jZQ==", " s3pPLMBiTxaQ9kYGzzhZRbK+xOo= "));
+  CHECK_FALSE(lb::websocket_accept_matches("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOX="));
+  CHECK_FALSE(lb::websocket_accept_matches("", ""));
+}
