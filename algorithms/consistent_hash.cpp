@@ -18,7 +18,7 @@
 // walk ends; a fallback to the first available member is kept regardless.
 //
 // pick() allocates nothing: the per-member visit marks are a reused vector
-// with an epoch counter instead of a cleared set.
+// with an epoch counter instead of a cleared set, kept per worker.
 #include "algorithms/consistent_hash.h"
 
 #include <algorithm>
@@ -29,11 +29,19 @@
 #include "algorithms/policies.h"
 
 namespace lb::algo {
+namespace {
 
-ConsistentHashBalancer::ConsistentHashBalancer(double hash_balance_factor)
-    : factor_(hash_balance_factor > 0 ? std::max(hash_balance_factor, 1.0) : 0) {}
+// One worker's visit marks for the walk: seen[m] == epoch when visited.
+struct WalkMarks final : LocalState {
+  explicit WalkMarks(size_t n) : seen(n, 0) {}
+  std::vector<uint32_t> seen;
+  uint32_t epoch = 0;
+};
 
-void ConsistentHashBalancer::rebuild(std::span<const Member> members) {
+}  // namespace
+
+ConsistentHashPolicy::ConsistentHashPolicy(std::span<const Member> members, double hash_balance_factor)
+    : factor_(hash_balance_factor > 0 ? std::max(hash_balance_factor, 1.0) : 0), n_(members.size()) {
   const size_t n = members.size();
   // rank[i]: position of member i's key in key order, the tie-break for equal points.
   std::vector<uint32_t> by_key(n), rank(n);
@@ -65,14 +73,14 @@ void ConsistentHashBalancer::rebuild(std::span<const Member> members) {
     point_hash_[p] = points[p].hash;
     point_member_[p] = points[p].member;
   }
-  point_hash_.shrink_to_fit();
-  point_member_.shrink_to_fit();
-  seen_.assign(n, 0);
-  epoch_ = 0;
 }
 
-std::optional<size_t> ConsistentHashBalancer::pick(const PickContext& ctx,
-                                                   const MemberState& state) {
+std::unique_ptr<LocalState> ConsistentHashPolicy::make_local(uint64_t) const {
+  return std::make_unique<WalkMarks>(n_);
+}
+
+std::optional<size_t> ConsistentHashPolicy::pick(const PickContext& ctx, const MemberState& state,
+                                                 LocalState* local) const {
   const size_t size = point_hash_.size();
   if (size == 0) return std::nullopt;
   size_t pos = size_t(std::lower_bound(point_hash_.begin(), point_hash_.end(), ctx.hash) -
@@ -82,7 +90,8 @@ std::optional<size_t> ConsistentHashBalancer::pick(const PickContext& ctx,
   const bool bounded = factor_ > 0;
   if (!bounded && state.available(point_member_[pos])) return point_member_[pos];  // common case
 
-  const size_t n = seen_.size();
+  auto& marks = *static_cast<WalkMarks*>(local);
+  const size_t n = n_;
   size_t n_available = 0;
   uint64_t total_active = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -95,16 +104,16 @@ std::optional<size_t> ConsistentHashBalancer::pick(const PickContext& ctx,
       bounded ? uint64_t(std::ceil(factor_ * double(total_active + 1) / double(n_available)))
               : UINT64_MAX;
 
-  if (++epoch_ == 0) {  // wrapped: old marks could collide with new epochs
-    std::fill(seen_.begin(), seen_.end(), 0);
-    epoch_ = 1;
+  if (++marks.epoch == 0) {  // wrapped: old marks could collide with new epochs
+    std::fill(marks.seen.begin(), marks.seen.end(), 0);
+    marks.epoch = 1;
   }
   size_t fallback = SIZE_MAX;
   size_t visited_available = 0;
   for (size_t step = 0; step < size; ++step, pos = pos + 1 == size ? 0 : pos + 1) {
     const uint32_t m = point_member_[pos];
-    if (seen_[m] == epoch_) continue;
-    seen_[m] = epoch_;
+    if (marks.seen[m] == marks.epoch) continue;
+    marks.seen[m] = marks.epoch;
     if (!state.available(m)) continue;
     if (uint64_t(state.active(m)) + 1 <= cap) return m;
     if (fallback == SIZE_MAX) fallback = m;
@@ -114,8 +123,8 @@ std::optional<size_t> ConsistentHashBalancer::pick(const PickContext& ctx,
   return fallback;
 }
 
-std::unique_ptr<Balancer> make_consistent_hash(double hash_balance_factor) {
-  return std::make_unique<ConsistentHashBalancer>(hash_balance_factor);
+std::shared_ptr<const Policy> make_consistent_hash(Members members, double hash_balance_factor) {
+  return std::make_shared<ConsistentHashPolicy>(members, hash_balance_factor);
 }
 
 }  // namespace lb::algo

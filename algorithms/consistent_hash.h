@@ -1,6 +1,8 @@
-// algorithms/consistent_hash.h — the ketama ring balancer (SPEC section 4
+// algorithms/consistent_hash.h — the ketama ring policy (SPEC section 4
 // "consistent_hash"), exposed as a class so tests can inspect the ring.
-// lb/ code gets it through make_balancer(Kind::consistent_hash, options).
+// lb/ code gets it through make_policy(Kind::consistent_hash, members, options).
+// The ring is built once and shared read-only by every worker; the bounded
+// load walk's visit marks are per worker (LocalState).
 #pragma once
 
 #include <cstdint>
@@ -11,27 +13,26 @@
 
 namespace lb::algo {
 
-class ConsistentHashBalancer final : public Balancer {
+class ConsistentHashPolicy final : public Policy {
  public:
   static constexpr uint32_t kPointsPerWeight = 160;
 
+  // Builds the ring: kPointsPerWeight × weight points per member. O(P log P).
   // hash_balance_factor <= 0 disables bounded load; values in (0, 1) act as 1.
-  explicit ConsistentHashBalancer(double hash_balance_factor = 0);
+  explicit ConsistentHashPolicy(std::span<const Member> members, double hash_balance_factor = 0);
 
-  // Rebuilds the ring: kPointsPerWeight × weight points per member. O(P log P).
-  void rebuild(std::span<const Member> members) override;
+  std::unique_ptr<LocalState> make_local(uint64_t seed) const override;
   // Binary search for the first point >= ctx.hash, then clockwise past
   // unavailable (or, with bounded load, over-capacity) members.
-  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state) override;
+  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state, LocalState* local) const override;
 
   size_t ring_size() const { return point_hash_.size(); }
 
  private:
   double factor_;
+  size_t n_;
   std::vector<uint64_t> point_hash_;    // sorted ring positions
   std::vector<uint32_t> point_member_;  // member index at each position
-  std::vector<uint32_t> seen_;          // per member: epoch_ when last visited by a walk
-  uint32_t epoch_ = 0;
 };
 
 }  // namespace lb::algo

@@ -22,9 +22,9 @@
 namespace lb::algo {
 namespace {
 
-class IpHash final : public Balancer {
+class IpHash final : public Policy {
  public:
-  void rebuild(std::span<const Member> members) override {
+  explicit IpHash(Members members) {
     const size_t n = members.size();
     order_.resize(n);
     std::iota(order_.begin(), order_.end(), size_t{0});
@@ -39,7 +39,7 @@ class IpHash final : public Balancer {
     }
   }
 
-  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state) override {
+  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state, LocalState*) const override {
     const size_t n = order_.size();
     if (n == 0) return std::nullopt;
     uint64_t h = ctx.hash;
@@ -72,6 +72,6 @@ class IpHash final : public Balancer {
 
 }  // namespace
 
-std::unique_ptr<Balancer> make_ip_hash() { return std::make_unique<IpHash>(); }
+std::shared_ptr<const Policy> make_ip_hash(Members members) { return std::make_shared<IpHash>(members); }
 
 }  // namespace lb::algo

@@ -14,24 +14,26 @@
 
 #include "algorithms/latency.h"
 #include "algorithms/policies.h"
+#include "algorithms/rotation.h"
 
 namespace lb::algo {
 namespace {
 
-class LeastResponseTime final : public Balancer {
+class LeastResponseTime final : public Policy {
  public:
-  void rebuild(std::span<const Member> members) override {
-    n_ = members.size();
-    if (start_ >= n_) start_ = 0;
-  }
+  explicit LeastResponseTime(size_t n) : n_(n) {}
 
-  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state) override {
+  std::unique_ptr<LocalState> make_local(uint64_t) const override { return std::make_unique<TieCursor>(); }
+
+  std::optional<size_t> pick(const PickContext& ctx, const MemberState& state, LocalState* local) const override {
+    size_t& start = static_cast<TieCursor*>(local)->start;
+    if (start >= n_) start = 0;
     // Best sampled member by cost, best unsampled member by (active+1)/weight,
     // and the lowest sampled latency to cost the unsampled one with.
     size_t best_s = kNone, best_u = kNone;
     double best_s_cost = 0, min_latency = 0;
     uint64_t u_load = 0, u_weight = 1;
-    size_t i = start_;
+    size_t i = start;
     for (size_t k = 0; k < n_; ++k, i = i + 1 == n_ ? 0 : i + 1) {
       if (!state.available(i)) continue;
       const uint32_t weight = state.weight(i);
@@ -60,20 +62,19 @@ class LeastResponseTime final : public Balancer {
       best = best_u;
     }
     if (best == kNone) return std::nullopt;
-    start_ = best + 1 == n_ ? 0 : best + 1;
+    start = best + 1 == n_ ? 0 : best + 1;
     return best;
   }
 
  private:
   static constexpr size_t kNone = SIZE_MAX;
-  size_t n_ = 0;
-  size_t start_ = 0;
+  const size_t n_;
 };
 
 }  // namespace
 
-std::unique_ptr<Balancer> make_least_response_time() {
-  return std::make_unique<LeastResponseTime>();
+std::shared_ptr<const Policy> make_least_response_time(Members members) {
+  return std::make_shared<LeastResponseTime>(members.size());
 }
 
 }  // namespace lb::algo

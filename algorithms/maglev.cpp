@@ -43,13 +43,8 @@ uint64_t next_prime(uint64_t n) {
   return n;
 }
 
-void MaglevBalancer::rebuild(std::span<const Member> members) {
-  n_ = members.size();
-  if (n_ == 0) {
-    table_.clear();
-    table_.shrink_to_fit();
-    return;
-  }
+MaglevPolicy::MaglevPolicy(std::span<const Member> members) : n_(members.size()) {
+  if (n_ == 0) return;
   const uint64_t m_size = next_prime(std::max<uint64_t>(kMinTableSize, 100 * uint64_t(n_)));
 
   struct Entry {
@@ -88,7 +83,7 @@ void MaglevBalancer::rebuild(std::span<const Member> members) {
   }
 }
 
-std::optional<size_t> MaglevBalancer::pick(const PickContext& ctx, const MemberState& state) {
+std::optional<size_t> MaglevPolicy::pick(const PickContext& ctx, const MemberState& state, LocalState*) const {
   const size_t size = table_.size();
   if (size == 0) return std::nullopt;
   size_t slot = size_t(ctx.hash % size);
@@ -105,6 +100,6 @@ std::optional<size_t> MaglevBalancer::pick(const PickContext& ctx, const MemberS
   return std::nullopt;  // unreachable: every member owns at least one slot
 }
 
-std::unique_ptr<Balancer> make_maglev() { return std::make_unique<MaglevBalancer>(); }
+std::shared_ptr<const Policy> make_maglev(Members members) { return std::make_shared<MaglevPolicy>(members); }
 
 }  // namespace lb::algo

@@ -2,8 +2,9 @@
 // distinct available members at random and take the one with fewer active
 // requests per unit of weight (SPEC section 4 "random_two_choices").
 //
-// Randomness comes from the instance's own splitmix64 stream seeded from
-// Options::seed, so runs are reproducible and no global state is touched.
+// Randomness comes from each worker's own splitmix64 stream (its LocalState,
+// seeded from Options::seed), so runs are reproducible, workers draw
+// differently and no shared state is written.
 // Draws are rejection-sampled a few times; when most members are unavailable
 // it falls back to counting the available ones and picking the r-th, which is
 // still uniform and bounded by O(n).
@@ -14,17 +15,29 @@
 namespace lb::algo {
 namespace {
 
-class RandomTwoChoices final : public Balancer {
+struct Prng final : LocalState {
+  explicit Prng(uint64_t seed) : state(seed) {}
+  uint64_t next() {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t state;
+};
+
+class RandomTwoChoices final : public Policy {
  public:
-  explicit RandomTwoChoices(uint64_t seed) : state_(seed) {}
+  explicit RandomTwoChoices(size_t n) : n_(n) {}
 
-  void rebuild(std::span<const Member> members) override { n_ = members.size(); }
+  std::unique_ptr<LocalState> make_local(uint64_t seed) const override { return std::make_unique<Prng>(seed); }
 
-  std::optional<size_t> pick(const PickContext&, const MemberState& ms) override {
+  std::optional<size_t> pick(const PickContext&, const MemberState& ms, LocalState* local) const override {
     if (n_ == 0) return std::nullopt;
-    const size_t a = draw(ms, kNone);
+    Prng& rng = *static_cast<Prng*>(local);
+    const size_t a = draw(rng, ms, kNone);
     if (a == kNone) return std::nullopt;
-    const size_t b = draw(ms, a);
+    const size_t b = draw(rng, ms, a);
     if (b == kNone) return a;
     const uint32_t wa32 = ms.weight(a), wb32 = ms.weight(b);
     const uint64_t wa = wa32 ? wa32 : 1, wb = wb32 ? wb32 : 1;
@@ -36,23 +49,16 @@ class RandomTwoChoices final : public Balancer {
   static constexpr size_t kNone = SIZE_MAX;
   static constexpr int kTries = 4;
 
-  uint64_t next() {  // splitmix64
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
   // A uniformly random available member other than `exclude`, or kNone.
-  size_t draw(const MemberState& ms, size_t exclude) {
+  size_t draw(Prng& rng, const MemberState& ms, size_t exclude) const {
     for (int t = 0; t < kTries; ++t) {
-      const size_t i = size_t(next() % n_);
+      const size_t i = size_t(rng.next() % n_);
       if (i != exclude && ms.available(i)) return i;
     }
     size_t count = 0;
     for (size_t i = 0; i < n_; ++i) count += (i != exclude && ms.available(i));
     if (count == 0) return kNone;
-    size_t r = size_t(next() % count);
+    size_t r = size_t(rng.next() % count);
     for (size_t i = 0; i < n_; ++i) {
       if (i == exclude || !ms.available(i)) continue;
       if (r-- == 0) return i;
@@ -60,14 +66,13 @@ class RandomTwoChoices final : public Balancer {
     return kNone;  // unreachable: availability does not change during a pick
   }
 
-  uint64_t state_;
-  size_t n_ = 0;
+  const size_t n_;
 };
 
 }  // namespace
 
-std::unique_ptr<Balancer> make_random_two_choices(uint64_t seed) {
-  return std::make_unique<RandomTwoChoices>(seed);
+std::shared_ptr<const Policy> make_random_two_choices(Members members) {
+  return std::make_shared<RandomTwoChoices>(members.size());
 }
 
 }  // namespace lb::algo

@@ -1,39 +1,48 @@
 // algorithms/round_robin.cpp — plain rotation over the available members;
 // weights are ignored (SPEC section 4 "round_robin").
 //
-// The cursor moves to just after the member picked, so an unavailable member
-// is skipped without giving its turn to one neighbour twice in a row.
+// The rotation is process-wide: one policy is shared by every worker and its
+// position is a single atomic counter, so consecutive picks from any mix of
+// workers and connections take consecutive members (N picks over N available
+// members visit all N). One relaxed fetch_add per pick.
+//
+// An unavailable member is skipped deterministically: the pick goes to the
+// next available member in order, and the counter is then moved on to just
+// after that member (one compare-exchange, only on this skip path, given up if
+// another pick moved the counter meanwhile). So a down member's turns spread
+// over the rotation instead of doubling its successor's share.
+#include <atomic>
+#include <cstdint>
+
 #include "algorithms/policies.h"
+#include "algorithms/rotation.h"
 
 namespace lb::algo {
 namespace {
 
-class RoundRobin final : public Balancer {
+class RoundRobin final : public Policy {
  public:
-  void rebuild(std::span<const Member> members) override {
-    n_ = members.size();
-    if (next_ >= n_) next_ = 0;  // keep the rotation position across reloads
-  }
+  explicit RoundRobin(size_t n) : n_(n) {}
 
-  std::optional<size_t> pick(const PickContext&, const MemberState& state) override {
-    size_t i = next_;
-    for (size_t k = 0; k < n_; ++k) {
-      if (state.available(i)) {
-        next_ = i + 1 == n_ ? 0 : i + 1;
-        return i;
-      }
-      i = i + 1 == n_ ? 0 : i + 1;
-    }
-    return std::nullopt;
+  std::optional<size_t> pick(const PickContext&, const MemberState& state, LocalState*) const override {
+    if (n_ == 0) return std::nullopt;
+    auto member_at = [&](uint64_t position) -> std::optional<size_t> {
+      const size_t i = size_t(position % n_);
+      if (state.available(i)) return i;
+      return std::nullopt;
+    };
+    return rotate(ticket_, n_, member_at, [] { return true; });  // the walk is only n long anyway
   }
 
  private:
-  size_t n_ = 0;
-  size_t next_ = 0;
+  const size_t n_;
+  mutable Ticket ticket_;
 };
 
 }  // namespace
 
-std::unique_ptr<Balancer> make_round_robin() { return std::make_unique<RoundRobin>(); }
+std::shared_ptr<const Policy> make_round_robin(Members members) {
+  return std::make_shared<RoundRobin>(members.size());
+}
 
 }  // namespace lb::algo

@@ -2,6 +2,7 @@
 #include "lb/runtime.h"
 
 #include "lb/rate_limiter.h"
+#include "lb/selection.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 
@@ -199,6 +200,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       }
       pool.servers.push_back(std::move(server));
     }
+    build_pool_policies(pool);
     rt->pools.push_back(std::move(pool));
   }
 

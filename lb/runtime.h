@@ -43,6 +43,10 @@ struct PoolRuntime {
   // Balancer member lists: primaries and backups, with their server indices.
   std::vector<algo::Member> primary_members, backup_members;
   std::vector<uint32_t> primary_servers, backup_servers;
+  // Balancer policies over those lists (rings, Maglev tables, WRR schedules,
+  // the process-wide rotation counters): built once per Runtime by
+  // build_pool_policies() (lb/selection.h) and shared by every worker.
+  std::shared_ptr<const algo::Policy> primary_policy, backup_policy;
   std::shared_ptr<const tls::ClientContext> tls;  // backend TLS (re-encryption), when configured
 };
 

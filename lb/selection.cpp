@@ -49,6 +49,10 @@ class MemberView final : public algo::MemberState {
   uint32_t weight(size_t index) const override {
     return effective_weight(pool_, *pool_.servers[servers_[index]].live, now_ns_);
   }
+  uint32_t base_weight(size_t index) const override {
+    const uint32_t w = pool_.servers[servers_[index]].live->weight.load(std::memory_order_relaxed);
+    return w ? w : 1;
+  }
   algo::LatencyEstimate latency(size_t index) const override {
     return pool_.servers[servers_[index]].live->latency();
   }
@@ -61,18 +65,26 @@ class MemberView final : public algo::MemberState {
   bool ignore_health_;
 };
 
-}  // namespace
-
-PoolSelector::PoolSelector(const PoolRuntime& pool, uint64_t seed) : pool_(pool) {
+algo::Options pool_options(const PoolRuntime& pool, uint64_t seed) {
   algo::Options options;
   options.seed ^= seed * 0x9e3779b97f4a7c15ULL;
   options.hash_balance_factor = pool.config->hash_balance_factor;
-  auto kind = to_algo_kind(pool.config->algorithm);
-  primary_ = algo::make_balancer(kind, options);
-  primary_->rebuild(pool.primary_members);
-  backup_ = algo::make_balancer(kind, options);
-  backup_->rebuild(pool.backup_members);
+  return options;
 }
+
+}  // namespace
+
+void build_pool_policies(PoolRuntime& pool) {
+  const algo::Kind kind = to_algo_kind(pool.config->algorithm);
+  const algo::Options options = pool_options(pool, 0);
+  pool.primary_policy = algo::make_policy(kind, pool.primary_members, options);
+  pool.backup_policy = algo::make_policy(kind, pool.backup_members, options);
+}
+
+PoolSelector::PoolSelector(const PoolRuntime& pool, uint64_t seed)
+    : pool_(pool),
+      primary_(to_algo_kind(pool.config->algorithm), pool_options(pool, seed), pool.primary_policy),
+      backup_(to_algo_kind(pool.config->algorithm), pool_options(pool, seed), pool.backup_policy) {}
 
 std::optional<uint32_t> PoolSelector::pick_from(algo::Balancer& balancer, const std::vector<uint32_t>& servers,
                                                 uint64_t hash, uint64_t now_ns, const TriedSet& tried,
@@ -115,16 +127,16 @@ bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
 }
 
 std::optional<uint32_t> PoolSelector::pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {
-  auto s = pick_from(*primary_, pool_.primary_servers, hash, now_ns, tried, false);
-  if (!s) s = pick_from(*backup_, pool_.backup_servers, hash, now_ns, tried, false);
+  auto s = pick_from(primary_, pool_.primary_servers, hash, now_ns, tried, false);
+  if (!s) s = pick_from(backup_, pool_.backup_servers, hash, now_ns, tried, false);
   if (s) {
     if (pool_.live->panic.load(std::memory_order_relaxed)) pool_.live->panic.store(false, std::memory_order_relaxed);
     return s;
   }
   if (pool_.config->when_all_down == conf::WhenAllDown::panic) {
     // Every server looks down: rather than fail, try them all (health may be wrong).
-    s = pick_from(*primary_, pool_.primary_servers, hash, now_ns, tried, true);
-    if (!s) s = pick_from(*backup_, pool_.backup_servers, hash, now_ns, tried, true);
+    s = pick_from(primary_, pool_.primary_servers, hash, now_ns, tried, true);
+    if (!s) s = pick_from(backup_, pool_.backup_servers, hash, now_ns, tried, true);
     pool_.live->panic.store(s.has_value(), std::memory_order_relaxed);
     return s;
   }

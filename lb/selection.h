@@ -1,8 +1,9 @@
 // lb/selection.h — choosing a server of a pool for one request or session.
 //
-// PoolSelector owns the pool's balancers (primaries and backups) for ONE
-// worker: the balancers' rotation state is per worker, so picking takes no
-// lock. Availability (operator state, health, circuit, max_connections, servers
+// PoolSelector is ONE worker's handle on a pool's balancers (primaries and
+// backups): the policies (tables, process-wide rotation counters) are shared
+// through the Runtime, the small per-worker state (tie cursors, PRNG) is
+// owned here, so picking takes no lock. Availability (operator state, health, circuit, max_connections, servers
 // already tried by this request) is read from the shared live state at pick
 // time; backups are consulted only when no primary is available, and
 // `when_all_down: panic` then ignores health.
@@ -47,6 +48,7 @@ struct Pick {
 class PoolSelector {
  public:
   // `seed` varies per worker so random_two_choices draws differ between workers.
+  // `pool` must have its policies built (build_pool_policies).
   PoolSelector(const PoolRuntime& pool, uint64_t seed);
 
   // The chosen server, or nullopt when none is available (the caller answers
@@ -70,9 +72,13 @@ class PoolSelector {
                                     uint64_t hash, uint64_t now_ns, const TriedSet& tried, bool ignore_health);
 
   const PoolRuntime& pool_;
-  std::unique_ptr<algo::Balancer> primary_;
-  std::unique_ptr<algo::Balancer> backup_;
+  algo::Balancer primary_;
+  algo::Balancer backup_;
 };
+
+// Builds pool.primary_policy and pool.backup_policy from the member lists
+// (main thread, once per Runtime).
+void build_pool_policies(PoolRuntime& pool);
 
 algo::Kind to_algo_kind(conf::Algorithm a);
 // True for the algorithms that place a request by its hash (hash_key).

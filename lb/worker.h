@@ -1,5 +1,6 @@
 // lb/worker.h — one data-path thread: its own libuv loop, its own
-// SO_REUSEPORT listening sockets, its own balancer state and buffers.
+// SO_REUSEPORT listening sockets, its own buffers and per-worker balancer
+// state (the balancer tables and rotations are shared through the Runtime).
 //
 // Threading contract: every method except publish(), request_stop() and
 // join() runs on the worker's own thread. The main thread hands over new
@@ -28,7 +29,8 @@ namespace lb {
 
 class Worker;
 
-// A worker's view of one Runtime: the runtime plus this worker's balancers.
+// A worker's view of one Runtime: the runtime plus this worker's handles on
+// the pools' shared balancer policies.
 // Sessions hold a shared_ptr to the view they started with.
 class WorkerRuntime {
  public:

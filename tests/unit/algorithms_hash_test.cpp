@@ -18,21 +18,12 @@
 #include "algorithms/consistent_hash.h"
 #include "algorithms/hash.h"
 #include "algorithms/maglev.h"
+#include "tests/unit/algorithms_test_state.h"
 
 using namespace lb::algo;
+using lb::algo::testing::TestState;
 
 namespace {
-
-struct TestState final : MemberState {
-  explicit TestState(size_t n) : up(n, true), act(n, 0), w(n, 1) {}
-  bool available(size_t i) const override { return up.at(i); }
-  uint32_t active(size_t i) const override { return act.at(i); }
-  uint32_t weight(size_t i) const override { return w.at(i); }
-  LatencyEstimate latency(size_t) const override { return {}; }
-  std::vector<bool> up;
-  std::vector<uint32_t> act;
-  std::vector<uint32_t> w;
-};
 
 std::vector<Member> servers(size_t n, std::vector<uint32_t> weights = {}) {
   std::vector<Member> m;
@@ -214,9 +205,9 @@ TEST_CASE("hash algorithms walk past unavailable members; only their keys move")
 
 TEST_CASE("consistent_hash: ketama ring over 10 servers and 100k keys") {
   const auto m = servers(10);
-  ConsistentHashBalancer ring;
-  ring.rebuild(m);
-  CHECK(ring.ring_size() == 10 * 160);
+  const auto ring_policy = std::make_shared<ConsistentHashPolicy>(m);
+  Balancer ring(Kind::consistent_hash, {}, ring_policy);
+  CHECK(ring_policy->ring_size() == 10 * 160);
   TestState s(10);
   const auto l = loads(mapping(ring, m, s, 100'000), m);
   const double mean = 10'000;
@@ -231,14 +222,12 @@ TEST_CASE("consistent_hash: ketama ring over 10 servers and 100k keys") {
   }
 
   SUBCASE("points per weight unit") {
-    ring.rebuild(servers(3, {1, 2, 3}));
-    CHECK(ring.ring_size() == 6 * 160);
+    CHECK(ConsistentHashPolicy(servers(3, {1, 2, 3})).ring_size() == 6 * 160);
   }
   SUBCASE("independent of configuration order") {
     auto reversed = m;
     std::reverse(reversed.begin(), reversed.end());
-    ConsistentHashBalancer other;
-    other.rebuild(reversed);
+    Balancer other(Kind::consistent_hash, {}, std::make_shared<ConsistentHashPolicy>(reversed));
     CHECK(mapping(ring, m, s, 20'000) == mapping(other, reversed, s, 20'000));
   }
 }
@@ -249,8 +238,7 @@ TEST_CASE("consistent_hash: bounded load keeps every server under c x mean") {
   b->rebuild(m);
   TestState s(10);
   // Sticky while load is even: with nobody busy the bounded ring equals the plain one.
-  ConsistentHashBalancer plain;
-  plain.rebuild(m);
+  Balancer plain(Kind::consistent_hash, {}, std::make_shared<ConsistentHashPolicy>(m));
   CHECK(mapping(*b, m, s, 5'000) == mapping(plain, m, s, 5'000));
 
   for (size_t k = 0; k < 100'000; ++k) {
@@ -283,11 +271,11 @@ TEST_CASE("maglev: table balance, weights, minimal disruption") {
   CHECK(next_prime(65538) == 65539);
 
   const auto m = servers(10);
-  MaglevBalancer mag;
-  mag.rebuild(m);
-  REQUIRE(mag.table().size() == 65537);
+  const auto table = std::make_shared<MaglevPolicy>(m);
+  Balancer mag(Kind::maglev, {}, table);
+  REQUIRE(table->table().size() == 65537);
   std::vector<size_t> entries(10);
-  for (uint32_t i : mag.table()) ++entries.at(i);
+  for (uint32_t i : table->table()) ++entries.at(i);
   const auto [lo, hi] = std::minmax_element(entries.begin(), entries.end());
   CHECK(*hi - *lo <= 1);
 
@@ -300,9 +288,9 @@ TEST_CASE("maglev: table balance, weights, minimal disruption") {
 
   SUBCASE("weights") {
     const auto weighted = servers(3, {1, 2, 5});
-    mag.rebuild(weighted);
+    const MaglevPolicy weighted_table(weighted);
     std::vector<double> e(3);
-    for (uint32_t i : mag.table()) ++e[i];
+    for (uint32_t i : weighted_table.table()) ++e[i];
     CHECK(e[0] / 65537 == doctest::Approx(1.0 / 8).epsilon(0.02));
     CHECK(e[1] / 65537 == doctest::Approx(2.0 / 8).epsilon(0.02));
     CHECK(e[2] / 65537 == doctest::Approx(5.0 / 8).epsilon(0.02));
@@ -310,14 +298,12 @@ TEST_CASE("maglev: table balance, weights, minimal disruption") {
   SUBCASE("independent of configuration order") {
     auto reversed = m;
     std::reverse(reversed.begin(), reversed.end());
-    MaglevBalancer other;
-    other.rebuild(reversed);
+    Balancer other(Kind::maglev, {}, std::make_shared<MaglevPolicy>(reversed));
     TestState s(10);
     CHECK(mapping(mag, m, s, 20'000) == mapping(other, reversed, s, 20'000));
   }
   SUBCASE("table grows with the member count") {
-    mag.rebuild(servers(1000));
-    CHECK(mag.table().size() == next_prime(100'000));
+    CHECK(MaglevPolicy(servers(1000)).table().size() == next_prime(100'000));
   }
 }
 

@@ -13,23 +13,12 @@
 #include "algorithms/balancer.h"
 #include "algorithms/hash.h"
 #include "algorithms/latency.h"
+#include "tests/unit/algorithms_test_state.h"
 
 using namespace lb::algo;
+using lb::algo::testing::TestState;
 
 namespace {
-
-// A MemberState backed by plain vectors; tests poke the fields directly.
-struct TestState final : MemberState {
-  explicit TestState(size_t n) : up(n, true), act(n, 0), w(n, 1), lat(n) {}
-  bool available(size_t i) const override { return up.at(i); }
-  uint32_t active(size_t i) const override { return act.at(i); }
-  uint32_t weight(size_t i) const override { return w.at(i); }
-  LatencyEstimate latency(size_t i) const override { return lat.at(i); }
-  std::vector<bool> up;
-  std::vector<uint32_t> act;
-  std::vector<uint32_t> w;
-  std::vector<LatencyEstimate> lat;
-};
 
 std::vector<Member> make_members(size_t n, std::vector<uint32_t> weights = {}) {
   std::vector<Member> m;
