@@ -59,7 +59,7 @@ struct Options {
 };
 
 struct Stats {
-  uint64_t connections = 0, mutated = 0, connect_failures = 0, bytes_sent = 0, bytes_received = 0;
+  uint64_t connections = 0, established = 0, mutated = 0, connect_failures = 0, bytes_sent = 0, bytes_received = 0;
   uint64_t upgrades = 0;
   uint64_t endings[3][4] = {};
   std::map<int, uint64_t> statuses;  // status of the first response on a connection
@@ -107,8 +107,8 @@ class Campaign {
   }
 
   void report() const {
-    std::printf("connections %llu (mutated %llu), connect failures %llu, upgrades (101) %llu\n",
-                ull(s_.connections), ull(s_.mutated), ull(s_.connect_failures), ull(s_.upgrades));
+    std::printf("connections %llu established of %llu attempted (mutated streams %llu), connect failures %llu, upgrades (101) %llu\n",
+                ull(s_.established), ull(s_.connections), ull(s_.mutated), ull(s_.connect_failures), ull(s_.upgrades));
     std::printf("bytes sent %llu, received %llu\n", ull(s_.bytes_sent), ull(s_.bytes_received));
     for (int e = 0; e < 3; ++e)
       for (int t = 0; t < 4; ++t)
@@ -233,6 +233,7 @@ class Campaign {
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) { ++s_.connect_failures; finish(c, Ending::close); return; }
       c.connected = true;
+      ++s_.established;
       last_connected_ = Clock::now();
       if (c.trigger == Trigger::at_connect) { end(c); return; }
     }
