@@ -163,9 +163,12 @@ fuzz-build: fuzz-deps
 
 # Each libFuzzer target for FUZZ_SECONDS, then the HTTP reset campaign for
 # FUZZ_SECONDS against the sanitizer build of lb.
+# A finding in one does not skip the others; the target fails at the end.
 fuzz: fuzz-build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzzers.sh $(FUZZ_TARGETS)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_http_campaign.sh
+	@status=0; \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzzers.sh $(FUZZ_TARGETS) || status=1; \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_http_campaign.sh || status=1; \
+	exit $$status
 
 clean:
 	rm -rf build build-san build-fuzz
