@@ -5,6 +5,7 @@
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
 #   make instructions   instructions and mallocs per proxied request (callgrind)
+#   make fuzz    libFuzzer targets + HTTP reset campaign, FUZZ_SECONDS each (see tests/fuzz/)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -13,6 +14,7 @@ SHELL := /bin/bash
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
 TEST_PACKAGES  := curl openssl
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
+FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE),1)
   BUILD    := build-san
@@ -43,28 +45,30 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
-.PHONY: all deps bench-deps run test unit integration bench instructions clean
+.PHONY: all deps bench-deps fuzz-deps run test unit integration bench instructions fuzz fuzz-build clean
 
 all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
 
-# Idempotent: asks dpkg first and calls apt-get only for what is missing.
-deps:
-	@missing=""; for p in $(BUILD_PACKAGES) $(TEST_PACKAGES); do \
+# $(call install_missing,PACKAGES) — idempotent: asks dpkg first and calls
+# apt-get only for what is missing.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(BUILD_PACKAGES) $(TEST_PACKAGES))
 
 bench-deps: deps
-	@missing=""; for p in $(BENCH_PACKAGES); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(BENCH_PACKAGES))
+
+fuzz-deps: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
 
 $(OBJ)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -118,7 +122,55 @@ instructions: bench-deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
 	BUILD=$(BUILD) bench/instructions.sh
 
-clean:
-	rm -rf build build-san
+# ---- Fuzzing (README "Fuzzing") ----
+# libFuzzer targets: the library sources again, compiled by clang with
+# coverage instrumentation + ASan + UBSan into their own build dir.
+FUZZ_SECONDS ?= 300
+FUZZ_BUILD   := build-fuzz
+FUZZ_OBJ     := $(FUZZ_BUILD)/obj
+FUZZ_CXX     := clang++
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_TARGETS := request_parser response_parser proxy_protocol config
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.cpp=$(FUZZ_OBJ)/%.o) \
+                 $(FUZZ_OBJ)/llhttp/llhttp.o $(FUZZ_OBJ)/llhttp/api.o $(FUZZ_OBJ)/llhttp/http.o
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+$(FUZZ_OBJ)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS) -std=c++20 $(FUZZ_FLAGS) -Wall -Wextra -pthread -c $< -o $@
+
+$(FUZZ_OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -I$(LLHTTP_INC) $(FUZZ_FLAGS) -DLLHTTP_STRICT_MODE=1 -w -c $< -o $@
+
+$(FUZZ_BUILD)/liblb.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/liblb.a
+	$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+# Mutational HTTP traffic with client resets against a running lb (plain g++).
+$(BUILD)/http_reset_fuzz: tests/fuzz/http_reset_fuzz.cpp tests/fuzz/http_reset_seeds.h
+	$(CXX) -O2 -g -std=c++20 -Wall -Wextra -I. $< -o $@ -pthread
+
+# Keep the target objects (make would delete them as intermediates).
+.PRECIOUS: $(FUZZ_OBJ)/tests/fuzz/%.o
+
+fuzz-build: fuzz-deps
+	$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# Each libFuzzer target for FUZZ_SECONDS, then the HTTP reset campaign for
+# FUZZ_SECONDS against the sanitizer build of lb.
+# A finding in one does not skip the others; the target fails at the end.
+fuzz: fuzz-build
+	@status=0; \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzzers.sh $(FUZZ_TARGETS) || status=1; \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_http_campaign.sh || status=1; \
+	exit $$status
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -231,11 +231,7 @@ int RequestParser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
   }
   s->name_len_ += n;
   if (s->head_done_) return 0;  // trailer field: validated, not kept (never forwarded)
-  detail::HeadBuffer& buf = s->slots_.buffer();
-  buf.append_name(at, n);
-  if (s->limits_.max_headers != 0 && buf.field_count() > s->limits_.max_headers) {
-    return s->fail_cb(431, "too many headers");
-  }
+  s->slots_.buffer().append_name(at, n);
   return 0;
 }
 
@@ -244,7 +240,16 @@ int RequestParser::cb_header_field_complete(llhttp_t* p) {
   // llhttp 8.1 accepts ": value" (an empty name); a field name is a token.
   if (s->name_len_ == 0) return s->fail_cb(400, "empty header name");
   s->name_len_ = 0;
-  if (!s->head_done_) s->slots_.buffer().end_name();
+  if (s->head_done_) return 0;
+  detail::HeadBuffer& buf = s->slots_.buffer();
+  buf.end_name();
+  // Counted once the name is complete, not when its first bytes arrive:
+  // llhttp hands over a partial name only at the end of a read, so counting
+  // earlier made a malformed line 431 or 400 depending on segmentation.
+  // (max_header_bytes still bounds what a long name can take.)
+  if (s->limits_.max_headers != 0 && buf.field_count() > s->limits_.max_headers) {
+    return s->fail_cb(431, "too many headers");
+  }
   return 0;
 }
 

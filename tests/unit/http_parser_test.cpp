@@ -4,6 +4,7 @@
 // framing (HEAD, 1xx, 101, 204/304, close-delimited, trailers) and the writers.
 #include <doctest/doctest.h>
 
+#include "lb/websocket.h"
 #include "lb/http_parser.h"
 #include "lb/http_serialize.h"
 
@@ -621,7 +622,27 @@ TEST_CASE("serialize response head and chunk helpers") {
   CHECK(default_reason(431) == "Request Header Fields Too Large");
 }
 
-#include "lb/websocket.h"
+// Found by tests/fuzz/fuzz_request_parser: with max_headers reached, a
+// malformed next line (no colon) was answered 431 when its bytes arrived in
+// pieces (llhttp hands over a partial name) but 400 when they arrived at once.
+// The verdict must not depend on TCP segmentation.
+TEST_CASE("request: too-many-headers verdict does not depend on how bytes arrive") {
+  const Limits limits{0, 2, 0};
+  const std::string malformed = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nNoColonHere\r\n\r\n";
+  const std::string too_many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{5}}) {
+    CAPTURE(step);
+    ReqRecorder r1;
+    RequestParser p1(r1, limits);
+    CHECK(drive(p1, malformed, step).last == FeedStatus::Error);
+    CHECK(p1.error().status == 400);
+    ReqRecorder r2;
+    RequestParser p2(r2, limits);
+    CHECK(drive(p2, too_many, step).last == FeedStatus::Error);
+    CHECK(p2.error().status == 431);
+  }
+}
+
 
 TEST_CASE("websocket: Sec-WebSocket-Accept of RFC 6455's example key") {
   CHECK(lb::websocket_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
