@@ -278,7 +278,7 @@ void Logger::writer_loop() {
     }
     if (stopping) break;
     pollfd p{wake_fd_, POLLIN, 0};
-    ::poll(&p, 1, -1);
+    ::poll(&p, 1, wake_fd_ >= 0 ? -1 : kWritablePollMs);  // no eventfd (fd exhaustion at start): poll slowly
   }
   std::lock_guard lock(done_mutex_);
   done_ = true;
