@@ -3,6 +3,7 @@
 #   make run     install missing packages, build, start demo backends + lb on conf/demo.json
 #   make test    install missing packages, build, run unit and integration tests
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
+#   make test TSAN=1       the same under ThreadSanitizer (build-tsan/); any report fails the run
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
 #   make instructions   instructions and mallocs per proxied request (callgrind)
 #   make fuzz    libFuzzer targets + HTTP reset campaign, FUZZ_SECONDS each (see tests/fuzz/)
@@ -16,10 +17,17 @@ TEST_PACKAGES  := curl openssl
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
+ifeq ($(SANITIZE)$(TSAN),11)
+  $(error SANITIZE=1 and TSAN=1 cannot be combined: ASan and TSan are exclusive)
+endif
 ifeq ($(SANITIZE),1)
   BUILD    := build-san
   OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN    := -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+  BUILD    := build-tsan
+  OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+  LDSAN    := -fsanitize=thread
 else
   BUILD    := build
   OPTFLAGS := -O2 -g
@@ -105,9 +113,31 @@ unit: deps $(BUILD)/unit_tests
 integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests
 
+ifeq ($(TSAN),1)
+# Every process of the run (unit tests, the integration harness, and each lb
+# and backend it starts) writes its TSan reports to files under TSAN_REPORTS:
+# lb's stderr lives in a test's temp dir and many tests never look at lb's exit
+# status, so the report files are what fail the run, whatever the test saw.
+# halt_on_error=0 lets one run show every race, not just the first.
+# atexit_sleep_ms=0: TSan otherwise sleeps 1 s in exit() while other threads
+# run (lb's "second signal exits at once" path is timed by a test).
+TSAN_REPORTS := $(abspath $(BUILD))/tsan-reports
+TSAN_RUN_OPTIONS := halt_on_error=0 second_deadlock_stack=1 history_size=4 atexit_sleep_ms=0 \
+                    suppressions=$(abspath tsan.supp) log_path=$(TSAN_REPORTS)/report
+
+test: deps
+	$(MAKE) --no-print-directory all
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@status=0; TSAN_OPTIONS="$(TSAN_RUN_OPTIONS) $$TSAN_OPTIONS" \
+	  $(MAKE) --no-print-directory unit integration || status=$$?; \
+	if compgen -G '$(TSAN_REPORTS)/*' >/dev/null; then \
+	  cat $(TSAN_REPORTS)/*; echo "FAIL: ThreadSanitizer reports in $(TSAN_REPORTS)"; exit 1; fi; \
+	echo "ThreadSanitizer: no reports"; exit $$status
+else
 test: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory unit integration
+endif
 
 run: deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
@@ -171,6 +201,6 @@ fuzz: fuzz-build
 	exit $$status
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -175,6 +175,7 @@ AdminResponse AdminApi::get_stats(bool metrics) {
   f.last_reload_error = last.error;
   f.reloads_ok = process_.reloads_ok();
   f.reloads_failed = process_.reloads_failed();
+  f.log_lines_dropped = Logger::instance().lines_dropped();
   StatsSnapshot snap = take_snapshot(*rt, f);
   if (metrics) return {200, std::string(kMetricsContentType), render_metrics(snap), {}};
   return {200, "application/json", render_stats_json(snap), {}};

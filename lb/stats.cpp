@@ -170,6 +170,7 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                      {"servers", std::move(servers)}});
   }
   root["pools"] = std::move(pools);
+  root["log"] = {{"lines_dropped_total", f.log_lines_dropped}};
   // Replace invalid UTF-8 (an error message quoting bytes) rather than throw.
   return root.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -261,6 +262,8 @@ std::string render_metrics(const StatsSnapshot& snap) {
     m.sample({{"result", "ok"}}, *f.reloads_ok);
     m.sample({{"result", "error"}}, *f.reloads_failed);
   }
+  m.family("lb_log_lines_dropped_total", "counter", "Log lines dropped because the log writer fell behind.");
+  m.sample({}, f.log_lines_dropped);
 
   // Listeners.
   auto per_listener = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {

@@ -35,6 +35,7 @@ struct StatsFacts {
   uint64_t now_ns = 0;          // uv_hrtime() now, for last_check_ms_ago
   // Reload outcomes since start; lb_reloads_total is exported only when known.
   std::optional<uint64_t> reloads_ok, reloads_failed;
+  uint64_t log_lines_dropped = 0;  // Logger::lines_dropped()
 };
 
 struct ServerStats {
