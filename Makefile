@@ -55,7 +55,7 @@ INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
 .PHONY: all deps bench-deps fuzz-deps run test unit integration bench instructions fuzz fuzz-build clean
 
-all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
+all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
 
 # $(call install_missing,PACKAGES) — idempotent: asks dpkg first and calls
 # apt-get only for what is missing.
@@ -100,6 +100,12 @@ $(BUILD)/backend: $(OBJ)/bench/backend.o
 $(BUILD)/idle_conns: bench/idle_conns.cpp
 	$(CXX) -O2 -std=c++20 -Wall -Wextra $< -o $@
 
+# LD_PRELOAD shim: "NAME.slow.test" resolves slowly (tests, bench/conf_load.sh).
+# Never sanitized: it is preloaded into other programs.
+$(BUILD)/slow_getaddrinfo.so: tests/integration/slow_getaddrinfo.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -fPIC -shared $< -o $@ -ldl
+
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(OBJ)/%.o) $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
@@ -110,7 +116,7 @@ unit: deps $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # Integration tests find the binaries through LB_BIN / BACKEND_BIN.
-integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests
+integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests
 
 ifeq ($(TSAN),1)

@@ -11,6 +11,8 @@
 #include <exception>
 #include <new>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "conf/schema.h"
 #include "conf/values.h"
@@ -98,19 +100,18 @@ void load_logging(Ctx& ctx, const json& v, const Pointer& at, LoggingConfig& l) 
 }
 
 // A name that appears twice in a list: reported at the second occurrence.
+// Hashed, so a list of 100k entries is checked in linear time.
 void check_unique_names(Ctx& ctx, const json& list, const Pointer& at, const char* what) {
+  std::unordered_map<std::string_view, std::size_t> first;
+  first.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
     const json& a = list[i];
     if (!a.is_object() || !a.contains("name") || !a["name"].is_string()) continue;
     const std::string& name = a["name"].get_ref<const std::string&>();
-    for (std::size_t j = 0; j < i; ++j) {
-      const json& b = list[j];
-      if (b.is_object() && b.contains("name") && b["name"] == name) {
-        ctx.error(at / i / "name", std::string("duplicate ") + what + " name " + quote(name) + " (also at " +
-                                       (at / j / "name").str() + ")");
-        break;
-      }
-    }
+    auto [it, inserted] = first.emplace(name, i);
+    if (inserted) continue;
+    ctx.error(at / i / "name", std::string("duplicate ") + what + " name " + quote(name) + " (also at " +
+                                   (at / it->second / "name").str() + ")");
   }
 }
 
@@ -204,10 +205,50 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
 
 }  // namespace detail
 
-LoadResult load_string(std::string_view text, const std::string& path) {
+namespace {
+
+// Phase 1: every host name is "resolved" to nothing and remembered.
+class CollectHosts final : public detail::HostResolver {
+ public:
+  bool resolve(const std::string& host, Address&, std::string&) override {
+    if (seen_.insert(host).second) hosts_.push_back(host);
+    return true;  // sockaddr_len stays 0: deferred
+  }
+  std::vector<std::string> take() { return std::move(hosts_); }
+
+ private:
+  std::set<std::string> seen_;
+  std::vector<std::string> hosts_;
+};
+
+// Phase 2: answers from the concurrent lookups.
+class AnswerHosts final : public detail::HostResolver {
+ public:
+  explicit AnswerHosts(const HostAnswers& answers) : answers_(answers) {}
+  bool resolve(const std::string& host, Address& out, std::string& err) override {
+    auto it = answers_.find(host);
+    if (it == answers_.end()) {
+      err = "cannot resolve host " + detail::quote(host) + ": not looked up";
+      return false;
+    }
+    if (it->second.len == 0) {
+      err = it->second.error;
+      return false;
+    }
+    out.sockaddr = it->second.addr;
+    out.sockaddr_len = it->second.len;
+    return true;
+  }
+
+ private:
+  const HostAnswers& answers_;
+};
+
+LoadResult run_load(std::string_view text, const std::string& path, detail::HostResolver* resolver) {
   LoadResult result;
   try {
     detail::Ctx ctx(path, detail::config_base_dir(path));
+    ctx.set_resolver(resolver);
     detail::json root;
     if (detail::parse_json(ctx, text, root)) {
       auto cfg = std::make_shared<Config>();
@@ -230,20 +271,75 @@ LoadResult load_string(std::string_view text, const std::string& path) {
   return result;
 }
 
-LoadResult load_file(const std::string& path) {
-  LoadResult result;
+}  // namespace
+
+PreparedLoad prepare_string(std::string_view text, const std::string& path) {
+  PreparedLoad p;
+  p.path = path;
+  CollectHosts collect;
+  p.result = run_load(text, path, &collect);
+  try {
+    p.hosts = collect.take();
+    // Phase 2 walks the text again; phase 1's result means nothing then
+    // (addresses are unresolved, checks that compare them were skipped).
+    if (!p.hosts.empty()) {
+      p.text = std::string(text);
+      p.result = {};
+    }
+  } catch (...) {
+    p.hosts.clear();
+    p.result = {};
+    p.result.errors.push_back(path + ": out of memory while loading");
+  }
+  return p;
+}
+
+PreparedLoad prepare_file(const std::string& path) {
+  PreparedLoad p;
+  p.path = path;
   try {
     std::string text, err;
     if (!detail::read_file(path, text, err, detail::kMaxConfigBytes)) {
-      result.errors.push_back(path + ": cannot read: " + err);
-      return result;
+      p.result.errors.push_back(path + ": cannot read: " + err);
+      return p;
     }
-    return load_string(text, path);
+    return prepare_string(text, path);
   } catch (...) {
-    result.config.reset();
-    result.errors.push_back(path + ": cannot read: out of memory");
+    p.result.config.reset();
+    p.result.errors.push_back(path + ": cannot read: out of memory");
   }
-  return result;
+  return p;
+}
+
+LoadResult finish_load(const PreparedLoad& prepared, const HostAnswers& answers) {
+  if (prepared.hosts.empty()) return prepared.result;
+  AnswerHosts answer(answers);
+  return run_load(prepared.text, prepared.path, &answer);
+}
+
+LoadResult load_string(std::string_view text, const std::string& path) {
+  PreparedLoad p = prepare_string(text, path);
+  return finish_load(p, resolve_hosts(p.hosts));
+}
+
+LoadResult load_file(const std::string& path) {
+  PreparedLoad p = prepare_file(path);
+  return finish_load(p, resolve_hosts(p.hosts));
+}
+
+bool parse_strict_json(std::string_view text, nlohmann::json& out, std::string& error) {
+  try {
+    detail::Ctx ctx("", "");
+    const bool ok = detail::parse_json(ctx, text, out) && ctx.error_count() == 0;
+    if (!ok) {
+      std::vector<std::string> errors = ctx.take_errors();
+      error = errors.empty() ? "invalid JSON" : errors.front().substr(2);  // drop the empty file name's ": "
+    }
+    return ok;
+  } catch (...) {
+    error = "out of memory";
+    return false;
+  }
 }
 
 }  // namespace lb::conf

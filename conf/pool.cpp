@@ -6,6 +6,8 @@
 // make sense for some algorithms or check types.
 #include <cstring>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 
 #include "conf/schema.h"
 #include "conf/values.h"
@@ -56,21 +58,27 @@ void load_servers(Ctx& ctx, const json& v, const Pointer& at, std::vector<Server
     const json* b = v[i].is_object() && v[i].contains("backup") ? &v[i]["backup"] : nullptr;
     if (!(b && b->is_boolean() && b->get<bool>())) all_backup = false;
   }
+  // Hashed by text and by resolved endpoint, so 100k servers are checked in
+  // linear time (the pairwise scan took minutes).
+  std::unordered_map<std::string_view, std::size_t> by_text;
+  std::unordered_map<std::string, std::size_t> by_endpoint;
+  by_text.reserve(servers.size());
+  by_endpoint.reserve(servers.size());
   for (std::size_t i = 0; i < servers.size(); ++i) {
     if (!addr_ok[i]) continue;
-    for (std::size_t j = 0; j < i; ++j) {
-      if (!addr_ok[j]) continue;
-      const Address& a = servers[i].address;
-      const Address& b = servers[j].address;
-      const Pointer p = at / i / "address";
-      if (a.text == b.text)
-        ctx.error(p, "duplicate server address " + quote(a.text) + " (also at " + (at / j / "address").str() + ")");
-      else if (a.sockaddr_len == b.sockaddr_len && std::memcmp(&a.sockaddr, &b.sockaddr, a.sockaddr_len) == 0)
-        ctx.error(p, "server " + quote(a.text) + " is the same endpoint as " + quote(b.text) + " at " +
-                         (at / j / "address").str() + " (both are " + numeric_address(a) + ")");
-      else
-        continue;
-      break;
+    const Address& a = servers[i].address;
+    const Pointer p = at / i / "address";
+    auto [t, new_text] = by_text.emplace(a.text, i);
+    if (!new_text) {
+      ctx.error(p, "duplicate server address " + quote(a.text) + " (also at " + (at / t->second / "address").str() + ")");
+      continue;
+    }
+    std::string endpoint(reinterpret_cast<const char*>(&a.sockaddr), a.sockaddr_len);
+    auto [e, new_endpoint] = by_endpoint.emplace(std::move(endpoint), i);
+    if (!new_endpoint) {
+      const Address& b = servers[e->second].address;
+      ctx.error(p, "server " + quote(a.text) + " is the same endpoint as " + quote(b.text) + " at " +
+                       (at / e->second / "address").str() + " (both are " + numeric_address(a) + ")");
     }
   }
   if (all_backup)

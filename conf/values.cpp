@@ -1,6 +1,7 @@
 // conf/values.cpp — parsers for durations, addresses, names, key specs, host
 // names and file paths (see values.h). Pure functions: no JSON, no pointers,
-// no exceptions; the only side effects are getaddrinfo() for host names and
+// no exceptions; the only side effects are getaddrinfo() for host names (unless
+// the caller supplies a HostResolver) and
 // reading files that the configuration references.
 #include "conf/values.h"
 
@@ -197,7 +198,11 @@ bool resolve(const std::string& host, bool numeric, int family, Address& out, st
 
 }  // namespace
 
-bool parse_address(std::string_view text, Address& out, std::string& err) {
+bool lookup_host(const std::string& host, Address& out, std::string& err) {
+  return resolve(host, false, AF_UNSPEC, out, err);
+}
+
+bool parse_address(std::string_view text, Address& out, std::string& err, HostResolver* resolver) {
   Address a;
   a.text = std::string(text);
   std::string_view host, port;
@@ -260,7 +265,12 @@ bool parse_address(std::string_view text, Address& out, std::string& err) {
       err = "invalid host " + q(host) + ": " + herr;
       return false;
     }
-    if (!resolve(a.host, false, AF_UNSPEC, a, err)) return false;
+    if (!(resolver ? resolver->resolve(a.host, a, err) : lookup_host(a.host, a, err))) return false;
+    // A deferred lookup leaves the address unresolved (sockaddr_len 0).
+    if (a.sockaddr_len == 0) {
+      out = std::move(a);
+      return true;
+    }
   }
   set_port(a, a.port);
   out = std::move(a);

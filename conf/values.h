@@ -23,10 +23,25 @@ bool parse_duration(std::string_view text, Duration& out, std::string& err);
 // Canonical spelling using the largest exact unit: 0 → "0s", 1500 → "1500ms", 120000 → "2m".
 std::string format_duration(Duration d);
 
+// Where parse_address gets host names' addresses (conf/load.cpp: collect the
+// names first, resolve them all concurrently, then answer from the results).
+class HostResolver {
+ public:
+  virtual ~HostResolver() = default;
+  // Sets out.sockaddr/sockaddr_len (port not needed) and returns true, or
+  // returns false with `err`. Returning true with sockaddr_len 0 defers the
+  // lookup: parse_address then succeeds with an unresolved address.
+  virtual bool resolve(const std::string& host, Address& out, std::string& err) = 0;
+};
+
 // Addresses. Fills every field of `out`. Numeric hosts never touch DNS; host
-// names are resolved (blocking) and the first IPv4 result is preferred, else
-// the first IPv6 result.
-bool parse_address(std::string_view text, Address& out, std::string& err);
+// names go to `resolver`, or without one are resolved at once (blocking
+// getaddrinfo, see lookup_host).
+bool parse_address(std::string_view text, Address& out, std::string& err, HostResolver* resolver = nullptr);
+// Blocking getaddrinfo for one host name: the first IPv4 result is preferred,
+// else the first IPv6 result. Sets out.sockaddr/sockaddr_len (port 0), or
+// err = "cannot resolve host \"x\": ...".
+bool lookup_host(const std::string& host, Address& out, std::string& err);
 // "127.0.0.1:9001" / "[::1]:9001" from the resolved sockaddr (for messages).
 std::string numeric_address(const Address& a);
 // 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104.

@@ -36,7 +36,8 @@ void Ctx::error(const Pointer& at, const std::string& message) {
   if (!at.str().empty()) line += at.str() + ": ";
   line += message;
   // The same problem can be found twice (e.g. via two checks); report it once.
-  if (std::find(errors_.begin(), errors_.end(), line) == errors_.end()) errors_.push_back(std::move(line));
+  // A set, not a scan of the list: a file with 100k bad entries stays linear.
+  if (seen_.insert(line).second) errors_.push_back(std::move(line));
 }
 
 void Ctx::error_raw(const std::string& message) { errors_.push_back(file_ + ": " + message); }
@@ -248,7 +249,7 @@ bool read_address(Ctx& ctx, const json& v, const Pointer& at, Address& out) {
     return false;
   }
   std::string err;
-  if (!parse_address(v.get_ref<const std::string&>(), out, err)) {
+  if (!parse_address(v.get_ref<const std::string&>(), out, err, ctx.resolver())) {
     ctx.error(at, err);
     return false;
   }
@@ -331,7 +332,15 @@ class DomBuilder {
   bool number_integer(number_integer_t v) { return put(json(v)) != nullptr; }
   bool number_unsigned(number_unsigned_t v) { return put(json(v)) != nullptr; }
   bool number_float(number_float_t v, const string_t&) { return put(json(v)) != nullptr; }
-  bool string(string_t& s) { return put(json(std::move(s))) != nullptr; }
+  bool string(string_t& s) {
+    // "\u0000" is valid JSON but no name, path, token or address may hold a
+    // NUL: C APIs would silently cut the string there.
+    if (s.find('\0') != string_t::npos) {
+      ctx_.error(here(), "string " + quote(s) + " contains a NUL character (\\u0000)");
+      fatal_ = true;
+    }
+    return put(json(std::move(s))) != nullptr;
+  }
   bool binary(binary_t&) { return false; }  // cannot occur in JSON text
 
   bool start_object(std::size_t) { return open(json::object()); }
@@ -341,10 +350,19 @@ class DomBuilder {
 
   bool key(string_t& k) {
     Frame& f = stack_.back();
-    if (f.node->contains(k)) ctx_.error(f.at / k, "duplicate key " + quote(k));
+    if (k.find('\0') != string_t::npos) {
+      // Reported at the object: a pointer holding a NUL would be cut short when printed.
+      ctx_.error(f.at, "key " + quote(k) + " contains a NUL character (\\u0000)");
+      fatal_ = true;
+    } else if (f.node->contains(k)) {
+      ctx_.error(f.at / k, "duplicate key " + quote(k));
+    }
     f.key = k;
     return true;
   }
+
+  // True when the text was well-formed but must still be rejected as a whole.
+  bool fatal() const { return fatal_; }
 
   bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception& ex) {
     // what() is "[json.exception.parse_error.101] parse error at line L, column C: DETAIL".
@@ -372,6 +390,13 @@ class DomBuilder {
     std::string key;
   };
 
+  // The pointer of the value about to be inserted.
+  Pointer here() const {
+    if (stack_.empty()) return Pointer{};
+    const Frame& f = stack_.back();
+    return f.node->is_object() ? f.at / f.key : f.at / f.node->size();
+  }
+
   // Inserts v under the current container (or as the root); returns it.
   json* put(json&& v) {
     if (stack_.empty()) {
@@ -389,10 +414,12 @@ class DomBuilder {
   }
 
   bool open(json&& container) {
-    Pointer at;
-    if (!stack_.empty()) {
-      const Frame& f = stack_.back();
-      at = f.node->is_object() ? f.at / f.key : f.at / f.node->size();
+    Pointer at = here();
+    // Every frame holds its pointer, so memory grows with depth squared: a
+    // 40k-deep file took 1.9 GB. No configuration nests anywhere near this.
+    if (stack_.size() >= kMaxJsonDepth) {
+      ctx_.error(at, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return false;
     }
     json* node = put(std::move(container));
     stack_.push_back(Frame{node, std::move(at), {}});
@@ -407,6 +434,7 @@ class DomBuilder {
   Ctx& ctx_;
   json& root_;
   std::vector<Frame> stack_;
+  bool fatal_ = false;
 };
 
 }  // namespace
@@ -414,7 +442,8 @@ class DomBuilder {
 bool parse_json(Ctx& ctx, std::string_view text, json& out) {
   DomBuilder builder(ctx, out);
   // strict = true: nothing may follow the top-level value; comments are not JSON.
-  return json::sax_parse(text.begin(), text.end(), &builder, json::input_format_t::json, true, false);
+  const bool parsed = json::sax_parse(text.begin(), text.end(), &builder, json::input_format_t::json, true, false);
+  return parsed && !builder.fatal();
 }
 
 }  // namespace lb::conf::detail

@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <limits>
 #include <span>
+#include <unordered_set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,8 @@ class Pointer {
   std::string s_;
 };
 
+class HostResolver;
+
 class Ctx {
  public:
   Ctx(std::string file, std::string base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
@@ -55,13 +58,21 @@ class Ctx {
 
   const std::string& file() const { return file_; }
   const std::string& base_dir() const { return base_dir_; }
+  // Host-name lookups for read_address (null: blocking getaddrinfo).
+  HostResolver* resolver() const { return resolver_; }
+  void set_resolver(HostResolver* r) { resolver_ = r; }
   std::size_t error_count() const { return errors_.size(); }
-  std::vector<std::string> take_errors() { return std::move(errors_); }
+  std::vector<std::string> take_errors() {
+    seen_.clear();
+    return std::move(errors_);
+  }
 
  private:
   std::string file_;
   std::string base_dir_;
   std::vector<std::string> errors_;
+  std::unordered_set<std::string> seen_;
+  HostResolver* resolver_ = nullptr;
 };
 
 // A short description of a value for "expected X, got Y": null, true,
@@ -161,10 +172,15 @@ bool read_enum(Ctx& ctx, const json& v, const Pointer& at, const EnumName<E> (&t
   return false;
 }
 
+// Deepest nesting of arrays/objects parse_json accepts (lb's schema uses 6).
+constexpr std::size_t kMaxJsonDepth = 64;
+
 // Strict JSON (no comments, no trailing commas, no duplicate keys). On a
 // syntax error reports "FILE: line L, column C: ..." and returns false.
 // Duplicate keys are reported at their pointer; the DOM is still returned
-// (last value wins) so the rest of the file can be checked.
+// (last value wins) so the rest of the file can be checked. A string or key
+// holding NUL ("\u0000") and nesting deeper than kMaxJsonDepth are reported
+// at their pointer and make it return false.
 bool parse_json(Ctx& ctx, std::string_view text, json& out);
 
 }  // namespace lb::conf::detail

@@ -112,7 +112,11 @@ AuthResult check_bearer(const std::optional<std::string>& configured, const std:
 
 // ---- routing ----
 
-AdminResponse AdminApi::handle(const AdminRequest& req) {
+void AdminApi::handle(const AdminRequest& req, Respond respond) {
+  if (auto now = route(req, respond)) respond(std::move(*now));
+}
+
+std::optional<AdminResponse> AdminApi::route(const AdminRequest& req, Respond& respond) {
   const std::string& path = req.path;
   if (path == "/healthz") {
     if (!is_get(req)) return method_not_allowed("GET, HEAD");
@@ -130,8 +134,8 @@ AdminResponse AdminApi::handle(const AdminRequest& req) {
     if (!is_get(req)) return method_not_allowed("GET, HEAD");
     auto rt = process_.runtime();
     if (!rt) return error_response(503, "no configuration loaded");
-    return {200, "application/json",
-            conf::to_json(*rt->config).dump(2, ' ', false, json::error_handler_t::replace) + "\n", {}};
+    return AdminResponse{200, "application/json",
+                         conf::to_json(*rt->config).dump(2, ' ', false, json::error_handler_t::replace) + "\n", {}};
   }
 
   // Mutating routes: match the shape first (404/405), then authenticate,
@@ -154,7 +158,10 @@ AdminResponse AdminApi::handle(const AdminRequest& req) {
     case AuthResult::no_token: return error_response(403, "no admin token configured; mutating calls are disabled");
   }
 
-  if (reload) return post_reload();
+  if (reload) {
+    post_reload(std::move(respond));
+    return std::nullopt;
+  }
   auto pool = percent_decode(seg[1]);
   auto address = percent_decode(seg[3]);
   if (!pool || !address) return error_response(400, "invalid percent-encoding in path");
@@ -181,11 +188,16 @@ AdminResponse AdminApi::get_stats(bool metrics) {
   return {200, "application/json", render_stats_json(snap), {}};
 }
 
-AdminResponse AdminApi::post_reload() {
-  if (process_.stopping()) return json_response(503, {{"ok", false}, {"error", "stopping"}});
+void AdminApi::post_reload(Respond respond) {
+  if (process_.stopping()) return respond(json_response(503, {{"ok", false}, {"error", "stopping"}}));
   log_info("reload requested", {{"reason", "admin API"}});
-  if (auto error = process_.reload()) return json_response(422, {{"ok", false}, {"error", *error}});
-  return json_response(200, {{"ok", true}, {"generation", process_.generation()}});
+  // Captures only the Process (which outlives every admin connection): the
+  // answer may come after this AdminApi's server has stopped.
+  Process& process = process_;
+  process_.reload([respond = std::move(respond), &process](std::optional<std::string> error) {
+    if (error) respond(json_response(422, {{"ok", false}, {"error", *error}}));
+    else respond(json_response(200, {{"ok", true}, {"generation", process.generation()}}));
+  });
 }
 
 AdminResponse AdminApi::post_server(std::string_view pool_name, std::string_view address, std::string_view action,
@@ -203,11 +215,15 @@ AdminResponse AdminApi::post_server(std::string_view pool_name, std::string_view
     return error_response(404, "pool \"" + std::string(pool_name) + "\" has no server \"" + std::string(address) + "\"");
   }
 
-  json in = json::parse(body, nullptr, false);
+  // Strict: '{"state":"drain"} x' or '{"state":"drain","state":"ready"}'
+  // is a client bug, not something to guess about.
+  nlohmann::json in;
+  std::string parse_error;
+  if (!conf::parse_strict_json(body, in, parse_error)) return error_response(400, "invalid JSON body: " + parse_error);
   const std::string pool_s(pool_name), address_s(address);
   if (action == "state") {
     static constexpr const char* kUsage = "body must be {\"state\": \"ready\" | \"drain\" | \"maint\"}";
-    if (in.is_discarded() || !in.is_object() || in.size() != 1 || !in.contains("state") || !in["state"].is_string())
+    if (!in.is_object() || in.size() != 1 || !in.contains("state") || !in["state"].is_string())
       return error_response(400, kUsage);
     std::string word = in["state"].get<std::string>();
     conf::ServerState state;
@@ -222,10 +238,10 @@ AdminResponse AdminApi::post_server(std::string_view pool_name, std::string_view
   }
 
   static constexpr const char* kUsage = "body must be {\"weight\": N} with N an integer in 1..1000";
-  if (in.is_discarded() || !in.is_object() || in.size() != 1 || !in.contains("weight")) {
+  if (!in.is_object() || in.size() != 1 || !in.contains("weight")) {
     return error_response(400, kUsage);
   }
-  const json& w = in["weight"];
+  const nlohmann::json& w = in["weight"];
   if (!w.is_number_integer()) return error_response(400, kUsage);  // unsigned counts as integer too
   int64_t n = w.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(w.get<uint64_t>(), 1u << 30))
                                      : w.get<int64_t>();

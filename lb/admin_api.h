@@ -8,10 +8,13 @@
 // 401 (+ WWW-Authenticate), wrong → 403, no token configured → 403. Path
 // segments are percent-decoded, so "127.0.0.1%3A9001" names 127.0.0.1:9001.
 // Errors are JSON {"error":"…"}; unknown path 404, wrong method 405 (+ Allow).
+// POST bodies are strict JSON (conf::parse_strict_json): trailing bytes,
+// duplicate keys or NUL in a string are 400.
 //
 // Threading: main thread only (it reads the Process and calls reload()).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,13 +43,19 @@ class AdminApi {
  public:
   explicit AdminApi(Process& process) : process_(process) {}
 
+  using Respond = std::function<void(AdminResponse)>;
+
   void set_token(std::optional<std::string> token) { token_ = std::move(token); }
   void clear_token() { token_.reset(); }
-  AdminResponse handle(const AdminRequest& request);
+  // Answers through `respond`, exactly once: at once, or — POST /reload
+  // waiting for host-name lookups — later, from the main loop.
+  void handle(const AdminRequest& request, Respond respond);
 
  private:
+  // The response, or nullopt when `respond` will be called later.
+  std::optional<AdminResponse> route(const AdminRequest& request, Respond& respond);
   AdminResponse get_stats(bool metrics);
-  AdminResponse post_reload();
+  void post_reload(Respond respond);
   AdminResponse post_server(std::string_view pool, std::string_view address, std::string_view action,
                             const std::string& body);
 

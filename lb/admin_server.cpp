@@ -36,6 +36,9 @@ struct AdminServer::Connection final : http::RequestHandler {
   bool eof = false;
   bool closing = false;
   bool close_after_write = false;
+  bool awaiting = false;     // a response comes later (POST /reload waiting for DNS): parse nothing more
+  bool dispatching = false;  // inside api_.handle(): an answer given at once must not re-enter process()
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // false once closed: late answers are dropped
   size_t writes_in_flight = 0;
 
   struct WriteReq {
@@ -77,7 +80,7 @@ struct AdminServer::Connection final : http::RequestHandler {
 
   // Parses and answers as many buffered requests as the write queue allows.
   void process() {
-    while (!closing && !close_after_write) {
+    while (!closing && !close_after_write && !awaiting) {
       if (uv_stream_get_write_queue_size(stream()) > kMaxQueuedBytes) {
         stop_reading();  // resumed from on_write once the client reads
         return;
@@ -95,12 +98,21 @@ struct AdminServer::Connection final : http::RequestHandler {
           return;
         case http::FeedStatus::HeadPaused: continue;  // never asked for, but harmless
         case http::FeedStatus::MessageComplete: {
-          AdminResponse resp = server ? server->api_.handle(request) : AdminResponse{503, "application/json", json_error("stopping"), {}};
-          if (closing) return;  // handle() stopped the server (a reload removed the admin section)
-          bool close_now = !keep_alive || server == nullptr;
-          respond(resp, request.method == "HEAD", close_now);
-          if (close_now) return;
-          arm_timer();
+          awaiting = true;
+          dispatching = true;
+          auto answer = [this, alive = alive, head = request.method == "HEAD"](AdminResponse resp) {
+            // Closed meanwhile (or handle() stopped the server: a reload removed the admin section).
+            if (!*alive || closing) return;
+            awaiting = false;
+            bool close_now = !keep_alive || server == nullptr;
+            respond(resp, head, close_now);
+            if (close_now) return;
+            arm_timer();
+            if (!dispatching) process();  // answered later: go on with pipelined requests
+          };
+          if (server) server->api_.handle(request, answer);
+          else answer(AdminResponse{503, "application/json", json_error("stopping"), {}});
+          dispatching = false;
           continue;
         }
         case http::FeedStatus::Closed:
@@ -174,6 +186,7 @@ struct AdminServer::Connection final : http::RequestHandler {
   void close() {
     if (closing) return;
     closing = true;
+    *alive = false;
     if (server) server->connections_.erase(this);
     server = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), &Connection::on_close);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "conf/load.h"
+#include "conf/log_files.h"
 #include "lb/log.h"
 #include "lb/process.h"
 #include "lb/version.h"
@@ -26,7 +27,8 @@ const char kUsage[] =
     "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n";
 
 // --check goes as far as start-up would without binding: certificates and
-// keys are loaded and matched, so a bad pair fails here, not at start.
+// keys are loaded and matched, so a bad pair fails here, not at start; log
+// files are opened for appending (conf/log_files.h).
 std::vector<std::string> check_tls(const lb::conf::Config& config) {
   std::vector<std::string> errors;
   auto keys = std::make_shared<lb::tls::TicketKeys>();
@@ -76,7 +78,10 @@ int main(int argc, char** argv) {
 
   if (check) {
     auto result = lb::conf::load_file(config);
-    if (result.ok()) result.errors = check_tls(*result.config);
+    if (result.ok()) {
+      result.errors = check_tls(*result.config);
+      for (auto& e : lb::conf::check_log_files(*result.config)) result.errors.push_back(std::move(e));
+    }
     if (!result.ok()) {
       for (const auto& e : result.errors) fprintf(stderr, "%s\n", e.c_str());
       return 1;

@@ -7,6 +7,7 @@
 
 #include "conf/load.h"
 #include "lb/admin_server.h"
+#include "lb/async_resolve.h"
 #include "lb/health_monitor.h"
 #include "lb/log.h"
 #include "lb/sharded_counter.h"
@@ -119,9 +120,50 @@ void Process::on_signal(uv_signal_t* handle, int signum) {
   }
 }
 
-std::optional<std::string> Process::reload() {
-  if (stopping_) return std::string("stopping");
-  auto loaded = conf::load_file(config_path_);
+void Process::reload(ReloadDone done) {
+  if (stopping_) {
+    if (done) done(std::string("stopping"));
+    return;
+  }
+  if (resolving_) {
+    reload_queued_ = true;
+    if (done) queued_waiters_.push_back(std::move(done));
+    log_info("reload queued behind the one waiting for host-name lookups");
+    return;
+  }
+  if (done) reload_waiters_.push_back(std::move(done));
+  start_reload();
+}
+
+void Process::start_reload() {
+  conf::PreparedLoad prepared = conf::prepare_file(config_path_);
+  if (prepared.hosts.empty()) {
+    finish_reload(prepared.result);
+    return;
+  }
+  log_debug("reload: resolving host names", {num("hosts", static_cast<double>(prepared.hosts.size()))});
+  std::vector<std::string> hosts = prepared.hosts;
+  resolving_ = std::make_unique<AsyncResolve>(
+      &loop_, std::move(hosts), [this, prepared = std::move(prepared)](conf::HostAnswers answers) {
+        auto resolver = std::move(resolving_);  // freed at the end of this callback
+        finish_reload(conf::finish_load(prepared, answers));
+      });
+}
+
+void Process::finish_reload(const conf::LoadResult& loaded) {
+  std::optional<std::string> result = stopping_ ? std::optional<std::string>("stopping") : apply_reload(loaded);
+  std::vector<ReloadDone> waiters = std::move(reload_waiters_);
+  reload_waiters_.clear();
+  for (auto& w : waiters) w(result);
+  if (reload_queued_ && !stopping_ && !resolving_) {
+    reload_queued_ = false;
+    reload_waiters_ = std::move(queued_waiters_);
+    queued_waiters_.clear();
+    start_reload();
+  }
+}
+
+std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded) {
   std::string error;
   std::shared_ptr<Runtime> runtime;
   if (!loaded.ok()) {
@@ -176,6 +218,14 @@ bool Process::ready() const {
 void Process::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
+  // A reload waiting for DNS is abandoned (the lookup thread ends on its own).
+  resolving_.reset();
+  auto waiters = std::move(reload_waiters_);
+  for (auto& w : queued_waiters_) waiters.push_back(std::move(w));
+  reload_waiters_.clear();
+  queued_waiters_.clear();
+  reload_queued_ = false;
+  for (auto& w : waiters) w(std::string("stopping"));
   log_info("stopping", {num("shutdown_timeout_ms", static_cast<double>(runtime_->config->shutdown_timeout.count()))});
   for (auto& w : workers_) w->request_stop();
   health_->stop();

@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
+#include "conf/load.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
 
@@ -21,6 +23,7 @@ namespace lb {
 
 class HealthMonitor;
 class AdminServer;
+class AsyncResolve;
 namespace tls { class TicketKeys; }
 
 struct ReloadStatus {
@@ -37,9 +40,18 @@ class Process {
   // Runs until stopped; returns the process exit status.
   int run();
 
-  // Re-reads the configuration file (SIGHUP, POST /reload). Returns the error
-  // message on failure; the running configuration is untouched then.
-  std::optional<std::string> reload();
+  // Called once a reload finished: nullopt on success, else the error
+  // message (the running configuration is untouched then).
+  using ReloadDone = std::function<void(std::optional<std::string>)>;
+
+  // Re-reads the configuration file (SIGHUP, POST /reload). Host names are
+  // resolved on helper threads, so the main loop (admin API, health checks)
+  // keeps running meanwhile; `done` runs when the reload is over — at once
+  // when the file names no host names. A reload requested while one is
+  // waiting for DNS is queued: every request made meanwhile is served by ONE
+  // further reload that starts when the current one ends (so it reads the
+  // file as it is then), and all of them get that reload's result.
+  void reload(ReloadDone done = {});
   void begin_stop();
 
   // For the admin API and stats.
@@ -59,6 +71,9 @@ class Process {
   void publish(std::shared_ptr<Runtime> runtime);
   void size_ejection_budgets(const Runtime& runtime);
   void finish();
+  void start_reload();
+  void finish_reload(const conf::LoadResult& loaded);
+  std::optional<std::string> apply_reload(const conf::LoadResult& loaded);
 
   std::string config_path_;
   uv_loop_t loop_{};
@@ -71,6 +86,10 @@ class Process {
   std::shared_ptr<const Runtime> runtime_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AsyncResolve> resolving_;     // set while a reload waits for DNS
+  std::vector<ReloadDone> reload_waiters_;      // callers of the reload in progress
+  std::vector<ReloadDone> queued_waiters_;      // callers of the queued next reload
+  bool reload_queued_ = false;
   uint64_t generation_ = 0;
   uint32_t worker_count_ = 1;
   ReloadStatus last_reload_;

@@ -1,6 +1,7 @@
 // lb/runtime.cpp — building Runtime snapshots; live-state and socket registries.
 #include "lb/runtime.h"
 
+#include "lb/listen_probe.h"
 #include "lb/rate_limiter.h"
 #include "lb/selection.h"
 #include "tls/client_context.h"
@@ -86,6 +87,12 @@ std::shared_ptr<const ListenSocket> SocketRegistry::acquire(const conf::Address&
                                                             std::string& error) {
   auto it = sockets_.find(address.text);
   if (it != sockets_.end() && it->second->fds.size() == workers) return it->second;
+  // A new address: SO_REUSEPORT below would let us join another process's
+  // listening group without a word.
+  if (auto foreign = foreign_listener(address)) {
+    error = *foreign;
+    return nullptr;
+  }
   auto sock = std::make_shared<ListenSocket>();
   sock->id = next_id_++;
   sock->address = address.text;
@@ -164,7 +171,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     listener.live = live.listener(lc.name);
     listener.socket = sockets.acquire(lc.listen, workers, error);
     if (!listener.socket) {
-      error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: " + error;
+      error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: listener \"" + lc.name + "\": " + error;
       sockets.rollback();
       return nullptr;
     }

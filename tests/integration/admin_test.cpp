@@ -347,8 +347,11 @@ TEST_CASE("admin: drain and maint take a server out of rotation; ready brings it
   r = admin_post(lb, "/pools/p/servers/127.0.0.1%3A1/state", R"({"state":"drain"})");
   REQUIRE(r);
   CHECK(r->status == 404);
+  // Trailing bytes and duplicate keys too: '{"state":"drain","state":"ready"}'
+  // used to be taken as "ready" (the last key won).
   for (const char* bad : {R"({"state":"bogus"})", "not json", R"({"state":1})", R"(["drain"])", "",
-                          R"({"state":"drain","x":1})"}) {
+                          R"({"state":"drain","x":1})", R"({"state":"drain"} x)", R"({"state":"drain"}{"state":"maint"})",
+                          R"({"state":"drain","state":"ready"})", R"({"state":"dr\u0000ain"})"}) {
     r = admin_post(lb, "/pools/p/servers/" + encoded(a) + "/state", bad);
     REQUIRE(r);
     CHECK_MESSAGE(r->status == 400, bad);
@@ -374,10 +377,11 @@ TEST_CASE("admin: weight changes are reported and followed by weighted_round_rob
   CHECK(m[b] == 10);
 
   for (const char* bad : {R"({"weight":0})", R"({"weight":1001})", R"({"weight":"5"})", R"({"weight":2.5})",
-                          R"({"weight":-1})", R"({})", "x"}) {
+                          R"({"weight":-1})", R"({})", "x", R"({"weight":5,"weight":6})", R"({"weight":5} 6)"}) {
     r = admin_post(lb, "/pools/p/servers/" + encoded(a) + "/weight", bad);
     REQUIRE(r);
     CHECK_MESSAGE(r->status == 400, bad);
+    CHECK(body_json(r).contains("error"));
   }
   CHECK(stats(lb)["pools"][0]["servers"][0]["weight"] == 3);
   r = admin_post(lb, "/pools/p/servers/" + encoded(a) + "/weight", R"({"weight":1000})");

@@ -224,6 +224,31 @@ bool pid_listens_on(pid_t pid, uint16_t port) {
   return found;
 }
 
+HeldListener::HeldListener(const char* ip, bool reuseport, uint16_t want) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (reuseport && fd_ >= 0) {
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(want);
+  if (inet_pton(AF_INET, ip, &a.sin_addr) != 1 || fd_ < 0 ||
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) {
+    release();
+    throw std::runtime_error(std::string("cannot listen on ") + ip);
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+void HeldListener::release() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 // ---- child processes -------------------------------------------------------------
 Child::Child(const std::vector<std::string>& args, std::string stdout_path, std::string stderr_path)
     : out_path_(std::move(stdout_path)), err_path_(std::move(stderr_path)) {

@@ -89,6 +89,24 @@ bool port_accepts(uint16_t port, ms timeout = 200ms);
 // True if `pid` owns a TCP socket in LISTEN state on `port` (via /proc).
 bool pid_listens_on(pid_t pid, uint16_t port);
 
+// A plain listening socket held by the test on IPv4 `ip`:`want` (0: an
+// ephemeral port). reuseport = false: nobody else can bind the port while it
+// is held; true: SO_REUSEADDR + SO_REUSEPORT, as another lb would set them.
+// Throws std::runtime_error if it cannot listen.
+class HeldListener {
+ public:
+  explicit HeldListener(const char* ip = "127.0.0.1", bool reuseport = false, uint16_t want = 0);
+  ~HeldListener() { release(); }
+  HeldListener(const HeldListener&) = delete;
+  HeldListener& operator=(const HeldListener&) = delete;
+  uint16_t port() const { return port_; }
+  void release();
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // ---- child processes ---------------------------------------------------------
 // Exit status convention: normal exit → its code; killed by a signal → 128+sig.
 class Child {

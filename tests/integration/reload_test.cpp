@@ -224,29 +224,6 @@ struct Joined {
   ~Joined() { join(); }
 };
 
-// A plain listening socket on 127.0.0.1 (no SO_REUSEADDR/SO_REUSEPORT), so
-// nobody else can bind the port while it is held.
-struct HeldPort {
-  int fd = -1;
-  uint16_t port = 0;
-  HeldPort() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0)
-      throw std::runtime_error("cannot hold a port");
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  void release() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  ~HeldPort() { release(); }
-};
-
 }  // namespace
 
 TEST_SUITE("reload") {
@@ -590,14 +567,14 @@ TEST_CASE("a reload whose new listener cannot bind is rejected as a whole") {
   const auto h = be.http_ports();
   Lb lb(config_with_admin({listener("web", "http", "p")}, {rr_pool("p", {server(h[0])})}));
   const uint16_t web = lb.port("web");
-  HeldPort held;
+  HeldListener held;  // no SO_REUSEPORT: nobody else can bind the port
   const uint16_t n1_port = free_port();
 
   // New listener n1 (free port, listed first, so it binds before n2 fails),
   // n2 on the port the test holds, and a second server for pool p.
   json next = lb.config();
   next["listeners"].push_back(listener("n1", "http", "p", "127.0.0.1:" + std::to_string(n1_port)));
-  next["listeners"].push_back(listener("n2", "http", "p", "127.0.0.1:" + std::to_string(held.port)));
+  next["listeners"].push_back(listener("n2", "http", "p", "127.0.0.1:" + std::to_string(held.port())));
   next["pools"][0]["servers"].push_back(server(h[1]));
   reload_with(lb, next);
   REQUIRE_MESSAGE(wait_until([&] { return count_msg(lb, "reload failed") >= 1; }, 5s), lb.diagnostics());
@@ -605,7 +582,7 @@ TEST_CASE("a reload whose new listener cannot bind is rejected as a whole") {
   INFO(s.dump());
   CHECK(generation_of(s) == 1);
   CHECK(s["last_reload"].value("ok", true) == false);
-  CHECK_MESSAGE(s["last_reload"].value("error", "").find(std::to_string(held.port)) != std::string::npos,
+  CHECK_MESSAGE(s["last_reload"].value("error", "").find(std::to_string(held.port())) != std::string::npos,
                 "the error should name the address that failed to bind");
   CHECK(s["listeners"].size() == 1);
   // Nothing of the new configuration is in effect: n1 is not bound, p still
@@ -621,7 +598,7 @@ TEST_CASE("a reload whose new listener cannot bind is rejected as a whole") {
   REQUIRE_MESSAGE(ok.has_value(), stats(lb).dump() << "\n" << lb.diagnostics());
   CHECK((*ok)["last_reload"].value("ok", false) == true);
   CHECK(port_of_get(n1_port) > 0);
-  CHECK(port_of_get(held.port) > 0);
+  CHECK(port_of_get(held.port()) > 0);
   std::set<int> seen;
   for (int i = 0; i < 6; ++i) seen.insert(port_of_get(web));
   CHECK(seen == std::set<int>{h[0], h[1]});
