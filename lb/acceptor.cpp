@@ -163,6 +163,13 @@ void Acceptor::out_of_fds(int err) {
       ++shed;
     }
     refill();
+  } else {
+    // The spare went to another thread (the fd table is shared) and nothing
+    // has freed one since. Without an fd, accept() cannot take a client off
+    // the queue; shutdown() of the listening socket resets every connection
+    // waiting in it, and listen() on the same bound socket opens it again.
+    if (::shutdown(listen_fd_, SHUT_RD) == 0) shed_since_log_ += 1;  // at least one was waiting
+    if (::listen(listen_fd_, options_.backlog) != 0) note(errno);
   }
   shed_since_log_ += shed;
   note(err);

@@ -14,7 +14,9 @@
 //   - Mode::shed (workers): close the reserve fd, accept the connections
 //     waiting in the queue (at most kMaxShed) and close them at once — their
 //     clients see a close rather than hang in the queue — then reopen the
-//     reserve;
+//     reserve; when another thread took the reserve, shutdown() the listening
+//     socket (resetting the queued connections without needing an fd) and
+//     listen() on it again;
 //   - Mode::serve (admin): use the reserve fds to accept and *serve* the
 //     connection, so /healthz keeps answering while the data path is out of
 //     fds; the owner calls refill() when one of its connections closed;
@@ -52,6 +54,7 @@ class Acceptor {
     Mode mode = Mode::shed;
     uint32_t reserve_fds = 1;      // spare fds held for the out-of-fds case
     uint64_t max_backoff_ms = 500;
+    int backlog = 4096;            // to listen() again after dropping the queue
   };
   // Whether another connection may be accepted now; false pauses the Acceptor
   // until resume() (used for max_connections). Null: always.

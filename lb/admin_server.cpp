@@ -253,7 +253,7 @@ std::optional<std::string> AdminServer::start(const conf::AdminConfig& cfg) {
                               kBacklog, error);
   Acceptor* acceptor = nullptr;
   if (fd >= 0)
-    acceptor = Acceptor::open(loop_, fd, {"admin", Acceptor::Mode::serve, kReserveFds, kMaxBackoffMs}, nullptr,
+    acceptor = Acceptor::open(loop_, fd, {"admin", Acceptor::Mode::serve, kReserveFds, kMaxBackoffMs, kBacklog}, nullptr,
                               [this](int client) { on_accepted(client); }, error);
   if (!acceptor) return "admin: bind " + cfg.listen.text + ": " + error;
   close_listener();  // the previous address, if any; its connections stay

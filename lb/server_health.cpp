@@ -1,6 +1,10 @@
 // lb/server_health.cpp — availability, slow-start weight, breaker outcomes.
 #include "lb/server_health.h"
 
+#include <uv.h>
+
+#include <cstring>
+
 #include "health/slow_start.h"
 #include "lb/log.h"
 
@@ -36,6 +40,10 @@ void report_outcome(const PoolRuntime& pool, const ServerRuntime& server, bool o
   health::CircuitTransition t;
   if (ok) {
     t = live.breaker.on_success(now_ns, cfg, pool.live->ejection, trial);
+  } else if (reason && (strcmp(reason, uv_strerror(UV_EMFILE)) == 0 || strcmp(reason, uv_strerror(UV_ENFILE)) == 0)) {
+    // lb itself is out of file descriptors (no socket for the connect): that
+    // says nothing about the server, so it must not eject it.
+    return;
   } else {
     bool last = !server.config->backup && !other_primary_available(pool, live, now_ns);
     t = live.breaker.on_failure(now_ns, cfg, pool.live->ejection, trial, last);
