@@ -94,7 +94,10 @@ void Acceptor::update_polling() {
 void Acceptor::on_poll(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<Acceptor*>(handle->data);
   if (status < 0) {
+    // libuv has stopped the handle; poll again after a back-off.
+    self->polling_ = false;
     self->note(-status);  // libuv errors are negated errnos on Unix
+    self->start_backoff();
     return;
   }
   self->accept_ready();
@@ -129,8 +132,12 @@ void Acceptor::accept_ready() {
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (is_transient(err)) continue;
-    if (is_fd_exhaustion(err)) out_of_fds(err);
-    else note(err);
+    if (is_fd_exhaustion(err)) {
+      out_of_fds(err);
+    } else {
+      note(err);
+      start_backoff();  // a persistent error must not spin the level-triggered poll
+    }
     return;
   }
 }
@@ -173,6 +180,10 @@ void Acceptor::out_of_fds(int err) {
   }
   shed_since_log_ += shed;
   note(err);
+  start_backoff();
+}
+
+void Acceptor::start_backoff() {
   if (closing_) return;
   backoff_ms_ = backoff_ms_ == 0 ? kMinBackoffMs : std::min(backoff_ms_ * 2, options_.max_backoff_ms);
   backing_off_ = true;

@@ -87,6 +87,7 @@ class Acceptor {
   static void on_closed(uv_handle_t* handle);
   void accept_ready();
   void out_of_fds(int err);
+  void start_backoff();  // stop polling for backoff_ms_ (doubled each time)
   void note(int err);  // counts and maybe logs
   void update_polling();
 
