@@ -13,7 +13,7 @@ SHELL := /bin/bash
 
 # Debian packages the build, tests and benchmarks need.
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
-TEST_PACKAGES  := curl openssl
+TEST_PACKAGES  := curl openssl slowhttptest
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 

@@ -86,6 +86,7 @@ const char* to_string(CircuitTransition t) {
     case CircuitTransition::reopened: return "reopened";
     case CircuitTransition::closed: return "closed";
     case CircuitTransition::ejection_limited: return "ejection_limited";
+    case CircuitTransition::kept_last: return "kept_last";
   }
   return "none";
 }
@@ -205,7 +206,7 @@ CircuitTransition CircuitBreaker::on_success(uint64_t /*now_ns*/, const conf::Ci
 }
 
 CircuitTransition CircuitBreaker::on_failure(uint64_t now_ns, const conf::CircuitBreakerConfig& cfg,
-                                             EjectionBudget& budget, bool trial) {
+                                             EjectionBudget& budget, bool trial, bool last) {
   const uint64_t now_ms = to_ms(now_ns);
   const uint32_t threshold = failure_threshold(cfg);
   uint64_t w = word_.load(std::memory_order_acquire);
@@ -221,7 +222,10 @@ CircuitTransition CircuitBreaker::on_failure(uint64_t now_ns, const conf::Circui
           n.count = count;
           break;
         }
-        if (budget.try_acquire(cfg.max_ejection_percent)) {
+        if (last) {
+          n.count = count;
+          if (s.count + 1 == threshold) t = CircuitTransition::kept_last;
+        } else if (budget.try_acquire(cfg.max_ejection_percent)) {
           took_slot = true;
           n.state = CircuitState::open;
           n.multiplier = 1;
@@ -241,6 +245,11 @@ CircuitTransition CircuitBreaker::on_failure(uint64_t now_ns, const conf::Circui
         return CircuitTransition::none;
       case CircuitState::half_open:
         if (!trial) return CircuitTransition::none;  // stale outcome
+        if (last) {
+          n = closed_state();  // the pool has nothing else: take it back in
+          t = CircuitTransition::closed;
+          break;
+        }
         n.state = CircuitState::open;
         n.multiplier = std::min(s.multiplier * 2, kMaxMultiplier);
         n.count = 0;
@@ -250,8 +259,10 @@ CircuitTransition CircuitBreaker::on_failure(uint64_t now_ns, const conf::Circui
         break;
     }
     if (word_.compare_exchange_weak(w, pack(n), std::memory_order_acq_rel,
-                                    std::memory_order_acquire))
+                                    std::memory_order_acquire)) {
+      if (t == CircuitTransition::closed) budget.release();
       return t;
+    }
     if (took_slot) budget.release();  // lost the race; recompute from the new word
   }
 }

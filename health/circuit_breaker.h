@@ -27,6 +27,12 @@
 //              wedge the breaker half-open forever.
 //   Outcomes of non-trial requests that finish while open/half_open started
 //   before the breaker opened; they are stale and ignored.
+//   last server  SPEC section 11, "never eject the last server": when the
+//              caller says the server is the last available primary of its
+//              pool (`last` in on_failure), the breaker never opens: closed it
+//              keeps counting (kept_last is reported once per run, when the
+//              run reaches the threshold), and a failed half-open trial closes
+//              it rather than re-open it.
 //
 // Every state change is returned to the caller so it can log "circuit
 // open/close" (SPEC section 8). Configuration is passed in on every call, so a
@@ -53,6 +59,8 @@ enum class CircuitTransition : uint8_t {
   closed,            // half_open → closed (or close() from another state)
   ejection_limited,  // threshold reached but max_ejection_percent kept it closed
                      // (reported once per failure run, when the run reaches the threshold)
+  kept_last,         // threshold reached but the server is the pool's last available
+                     // primary, so it stays closed (reported like ejection_limited)
 };
 
 const char* to_string(CircuitTransition);
@@ -123,8 +131,10 @@ class CircuitBreaker {
   // Outcome of a request that allow() admitted. `trial` is Permit::trial.
   CircuitTransition on_success(uint64_t now_ns, const conf::CircuitBreakerConfig& cfg,
                                EjectionBudget& budget, bool trial = false);
+  // `last`: the server is its pool's last available primary (see "last
+  // server" above); a failed trial then closes the breaker (returns closed).
   CircuitTransition on_failure(uint64_t now_ns, const conf::CircuitBreakerConfig& cfg,
-                               EjectionBudget& budget, bool trial = false);
+                               EjectionBudget& budget, bool trial = false, bool last = false);
 
   // Forces closed (server removed, admin reset, active check says it recovered
   // — the caller's policy). Releases the ejection slot if one was held.

@@ -9,13 +9,9 @@
 #include "lb/http_parser.h"
 #include "lb/http_serialize.h"
 #include "lb/log.h"
+#include "lb/worker.h"
 
 namespace lb {
-
-struct AdminServer::Listener {
-  uv_tcp_t tcp{};
-  AdminServer* server = nullptr;  // null once the listener is being closed
-};
 
 // One client connection. Owned by its two handles (tcp, idle timer): freed
 // when both close callbacks have run.
@@ -24,6 +20,8 @@ struct AdminServer::Connection final : http::RequestHandler {
       : server(s), parser(*this, http::Limits{kMaxHeadBytes, 100, kMaxBodyBytes}) {}
 
   AdminServer* server;  // null once closed or the server stopped
+  Connection* older = nullptr;  // AdminServer's list, least recently answered first
+  Connection* newer = nullptr;
   uv_tcp_t tcp{};
   uv_timer_t timer{};
   int open_handles = 0;
@@ -39,6 +37,7 @@ struct AdminServer::Connection final : http::RequestHandler {
   bool awaiting = false;     // a response comes later (POST /reload waiting for DNS): parse nothing more
   bool dispatching = false;  // inside api_.handle(): an answer given at once must not re-enter process()
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // false once closed: late answers are dropped
+  bool awaiting_request = false;  // idle keep-alive: the next byte starts the request timeout
   size_t writes_in_flight = 0;
 
   struct WriteReq {
@@ -65,7 +64,13 @@ struct AdminServer::Connection final : http::RequestHandler {
   void on_request_complete() override {}
 
   // ---- I/O ----
-  void arm_timer() { uv_timer_start(&timer, &Connection::on_timeout, kIdleTimeoutMs, 0); }
+  void arm_timer(uint64_t ms) { uv_timer_start(&timer, &Connection::on_timeout, ms, 0); }
+  // After an answer: an idle keep-alive connection may wait kIdleTimeoutMs for
+  // its next request; bytes of one already buffered start its request timeout.
+  void arm_after_response() {
+    awaiting_request = pending.empty();
+    arm_timer(awaiting_request ? kIdleTimeoutMs : kRequestTimeoutMs);
+  }
 
   void start_reading() {
     if (reading || eof || closing) return;
@@ -100,6 +105,7 @@ struct AdminServer::Connection final : http::RequestHandler {
         case http::FeedStatus::MessageComplete: {
           awaiting = true;
           dispatching = true;
+          uv_timer_stop(&timer);  // a reload may wait for DNS longer than the request timeout
           auto answer = [this, alive = alive, head = request.method == "HEAD"](AdminResponse resp) {
             // Closed meanwhile (or handle() stopped the server: a reload removed the admin section).
             if (!*alive || closing) return;
@@ -107,7 +113,8 @@ struct AdminServer::Connection final : http::RequestHandler {
             bool close_now = !keep_alive || server == nullptr;
             respond(resp, head, close_now);
             if (close_now) return;
-            arm_timer();
+            if (server) server->touch(this);
+            arm_after_response();
             if (!dispatching) process();  // answered later: go on with pipelined requests
           };
           if (server) server->api_.handle(request, answer);
@@ -187,10 +194,14 @@ struct AdminServer::Connection final : http::RequestHandler {
     if (closing) return;
     closing = true;
     *alive = false;
-    if (server) server->connections_.erase(this);
+    AdminServer* s = server;
+    if (s) s->unlink(this);
     server = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), &Connection::on_close);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), &Connection::on_close);
+    // uv_close has closed the socket: take the fd back as a reserve before a
+    // worker's accept does (see Acceptor::Mode::serve).
+    if (s && s->acceptor_) s->acceptor_->refill();
   }
 
   // ---- libuv callbacks ----
@@ -204,6 +215,10 @@ struct AdminServer::Connection final : http::RequestHandler {
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(s->data);
     if (n > 0) {
+      if (c->awaiting_request) {
+        c->awaiting_request = false;
+        c->arm_timer(kRequestTimeoutMs);
+      }
       c->pending.append(buf->base, static_cast<size_t>(n));
       c->process();
     } else if (n == UV_EOF) {
@@ -245,21 +260,18 @@ AdminServer::~AdminServer() { stop(); }
 
 std::optional<std::string> AdminServer::start(const conf::AdminConfig& cfg) {
   api_.set_token(cfg.token);
-  if (listener_ && listen_text_ == cfg.listen.text) return std::nullopt;
+  if (acceptor_ && listen_text_ == cfg.listen.text) return std::nullopt;
 
-  auto* l = new Listener();  // freed in its close callback
-  l->server = this;
-  uv_tcp_init(loop_, &l->tcp);
-  l->tcp.data = l;
-  int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&cfg.listen.sockaddr), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 128, &AdminServer::on_connection);
-  if (rc != 0) {
-    l->server = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-    return "admin: bind " + cfg.listen.text + ": " + uv_strerror(rc);
-  }
+  std::string error;
+  int fd = open_listen_socket(reinterpret_cast<const sockaddr*>(&cfg.listen.sockaddr), cfg.listen.sockaddr_len,
+                              kBacklog, error);
+  Acceptor* acceptor = nullptr;
+  if (fd >= 0)
+    acceptor = Acceptor::open(loop_, fd, {"admin", Acceptor::Mode::serve, kReserveFds, kMaxBackoffMs, kBacklog}, nullptr,
+                              [this](int client) { on_accepted(client); }, error);
+  if (!acceptor) return "admin: bind " + cfg.listen.text + ": " + error;
   close_listener();  // the previous address, if any; its connections stay
-  listener_ = l;
+  acceptor_ = acceptor;
   listen_text_ = cfg.listen.text;
   log_info("admin listening", {{"listen", cfg.listen.text}});
   return std::nullopt;
@@ -267,7 +279,7 @@ std::optional<std::string> AdminServer::start(const conf::AdminConfig& cfg) {
 
 std::optional<std::string> AdminServer::reconfigure(const std::optional<conf::AdminConfig>& cfg) {
   if (!cfg) {
-    if (listener_) log_info("admin endpoint removed by reload");
+    if (acceptor_) log_info("admin endpoint removed by reload");
     stop();
     api_.clear_token();
     return std::nullopt;
@@ -276,56 +288,70 @@ std::optional<std::string> AdminServer::reconfigure(const std::optional<conf::Ad
 }
 
 void AdminServer::close_listener() {
-  if (!listener_) return;
-  listener_->server = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_->tcp),
-           [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-  listener_ = nullptr;
+  if (!acceptor_) return;
+  acceptor_->close();
+  acceptor_ = nullptr;
   listen_text_.clear();
 }
 
 void AdminServer::stop() {
   close_listener();
-  std::vector<Connection*> all(connections_.begin(), connections_.end());
-  connections_.clear();
-  for (Connection* c : all) {
-    c->server = nullptr;
-    c->close();
-  }
+  while (oldest_) oldest_->close();  // close() unlinks it
+}
+
+void AdminServer::link(Connection* c) {
+  c->older = newest_;
+  c->newer = nullptr;
+  if (newest_) newest_->newer = c;
+  else oldest_ = c;
+  newest_ = c;
+  ++count_;
+}
+
+void AdminServer::unlink(Connection* c) {
+  if (c->older) c->older->newer = c->newer;
+  else oldest_ = c->newer;
+  if (c->newer) c->newer->older = c->older;
+  else newest_ = c->older;
+  c->older = c->newer = nullptr;
+  --count_;
+}
+
+void AdminServer::touch(Connection* c) {
+  if (newest_ == c) return;
+  unlink(c);
+  link(c);
 }
 
 uint16_t AdminServer::port() const {
-  if (!listener_) return 0;
+  if (!acceptor_) return 0;
   sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(&listener_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  socklen_t len = sizeof ss;
+  if (getsockname(acceptor_->fd(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
   return 0;
 }
 
-void AdminServer::on_connection(uv_stream_t* server, int status) {
-  auto* l = static_cast<Listener*>(server->data);
-  if (status < 0) {
-    log_warn("admin accept failed", {{"reason", uv_strerror(status)}});
-    return;
-  }
-  AdminServer* self = l->server;
-  if (!self) return;
-  auto* c = new Connection(self);  // owned by its handles from here on
-  uv_tcp_init(self->loop_, &c->tcp);
-  uv_timer_init(self->loop_, &c->timer);
+// At the cap the least recently answered connection makes room: a client
+// holding a partial head (slowloris) has never been answered, so it goes
+// before the probe that just arrived.
+void AdminServer::on_accepted(int fd) {
+  auto* c = new Connection(this);  // owned by its handles from here on
+  uv_tcp_init(loop_, &c->tcp);
+  uv_timer_init(loop_, &c->timer);
   c->tcp.data = c;
   c->timer.data = c;
   c->open_handles = 2;
-  if (uv_accept(server, c->stream()) != 0 || self->connections_.size() >= kMaxConnections) {
+  if (!adopt_accepted(&c->tcp, fd)) {
     c->server = nullptr;  // never tracked
     c->close();
     return;
   }
-  self->connections_.insert(c);
+  if (count_ >= kMaxConnections && oldest_) oldest_->close();
+  link(c);
   uv_tcp_nodelay(&c->tcp, 1);
-  c->arm_timer();
+  c->arm_timer(kRequestTimeoutMs);
   c->start_reading();
 }
 

@@ -5,10 +5,18 @@
 // body ≤ 64 KiB) and answered by lb::AdminApi (lb/admin_api.h), one at a time
 // and in order, so pipelined requests get their answers in sequence.
 //
-// Limits: at most kMaxConnections connections (more are accepted and closed);
-// a request must arrive completely within kIdleTimeoutMs of the connection
-// becoming idle (accept or previous response), else the connection is closed;
-// reading pauses while more than kMaxQueuedBytes of answers wait to be sent.
+// Limits, so that an attack cannot take the liveness probe down (issue 11):
+//   - a request (head and body) must arrive completely within
+//     kRequestTimeoutMs (5 s) of the accept, or of its first byte on a
+//     keep-alive connection; an idle keep-alive connection is closed after
+//     kIdleTimeoutMs; a slowloris is cut off after 5 s;
+//   - at most kMaxConnections connections: a new one closes the connection
+//     that was accepted or answered least recently (a partial-head holder has
+//     never been answered), so a fresh probe always gets in;
+//   - the listening socket has a kBacklog accept queue and is served by an
+//     Acceptor (lb/acceptor.h) holding kReserveFds spare fds, so the admin
+//     still accepts while the workers have used up RLIMIT_NOFILE;
+//   - reading pauses while more than kMaxQueuedBytes of answers wait to be sent.
 //
 // Ownership: each connection (and the listener) is a heap object owned by its
 // libuv handles and freed in their close callbacks; AdminServer only tracks
@@ -23,9 +31,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
 #include "conf/config.h"
+#include "lb/acceptor.h"
 #include "lb/admin_api.h"
 
 namespace lb {
@@ -34,8 +42,12 @@ class Process;
 
 class AdminServer {
  public:
-  static constexpr size_t kMaxConnections = 128;
+  static constexpr size_t kMaxConnections = 256;
+  static constexpr uint64_t kRequestTimeoutMs = 5'000;
   static constexpr uint64_t kIdleTimeoutMs = 60'000;
+  static constexpr int kBacklog = 4096;
+  static constexpr uint32_t kReserveFds = 4;
+  static constexpr uint64_t kMaxBackoffMs = 50;  // accept retry pace while out of fds
   static constexpr size_t kMaxQueuedBytes = 1 << 20;
   static constexpr uint64_t kMaxHeadBytes = 16 * 1024;
   static constexpr uint64_t kMaxBodyBytes = 64 * 1024;
@@ -57,23 +69,29 @@ class AdminServer {
   void stop();
   void set_token(std::optional<std::string> token) { api_.set_token(std::move(token)); }
 
-  bool listening() const { return listener_ != nullptr; }
+  bool listening() const { return acceptor_ != nullptr; }
   uint16_t port() const;  // the bound port (0 when not listening)
-  size_t connections() const { return connections_.size(); }
+  size_t connections() const { return count_; }
 
  private:
-  struct Listener;
   struct Connection;
   friend struct Connection;
 
-  static void on_connection(uv_stream_t* server, int status);
+  void on_accepted(int fd);
   void close_listener();
+  void link(Connection* c);    // as the newest
+  void unlink(Connection* c);
+  void touch(Connection* c);   // just answered: now the newest
 
   uv_loop_t* loop_;
   AdminApi api_;
-  Listener* listener_ = nullptr;    // owned by its handle
+  Acceptor* acceptor_ = nullptr;    // owns itself (see Acceptor::close)
   std::string listen_text_;         // address currently bound
-  std::unordered_set<Connection*> connections_;  // each owned by its handles
+  // Every open connection (each owned by its handles), least recently
+  // accepted or answered first.
+  Connection* oldest_ = nullptr;
+  Connection* newest_ = nullptr;
+  size_t count_ = 0;
 };
 
 }  // namespace lb

@@ -63,14 +63,17 @@ void HealthMonitor::on_result(const health::CheckResult& r) {
     if (r.previous == health::Status::down) live.up_since_ns.store(r.now_ns, std::memory_order_relaxed);
     log_info("server up", {{"pool", t.pool}, {"server", t.server},
                            {"reason", r.previous == health::Status::unchecked ? "first check passed" : "checks passing"}});
-    // Active checks prove the server answers again: end any ejection now
-    // rather than waiting out the breaker's recovery timeout (as Envoy does).
-    if (live.breaker.state() != health::CircuitState::closed &&
-        live.breaker.close(t.pool_live->ejection) == health::CircuitTransition::closed)
-      log_info("circuit close", {{"pool", t.pool}, {"server", t.server}, {"reason", "health check passing"}});
   } else if (r.transition == health::Transition::went_down) {
     log_warn("server down", {{"pool", t.pool}, {"server", t.server}, {"reason", std::string(r.error)}});
   }
+
+  // SPEC section 11: the first passing check of a server that is up closes
+  // its open circuit at once — not only on the down → up transition (a
+  // server ejected by its circuit while its checks kept passing stayed out
+  // for the whole recovery timeout).
+  if (r.ok && r.status == health::Status::up && live.breaker.state() != health::CircuitState::closed &&
+      live.breaker.close(t.pool_live->ejection) == health::CircuitTransition::closed)
+    log_info("circuit close", {{"pool", t.pool}, {"server", t.server}, {"reason", "health check passing"}});
 }
 
 }  // namespace lb

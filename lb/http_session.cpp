@@ -24,11 +24,11 @@ bool write_queued(uv_stream_t* s) { return uv_stream_get_write_queue_size(s) > 0
 
 }  // namespace
 
-void start_http_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
-  HttpSession::start(worker, std::move(rt), listener, server);
+void start_http_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd) {
+  HttpSession::start(worker, std::move(rt), listener, fd);
 }
 
-void HttpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+void HttpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd) {
   // Self-owned until its handles are closed (see close_session).
   auto* s = new HttpSession(worker, std::move(rt), listener);
   uv_tcp_init(worker.loop(), &s->client_);
@@ -36,7 +36,7 @@ void HttpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint3
   uv_timer_init(worker.loop(), &s->timer_);
   s->timer_.data = s;
   s->open_handles_ = 2;
-  if (uv_accept(server, s->client()) != 0) {
+  if (!adopt_accepted(&s->client_, fd)) {
     s->close_session();
     return;
   }

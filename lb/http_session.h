@@ -30,7 +30,7 @@ namespace tls { class Connection; }
 
 class HttpSession final : public Session, public http::RequestHandler, public BackendOwner, public Recycled<HttpSession> {
  public:
-  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
+  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
   void on_worker_stopping() override;
 
  private:

@@ -1,6 +1,7 @@
 // lb/selection.cpp — PoolSelector: availability rules and primary/backup/panic fallback.
 #include "lb/selection.h"
 
+#include "lb/log.h"
 #include "lb/server_health.h"
 
 namespace lb {
@@ -126,8 +127,28 @@ bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
   return false;
 }
 
+// SPEC section 11, "never eject the last server": when every other primary
+// went out (health check, admin state, circuit) after this one's circuit
+// opened, close its circuit instead of answering 503 or going to backups.
+bool PoolSelector::revive_last_primary(uint64_t now_ns) {
+  for (uint32_t i : pool_.primary_servers) {
+    const ServerRuntime& server = pool_.servers[i];
+    ServerLive& live = *server.live;
+    if (live.admin_state.load(std::memory_order_relaxed) != conf::ServerState::ready || !live.healthy() ||
+        live.breaker.state() == health::CircuitState::closed)
+      continue;
+    if (other_primary_available(pool_, live, now_ns)) return false;
+    if (live.breaker.close(pool_.live->ejection) == health::CircuitTransition::closed)
+      log_info("circuit close", {{"pool", pool_.config->name}, {"server", server.config->address.text},
+                                 {"reason", "last available primary server"}});
+    return true;
+  }
+  return false;
+}
+
 std::optional<uint32_t> PoolSelector::pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried) {
   auto s = pick_from(primary_, pool_.primary_servers, hash, now_ns, tried, false);
+  if (!s && revive_last_primary(now_ns)) s = pick_from(primary_, pool_.primary_servers, hash, now_ns, tried, false);
   if (!s) s = pick_from(backup_, pool_.backup_servers, hash, now_ns, tried, false);
   if (s) {
     if (pool_.live->panic.load(std::memory_order_relaxed)) pool_.live->panic.store(false, std::memory_order_relaxed);

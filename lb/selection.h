@@ -68,6 +68,8 @@ class PoolSelector {
 
  private:
   std::optional<uint32_t> pick_server(uint64_t hash, uint64_t now_ns, const TriedSet& tried);
+  // Closes the open circuit of a primary that is the pool's last one up; true if one was found.
+  bool revive_last_primary(uint64_t now_ns);
   std::optional<uint32_t> pick_from(algo::Balancer& balancer, const std::vector<uint32_t>& servers,
                                     uint64_t hash, uint64_t now_ns, const TriedSet& tried, bool ignore_health);
 

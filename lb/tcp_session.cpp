@@ -33,11 +33,11 @@ struct alignas(16) TcpSession::WriteHeader {
   Side to;
 };
 
-void start_tcp_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
-  TcpSession::start(worker, std::move(rt), listener, server);
+void start_tcp_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd) {
+  TcpSession::start(worker, std::move(rt), listener, fd);
 }
 
-void TcpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server) {
+void TcpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd) {
   // Owned by its handles from here on: freed in on_handle_closed().
   auto* s = new TcpSession(worker, std::move(rt), listener);
   uv_tcp_init(worker.loop(), &s->client_);
@@ -46,7 +46,7 @@ void TcpSession::start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32
   uv_timer_init(worker.loop(), &s->timer_);
   s->timer_.data = s;
   ++s->open_handles_;
-  if (uv_accept(server, s->stream(kClient)) != 0) {
+  if (!adopt_accepted(&s->client_, fd)) {
     s->close_all();
     return;
   }

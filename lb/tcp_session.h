@@ -24,7 +24,7 @@ namespace tls { class Connection; }
 
 class TcpSession final : public Session, public Recycled<TcpSession> {
  public:
-  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
+  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
   void on_worker_stopping() override {}  // sessions finish on their own (or at shutdown_timeout)
 
  private:

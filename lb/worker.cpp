@@ -1,6 +1,8 @@
 // lb/worker.cpp — worker thread: loop lifecycle, runtime swaps, accepting, stopping.
 #include "lb/worker.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "lb/sharded_counter.h"
@@ -92,17 +94,17 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
       listen_handles_.erase(it);
       continue;
     }
-    auto* lh = new ListenHandle();  // freed in its close callback
-    lh->worker = this;
+    // The Acceptor owns the fd from here (this worker's SO_REUSEPORT socket).
+    auto* lh = new ListenHandle();
     lh->socket_id = sock.id;
     lh->listener = i;
-    uv_tcp_init(&loop_, &lh->handle);
-    lh->handle.data = lh;
-    int rc = uv_tcp_open(&lh->handle, sock.fds[index_]);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&lh->handle), 4096, &Worker::on_connection);
-    if (rc != 0) {
-      log_error("listener failed", {{"listener", rt.listeners[i].config->name}, {"reason", uv_strerror(rc)}});
-      close_listen_handle(lh);
+    std::string error;
+    lh->acceptor = Acceptor::open(
+        &loop_, sock.fds[index_], {rt.listeners[i].config->name, Acceptor::Mode::shed, 1, 500},
+        [this, lh] { return may_accept(*lh); }, [this, lh](int fd) { on_accepted(*lh, fd); }, error);
+    if (!lh->acceptor) {
+      log_error("listener failed", {{"listener", rt.listeners[i].config->name}, {"reason", error}});
+      delete lh;
       continue;
     }
     next[sock.id] = lh;
@@ -114,39 +116,31 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
 }
 
 void Worker::close_listen_handle(ListenHandle* lh) {
-  auto* h = reinterpret_cast<uv_handle_t*>(&lh->handle);
-  if (uv_is_closing(h)) return;
-  uv_close(h, [](uv_handle_t* handle) { delete static_cast<ListenHandle*>(handle->data); });
+  lh->acceptor->close();  // no callback after this, so lh may go now
+  delete lh;
 }
 
-void Worker::on_connection(uv_stream_t* server, int status) {
-  auto* lh = static_cast<ListenHandle*>(server->data);
-  if (status < 0) {
-    log_warn("accept failed", {{"reason", uv_strerror(status)}});
-    return;
-  }
-  lh->worker->accept_one(*lh);
-}
-
-// Accepts one connection unless the listener is at max_connections. Leaving a
-// pending connection un-accepted makes libuv stop polling the socket, so further
-// clients wait in the kernel's accept queue until a slot frees (SPEC section 3).
-void Worker::accept_one(ListenHandle& lh) {
-  if (stopping_ || !current_) return;
+// Asked by the Acceptor before each accept. At max_connections the listener
+// pauses: further clients wait in the kernel's accept queue until a slot frees
+// (SPEC section 3).
+bool Worker::may_accept(ListenHandle& lh) {
+  if (stopping_ || !current_) return false;
   const ListenerRuntime& listener = current_->runtime().listeners[lh.listener];
   uint32_t max = listener.config->max_connections;
   if (max != 0 && listener.live->connections_active.load(std::memory_order_relaxed) >= max) {
-    if (!lh.paused) {
-      lh.paused = true;
-      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&resume_timer_)))
-        uv_timer_start(&resume_timer_, &Worker::on_resume_timer, 5, 5);
-    }
-    return;
+    lh.paused = true;
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&resume_timer_)))
+      uv_timer_start(&resume_timer_, &Worker::on_resume_timer, 5, 5);
+    return false;
   }
-  lh.paused = false;
-  auto* server = reinterpret_cast<uv_stream_t*>(&lh.handle);
-  if (listener.config->protocol == conf::Protocol::tcp) start_tcp_session(*this, current_, lh.listener, server);
-  else start_http_session(*this, current_, lh.listener, server);
+  return true;
+}
+
+void Worker::on_accepted(ListenHandle& lh, int fd) {
+  if (current_->runtime().listeners[lh.listener].config->protocol == conf::Protocol::tcp)
+    start_tcp_session(*this, current_, lh.listener, fd);
+  else
+    start_http_session(*this, current_, lh.listener, fd);
 }
 
 // Paused listeners are retried on a short timer: a slot may free on any worker,
@@ -156,10 +150,17 @@ void Worker::on_resume_timer(uv_timer_t* timer) {
   bool any_paused = false;
   for (auto& [id, lh] : self->listen_handles_) {
     if (!lh->paused) continue;
-    self->accept_one(*lh);
+    lh->paused = false;
+    lh->acceptor->resume();  // the gate pauses it again if still full
     any_paused |= lh->paused;
   }
   if (!any_paused) uv_timer_stop(&self->resume_timer_);
+}
+
+bool adopt_accepted(uv_tcp_t* client, int fd) {
+  if (uv_tcp_open(client, fd) == 0) return true;
+  ::close(fd);
+  return false;
 }
 
 void Worker::add_session(Session* s) {

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "lb/acceptor.h"
 #include "lb/buffer_pool.h"
 #include "lb/conn_pool.h"
 #include "lb/request_parser_pool.h"
@@ -88,9 +89,9 @@ class Worker {
   void remove_session(Session* s);  // may finish the stop
 
  private:
+  // One listening socket; freed at once when dropped (its Acceptor frees itself).
   struct ListenHandle {
-    uv_tcp_t handle;
-    Worker* worker = nullptr;
+    Acceptor* acceptor = nullptr;  // owns the socket's fd
     uint64_t socket_id = 0;
     uint32_t listener = 0;  // index into the current runtime's listeners
     bool paused = false;    // at max_connections: a connection waits in the accept queue
@@ -98,14 +99,14 @@ class Worker {
 
   void run();
   static void on_wake(uv_async_t* async);
-  static void on_connection(uv_stream_t* server, int status);
   static void on_resume_timer(uv_timer_t* timer);
   static void on_flush_timer(uv_timer_t* timer);
   void apply_runtime(std::shared_ptr<const Runtime> runtime);
-  void accept_one(ListenHandle& lh);
+  bool may_accept(ListenHandle& lh);
+  void on_accepted(ListenHandle& lh, int fd);
   void begin_stop();
   void maybe_finish_stop();
-  void close_listen_handle(ListenHandle* lh);
+  static void close_listen_handle(ListenHandle* lh);
 
   const uint32_t index_;
   std::thread thread_;
@@ -135,7 +136,10 @@ class Worker {
 };
 
 // Called by listeners on a new connection; defined by the session code.
-void start_tcp_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
-void start_http_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, uv_stream_t* server);
+// `fd` is the accepted socket (non-blocking); the session owns it from here.
+void start_tcp_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
+void start_http_session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
+// Opens `client` (initialised) on the accepted `fd`; closes the fd on failure.
+bool adopt_accepted(uv_tcp_t* client, int fd);
 
 }  // namespace lb

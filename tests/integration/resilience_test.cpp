@@ -137,6 +137,16 @@ std::optional<uint16_t> backend_port_of(const HttpResponse& r) {
   return static_cast<uint16_t>(std::stoul(*h));
 }
 
+// n GETs of `path` through lb, each answered `status` by the server on `port`.
+void expect_answers(uint16_t web, const std::string& path, int n, int status, uint16_t port) {
+  for (int i = 0; i < n; ++i) {
+    auto r = http_get(web, path);
+    REQUIRE(r.has_value());
+    CHECK(r->status == status);
+    CHECK(backend_port_of(*r) == std::optional<uint16_t>(port));
+  }
+}
+
 // Requests a backend port has served other than our own /stats reads (the
 // backend counts the /stats request that reports the number).
 class DirectCounter {
@@ -528,24 +538,24 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
     CHECK(na + nb == uint64_t(kN));
     CHECK(std::min(na, nb) == 2);
   }
-  SUBCASE("100%: both open, and the pool has no server left (503)") {
+  SUBCASE("100%: one opens; the other is the last available primary and stays in (SPEC section 11), no 503") {
     Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b)},
                           {{"retries", {{"attempts", 0}}},
                            {"circuit_breaker",
                             {{"failure_threshold", 2}, {"recovery_timeout", "30s"}, {"max_ejection_percent", 100}}}})));
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 6; ++i) {
       auto r = http_get(lb.port("web"), "/");
       REQUIRE(r.has_value());
       CHECK(r->status == 500);
     }
     json st = admin_stats(lb);
-    CHECK(circuit_of(find_server(st, "p", addr(a))) == "open");
-    CHECK(circuit_of(find_server(st, "p", addr(b))) == "open");
-    CHECK(log_lines(lb, "circuit open").size() == 2);
+    int open = (circuit_of(find_server(st, "p", addr(a))) == "open") + (circuit_of(find_server(st, "p", addr(b))) == "open");
+    CHECK(open == 1);
+    CHECK(log_lines(lb, "circuit open").size() == 1);
+    CHECK(wait_until([&] { return log_lines(lb, "circuit kept closed").size() == 1; }, 2s));
     auto r = http_get(lb.port("web"), "/");
     REQUIRE(r.has_value());
-    CHECK(r->status == 503);
-    CHECK(r->has_header("Retry-After"));
+    CHECK(r->status == 500);  // the server's own answer, not lb's 503
   }
 }
 
@@ -1051,6 +1061,130 @@ TEST_CASE("slow_start: a recovered server's share ramps up instead of jumping to
   MESSAGE("share of b after the slow_start window: " << later << " of " << n);
   CHECK(later > 0.4);
   CHECK(later < 0.6);
+}
+
+TEST_CASE("circuit breaker: never opens on the last available primary — the other one dead by circuit or by health "
+          "check; the healthy one keeps answering 5xx and the pool keeps serving") {
+  for (bool by_health : {false, true}) {
+    CAPTURE(by_health);
+    Backend good = Backend::http(1);
+    const uint16_t goodp = good.http_port();
+    const uint16_t deadp = free_port();  // connection refused
+    json pool = make_pool("p", "round_robin", {server_entry(deadp), server_entry(goodp)},
+                          {{"retries", {{"attempts", 0}}},
+                           {"circuit_breaker",
+                            {{"failure_threshold", 2}, {"recovery_timeout", "30s"},
+                             // 100% would let the breaker eject both; 50% leaves one slot for the
+                             // healthy server while the dead one is out by health check.
+                             {"max_ejection_percent", by_health ? 50 : 100}}}});
+    if (by_health) pool["health_check"] = tcp_check("100ms", "100ms", 1, 1);
+    Lb lb(config_for(pool));
+    const uint16_t web = lb.port("web");
+    DirectCounter good_count(goodp);
+
+    if (by_health) {
+      REQUIRE(wait_server(lb, "p", deadp, [](const json& j) { return state_of(j) == "down"; }, 5s));
+      REQUIRE(wait_server(lb, "p", goodp, [](const json& j) { return state_of(j) == "up"; }, 5s));
+    } else {
+      // The dead server's circuit opens (the healthy one is still available).
+      int refused = 0;
+      wait_until([&] {
+        auto r = http_get(web, "/");
+        if (r && r->status == 502) ++refused;
+        return refused >= 2;
+      }, 5s, 1ms);
+      REQUIRE(wait_server(lb, "p", deadp, [](const json& j) { return circuit_of(j) == "open"; }, 2s));
+    }
+    const uint64_t before = good_count.value();
+
+    // The last available server answers 5xx well past failure_threshold.
+    expect_answers(web, "/status/500", 6, 500, goodp);
+    json s;
+    CHECK(wait_server(lb, "p", goodp, [](const json& j) { return circuit_of(j) == "closed"; }, 1s, &s));
+    INFO("healthy server: " << s.dump());
+    CHECK(log_lines(lb, "circuit open", addr(goodp)).empty());
+    CHECK(wait_until([&] { return log_lines(lb, "circuit kept closed", addr(goodp)).size() == 1; }, 2s));
+    // ... and the pool still serves: no 503.
+    for (int i = 0; i < 5; ++i) {
+      auto r = http_get(web, "/");
+      REQUIRE(r.has_value());
+      CHECK(r->status == 200);
+    }
+    CHECK(good_count.value() - before == 11);  // the server saw all of them
+  }
+}
+
+TEST_CASE("circuit breaker: the next passing health check closes an open circuit at once") {
+  Backend be = Backend::http(2);
+  const uint16_t a = be.http_port(0), b = be.http_port(1);
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b)},
+                             {{"retries", {{"attempts", 0}}},
+                              {"health_check", http_check("300ms", "200ms", 1, 1)},
+                              {"circuit_breaker",
+                               {{"failure_threshold", 2}, {"recovery_timeout", "60s"}, {"max_ejection_percent", 50}}}})));
+  const uint16_t web = lb.port("web");
+  REQUIRE(wait_server(lb, "p", a, [](const json& j) { return state_of(j) == "up"; }, 5s));
+  REQUIRE(wait_server(lb, "p", b, [](const json& j) { return state_of(j) == "up"; }, 5s));
+  // 5xx answers from `a` (its /health keeps passing) open its circuit.
+  int from_a = 0;
+  wait_until([&] {
+    auto r = http_get(web, "/status/503");
+    if (r && backend_port_of(*r) == std::optional<uint16_t>(a)) ++from_a;
+    return from_a >= 2;
+  }, 5s, 1ms);
+  REQUIRE(from_a == 2);
+  const auto opened = Clock::now();
+  REQUIRE(log_lines(lb, "circuit open", addr(a)).size() == 1);
+  // Not 60 s of recovery_timeout: the next check (every 300 ms) closes it.
+  json s;
+  CHECK(wait_server(lb, "p", a, [](const json& j) { return circuit_of(j) == "closed"; }, 2s, &s));
+  INFO("server a: " << s.dump());
+  CHECK(elapsed_ms(opened) < 1500);
+  CHECK(wait_until([&] {
+    for (const auto& l : log_lines(lb, "circuit close", addr(a)))
+      if (l.value("reason", "") == "health check passing") return true;
+    return false;
+  }, 2s));
+  // `a` serves again.
+  std::set<uint16_t> seen;
+  for (int i = 0; i < 4; ++i) {
+    auto r = http_get(web, "/");
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    if (auto p = backend_port_of(*r)) seen.insert(*p);
+  }
+  CHECK(seen.count(a) == 1);
+}
+
+TEST_CASE("circuit breaker: an open circuit is closed when every other primary goes out (admin maint) — no 503") {
+  Backend be = Backend::http(2);
+  const uint16_t a = be.http_port(0), b = be.http_port(1);
+  Lb lb(config_for(make_pool("p", "round_robin", {server_entry(a), server_entry(b)},
+                             {{"retries", {{"attempts", 0}}},
+                              {"circuit_breaker",
+                               {{"failure_threshold", 2}, {"recovery_timeout", "60s"}, {"max_ejection_percent", 50}}}})));
+  const uint16_t web = lb.port("web");
+  int from_a = 0;
+  wait_until([&] {
+    auto r = http_get(web, "/status/500");
+    if (r && backend_port_of(*r) == std::optional<uint16_t>(a)) ++from_a;
+    return from_a >= 2;
+  }, 5s, 1ms);
+  REQUIRE(wait_server(lb, "p", a, [](const json& j) { return circuit_of(j) == "open"; }, 2s));
+  // The operator takes b out: a is now the last primary and must serve.
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/pools/p/servers/" + addr(b) + "/state";
+  req.body = R"({"state":"maint"})";
+  req.headers = {{"Authorization", "Bearer t"}, {"Content-Type", "application/json"}};
+  auto resp = http_request(*lb.admin_port(), req);
+  REQUIRE(resp.has_value());
+  REQUIRE(resp->status == 200);
+  DirectCounter a_count(a);
+  const uint64_t before = a_count.value();
+  expect_answers(web, "/", 3, 200, a);
+  CHECK(a_count.value() - before == 3);
+  CHECK(wait_server(lb, "p", a, [](const json& j) { return circuit_of(j) == "closed"; }, 1s));
 }
 
 }  // TEST_SUITE

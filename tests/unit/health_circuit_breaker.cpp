@@ -2,6 +2,7 @@
 // the recovery timeout, ejection budget, and a multi-threaded smoke test.
 #include <doctest/doctest.h>
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -261,4 +262,37 @@ TEST_CASE("circuit: concurrent use keeps the budget consistent") {
   CHECK(budget.ejected() == not_closed);
   for (auto& cb : cbs) cb->close(budget);
   CHECK(budget.ejected() == 0);
+}
+
+TEST_CASE("circuit: the pool's last available primary never opens, whatever max_ejection_percent says") {
+  EjectionBudget budget(2);
+  CircuitBreaker cb;
+  const auto c = cfg(3, 1000, 1, 100);  // the budget would allow ejecting both servers
+  CHECK(cb.on_failure(kT0, c, budget, false, true) == CircuitTransition::none);
+  CHECK(cb.on_failure(kT0, c, budget, false, true) == CircuitTransition::none);
+  CHECK(cb.on_failure(kT0, c, budget, false, true) == CircuitTransition::kept_last);
+  CHECK(cb.on_failure(kT0, c, budget, false, true) == CircuitTransition::none);  // reported once per run
+  CHECK(cb.state() == CircuitState::closed);
+  CHECK(cb.allow(kT0, c).allowed);
+  CHECK(budget.ejected() == 0);
+  // Once another server is available again, the running failure run opens it.
+  CHECK(cb.on_failure(kT0, c, budget, false, false) == CircuitTransition::opened);
+  CHECK(budget.ejected() == 1);
+}
+
+TEST_CASE("circuit: a failed half-open trial of the last available primary closes the breaker instead of re-opening") {
+  EjectionBudget budget(2);
+  CircuitBreaker cb;
+  const auto c = cfg(1, 1000);
+  open_it(cb, c, budget, kT0);
+  REQUIRE(budget.ejected() == 1);
+  const uint64_t now = kT0 + 1000 * kMs;
+  auto p = cb.allow(now, c);
+  REQUIRE(p.trial);
+  CHECK(cb.on_failure(now, c, budget, true, true) == CircuitTransition::closed);
+  CHECK(cb.state() == CircuitState::closed);
+  CHECK(cb.snapshot().multiplier == 1);
+  CHECK(budget.ejected() == 0);  // its ejection slot is back
+  CHECK(cb.allow(now, c).allowed);
+  CHECK(std::string(to_string(CircuitTransition::kept_last)) == "kept_last");
 }
