@@ -70,6 +70,13 @@ TEST_CASE("concurrency: clients on 4 workers while health checks, admin, reloads
     return c;
   };
 
+  // Pool p is health-checked: its servers take traffic once the first checks
+  // pass (SPEC 5), which /ready reports. Clients start after that.
+  REQUIRE(wait_until([&] {
+    auto r = http_get(admin_port, "/ready");
+    return r && r->status == 200;
+  }, 10s));
+
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> http_ok{0}, http_failed{0}, tcp_ok{0}, tcp_failed{0}, admin_failed{0};
   std::vector<std::thread> clients;
