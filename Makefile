@@ -46,7 +46,7 @@ LDLIBS   := -luv -lssl -lcrypto -pthread
 
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \
-             $(filter-out lb/main.cpp,$(wildcard lb/*.cpp))
+             $(filter-out lb/core/main.cpp,$(wildcard lb/*/*.cpp))
 OBJ       := $(BUILD)/obj
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
              $(OBJ)/llhttp/llhttp.o $(OBJ)/llhttp/api.o $(OBJ)/llhttp/http.o
@@ -90,7 +90,7 @@ $(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 $(BUILD)/liblb.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/lb: $(OBJ)/lb/main.o $(BUILD)/liblb.a
+$(BUILD)/lb: $(OBJ)/lb/core/main.o $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/backend: $(OBJ)/bench/backend.o

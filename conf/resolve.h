@@ -2,7 +2,7 @@
 // once: many blocking getaddrinfo() calls on short-lived threads, so N slow
 // or unresolvable names cost about one lookup's time instead of N. The
 // caller decides where to wait: lb --check and the start wait right here;
-// a reload runs this on a helper thread (lb/async_resolve.h) so the main
+// a reload runs this on a helper thread (lb/io/async_resolve.h) so the main
 // loop keeps serving the admin API and health checks.
 #pragma once
 

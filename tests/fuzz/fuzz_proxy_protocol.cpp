@@ -7,7 +7,7 @@
 //  * incomplete → every prefix is incomplete too (no verdict flips back);
 //  * addresses are AF_INET or AF_INET6 pairs of one family, and re-encoding
 //    them (encode_v1 / encode_v2) parses back to the same addresses.
-#include "lb/proxy_protocol.h"
+#include "lb/l4/proxy_protocol.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <netinet/in.h>

@@ -15,8 +15,8 @@
 //    the limits, never with both Content-Length and Transfer-Encoding, exactly
 //    one Host on HTTP/1.1, token names and no CTLs in values;
 //  * NeedMore consumes everything; errors are 400/413/431 and final.
-#include "lb/http_parser.h"
-#include "lb/http_syntax.h"
+#include "lb/http1/http_parser.h"
+#include "lb/http/http_syntax.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <cstdint>

@@ -14,7 +14,7 @@
 //  * 1xx interim heads are 100..199 except 101; 101 ends parsing (Upgrade) and
 //    the bytes after it are left unconsumed for the tunnel;
 //  * a close-delimited or 101 response is never keep-alive; errors are 502.
-#include "lb/http_parser.h"
+#include "lb/http1/http_parser.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // tests/integration/prom_check.h — a strict checker for the Prometheus text
 // exposition format 0.0.4, header-only and independent of lb's code, so both
-// the unit tests (lb/stats.cpp output) and the integration tests (GET
+// the unit tests (lb/admin/stats.cpp output) and the integration tests (GET
 // /metrics of the real binary) hold lb to the same rules:
 //   * every line ends in '\n'; no blank lines; comments are only "# HELP" and
 //     "# TYPE", at most one of each per family, both before its first sample;

@@ -4,9 +4,9 @@
 // framing (HEAD, 1xx, 101, 204/304, close-delimited, trailers) and the writers.
 #include <doctest/doctest.h>
 
-#include "lb/http_parser.h"
-#include "lb/http_serialize.h"
-#include "lb/websocket.h"
+#include "lb/http1/http_parser.h"
+#include "lb/http1/http_serialize.h"
+#include "lb/http/websocket.h"
 
 #include <algorithm>
 #include <optional>

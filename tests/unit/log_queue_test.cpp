@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "lb/log_queue.h"
+#include "lb/io/log_queue.h"
 
 using lb::LogQueue;
 

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "lb/recycled.h"
+#include "lb/io/recycled.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

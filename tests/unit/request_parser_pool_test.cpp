@@ -4,8 +4,8 @@
 // of the same object, and what it refuses to keep).
 #include <doctest/doctest.h>
 
-#include "lb/http_parser.h"
-#include "lb/request_parser_pool.h"
+#include "lb/http1/http_parser.h"
+#include "lb/http1/request_parser_pool.h"
 
 #include <memory>
 #include <string>

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "lb/sharded_counter.h"
+#include "lb/io/sharded_counter.h"
 
 using lb::ShardedCounter;
 

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "conf/load.h"
-#include "lb/admin_api.h"
-#include "lb/runtime.h"
-#include "lb/stats.h"
+#include "lb/admin/admin_api.h"
+#include "lb/core/runtime.h"
+#include "lb/admin/stats.h"
 #include "tests/integration/prom_check.h"
 
 using nlohmann::json;

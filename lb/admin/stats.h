@@ -1,0 +1,104 @@
+// lb/admin/stats.h — what the admin API reports: GET /stats (JSON, SPEC section 6)
+// and GET /metrics (Prometheus text exposition format 0.0.4).
+//
+// Pure functions over a Runtime plus a few facts about the process (version,
+// uptime, generation, last reload), so they are unit-testable without a
+// Process, a loop or sockets. Rendering goes in two steps:
+//   1. take_snapshot() reads every live atomic once (relaxed) into plain
+//      structs, so one answer is internally consistent (e.g. a server counted
+//      in servers_available is also reported "up");
+//   2. render_stats_json() / render_metrics() format that snapshot.
+// Threading: call on the main thread (the live state's last_error is guarded
+// by its mutex; everything else is atomics). Nothing here is on the data path.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "health/circuit_breaker.h"
+#include "lb/core/live_state.h"
+#include "lb/core/runtime.h"
+
+namespace lb {
+
+// Process-level facts the Runtime does not know.
+struct StatsFacts {
+  std::string version;          // LB_VERSION
+  double uptime_s = 0;          // since start
+  uint64_t generation = 0;      // configuration generation (1 = as started)
+  bool last_reload_ok = true;
+  std::string last_reload_at;   // RFC 3339
+  std::string last_reload_error;  // empty when ok
+  uint64_t now_ns = 0;          // uv_hrtime() now, for last_check_ms_ago
+  // Reload outcomes since start; lb_reloads_total is exported only when known.
+  std::optional<uint64_t> reloads_ok, reloads_failed;
+  uint64_t log_lines_dropped = 0;  // Logger::lines_dropped()
+};
+
+struct ServerStats {
+  std::string address;
+  uint32_t weight = 1;          // live (admin-set or configured)
+  bool backup = false;
+  std::string_view state;       // "up" | "down" | "drain" | "maint"
+  bool available = false;       // selectable now: ready, healthy, circuit not open
+  HealthStatus health = HealthStatus::unchecked;
+  std::optional<uint64_t> last_check_ms_ago;
+  std::optional<std::string> last_error;
+  health::CircuitState circuit = health::CircuitState::closed;
+  uint32_t connections_active = 0;
+  uint64_t requests_total = 0, failures_total = 0;
+  double response_time_ms = 0;  // latency EWMA
+  uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+struct PoolStats {
+  std::string name;
+  std::string_view algorithm;
+  uint32_t servers_available = 0, servers_total = 0;
+  uint64_t requests_total = 0, retries_total = 0, no_server_total = 0;
+  bool panic = false;
+  std::vector<ServerStats> servers;
+};
+
+struct ListenerStats {
+  std::string name, listen;
+  std::string_view protocol;  // "http" | "tcp"
+  bool tls = false;
+  uint32_t connections_active = 0;
+  uint64_t connections_total = 0, requests_total = 0;
+  uint64_t responses[5] = {};  // 1xx..5xx
+  uint64_t rate_limited_total = 0, bytes_in = 0, bytes_out = 0;
+};
+
+struct StatsSnapshot {
+  StatsFacts facts;
+  std::vector<ListenerStats> listeners;
+  std::vector<PoolStats> pools;
+};
+
+// The circuit breaker's state for /stats.
+health::CircuitState circuit_state_of(const ServerLive& live);
+
+// "passing" | "failing" | "unchecked"
+const char* to_string(HealthStatus status);
+
+// The /stats "state" word: drain/maint from the operator state, else up/down
+// from active health and the circuit breaker.
+std::string_view server_state_word(conf::ServerState admin, bool healthy, health::CircuitState circuit);
+
+StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts);
+
+// GET /stats body (application/json, pretty-printed, ends in '\n').
+std::string render_stats_json(const StatsSnapshot& snapshot);
+
+// GET /metrics body (text/plain; version=0.0.4).
+std::string render_metrics(const StatsSnapshot& snapshot);
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Prometheus label-value escaping: backslash, double quote and newline.
+std::string escape_label_value(std::string_view value);
+
+}  // namespace lb

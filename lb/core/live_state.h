@@ -1,0 +1,128 @@
+// lb/core/live_state.h — mutable per-server, per-pool and per-listener state that
+// outlives any one configuration.
+//
+// These objects are shared by all workers and the main thread, so every field
+// is an atomic (relaxed: gauges and flags, no ordering needed between them),
+// a ShardedCounter (monotonic statistics: one slot per worker, no shared
+// read-modify-write on the request path), or is touched only by the main
+// thread (marked). They are carried across a
+// reload by identity — servers by (pool name, address), pools by name,
+// listeners by name — so health, circuit state and counters survive.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <algorithm>
+#include <mutex>
+#include <string>
+
+#include "algorithms/balancer.h"
+#include "conf/config.h"
+#include "health/circuit_breaker.h"
+#include "lb/io/sharded_counter.h"
+
+namespace lb {
+
+enum class HealthStatus : uint8_t { unchecked, passing, failing };
+
+struct ServerLive {
+  // Data-path signals.
+  std::atomic<uint32_t> active{0};  // active connections (tcp) / requests (http)
+  ShardedCounter requests_total;
+  ShardedCounter failures_total;
+  ShardedCounter bytes_in;   // bytes received from the server
+  ShardedCounter bytes_out;  // bytes sent to the server
+  std::atomic<uint64_t> latency_ewma_bits{0};  // double ms, see algorithms/latency.h
+  std::atomic<uint64_t> latency_updated_ns{0};
+
+  // Operator state: from config, overridden by the admin API until the next reload.
+  std::atomic<conf::ServerState> admin_state{conf::ServerState::ready};
+  std::atomic<uint32_t> weight{1};
+
+  // Active health: written by the main thread (health checker), read by workers.
+  std::atomic<HealthStatus> health{HealthStatus::unchecked};
+  std::atomic<bool> health_checked{false};  // the pool has an active health check
+  std::atomic<uint64_t> up_since_ns{0};      // for slow start
+  std::atomic<uint64_t> last_check_ns{0};
+
+  // Passive health (lock-free; see health/circuit_breaker.h).
+  health::CircuitBreaker breaker;
+
+  // Main-thread only (admin /stats).
+  std::mutex last_error_mutex;
+  std::string last_error;
+
+  algo::LatencyEstimate latency() const {
+    uint64_t bits = latency_ewma_bits.load(std::memory_order_relaxed);
+    double ms;
+    static_assert(sizeof ms == sizeof bits);
+    __builtin_memcpy(&ms, &bits, sizeof ms);
+    return {ms, latency_updated_ns.load(std::memory_order_relaxed)};
+  }
+  void set_latency(algo::LatencyEstimate e) {
+    uint64_t bits;
+    __builtin_memcpy(&bits, &e.ewma_ms, sizeof bits);
+    latency_ewma_bits.store(bits, std::memory_order_relaxed);
+    latency_updated_ns.store(e.updated_ns, std::memory_order_relaxed);
+  }
+  // Up as far as active health is concerned (circuit breaker checked separately).
+  bool healthy() const {
+    if (!health_checked.load(std::memory_order_relaxed)) return true;
+    return health.load(std::memory_order_relaxed) == HealthStatus::passing;
+  }
+};
+
+// Retry budget as a token bucket: every request earns budget_percent/100 of
+// a token, every retry spends one. Over any run the retries stay within
+// budget_percent of the requests plus the small starting balance, so a
+// failing pool cannot multiply its load. Lock-free (one CAS per retry).
+class RetryTokens {
+ public:
+  void on_request(uint32_t budget_percent) {
+    int64_t add = static_cast<int64_t>(budget_percent) * 10;  // milli-tokens
+    int64_t cur = milli_.load(std::memory_order_relaxed);
+    while (cur < kCap && !milli_.compare_exchange_weak(cur, std::min(kCap, cur + add), std::memory_order_relaxed)) {
+    }
+  }
+  bool try_spend() {
+    int64_t cur = milli_.load(std::memory_order_relaxed);
+    while (cur >= 1000) {
+      if (milli_.compare_exchange_weak(cur, cur - 1000, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  // Whether a retry could spend a token now (a hint: another worker may take it first).
+  bool available() const { return milli_.load(std::memory_order_relaxed) >= 1000; }
+  // Gives back a token spent for a retry that was then not sent.
+  void refund() { milli_.fetch_add(1000, std::memory_order_relaxed); }
+
+ private:
+  static constexpr int64_t kCap = 10'000;  // at most 10 retries banked
+  std::atomic<int64_t> milli_{3'000};      // a quiet pool may still retry a few times
+};
+
+struct PoolLive {
+  ShardedCounter requests_total;
+  ShardedCounter retries_total;
+  ShardedCounter no_server_total;
+  std::atomic<bool> panic{false};  // last pick had to ignore health (when_all_down: panic)
+  RetryTokens retry_tokens;
+  health::EjectionBudget ejection;  // circuit breakers open at most max_ejection_percent of the pool
+};
+
+struct ListenerLive {
+  std::atomic<uint32_t> connections_active{0};
+  ShardedCounter connections_total;
+  ShardedCounter requests_total;
+  ShardedCounter responses[5];  // 1xx..5xx
+  ShardedCounter rate_limited_total;
+  ShardedCounter bytes_in;   // from clients
+  ShardedCounter bytes_out;  // to clients
+
+  void count_status(int status) {
+    int cls = status / 100;
+    if (cls >= 1 && cls <= 5) responses[cls - 1].add(1);
+  }
+};
+
+}  // namespace lb

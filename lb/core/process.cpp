@@ -1,0 +1,261 @@
+// lb/core/process.cpp — start-up, reload, signals and graceful stop on the main thread.
+#include "lb/core/process.h"
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "conf/load.h"
+#include "lb/admin/admin_server.h"
+#include "lb/io/async_resolve.h"
+#include "lb/upstream/health_monitor.h"
+#include "lb/io/log.h"
+#include "lb/io/sharded_counter.h"
+#include "lb/core/version.h"
+#include "tls/ticket_keys.h"
+
+namespace lb {
+
+namespace {
+uint32_t resolve_workers(uint32_t configured) {
+  if (configured != 0) return configured;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+std::string join_errors(const std::vector<std::string>& errors) {
+  std::string s;
+  for (const auto& e : errors) {
+    if (!s.empty()) s += "; ";
+    s += e;
+  }
+  return s;
+}
+}  // namespace
+
+Process::Process(std::string config_path) : config_path_(std::move(config_path)) {}
+
+Process::~Process() = default;
+
+int Process::run() {
+  auto loaded = conf::load_file(config_path_);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.c_str());
+    return 1;
+  }
+  if (auto err = Logger::instance().configure(loaded.config->logging)) {
+    fprintf(stderr, "%s: /logging: %s\n", config_path_.c_str(), err->c_str());
+    return 1;
+  }
+  worker_count_ = resolve_workers(loaded.config->workers);
+  ShardedCounter::set_slots(worker_count_);  // before build_runtime creates the live state
+  ticket_keys_ = std::make_shared<tls::TicketKeys>();
+  std::string error;
+  auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);
+  if (!runtime) {
+    fprintf(stderr, "%s: %s\n", config_path_.c_str(), error.c_str());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&loop_);
+  started_ns_ = uv_hrtime();
+  generation_ = 1;
+  last_reload_ = {true, rfc3339_now(), ""};
+  runtime_ = runtime;
+  sockets_.commit(*runtime);
+  size_ejection_budgets(*runtime);
+
+  for (uint32_t i = 0; i < worker_count_; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i));
+    workers_.back()->start(runtime_);
+  }
+
+  auto watch = [this](uv_signal_t& h, int signum) {
+    uv_signal_init(&loop_, &h);
+    h.data = this;
+    uv_signal_start(&h, &Process::on_signal, signum);
+  };
+  watch(sighup_, SIGHUP);
+  watch(sigterm_, SIGTERM);
+  watch(sigint_, SIGINT);
+  watch(sigusr1_, SIGUSR1);
+  uv_timer_init(&loop_, &stop_poll_);
+  stop_poll_.data = this;
+  health_ = std::make_unique<HealthMonitor>(&loop_);
+  health_->update(*runtime_);
+  if (runtime_->config->admin) {
+    admin_ = std::make_unique<AdminServer>(&loop_, *this);
+    if (auto err = admin_->start(*runtime_->config->admin)) {
+      fprintf(stderr, "%s: /admin/listen: %s\n", config_path_.c_str(), err->c_str());
+      for (auto& w : workers_) w->request_stop();
+      for (auto& w : workers_) w->join();
+      return 1;
+    }
+  }
+
+  log_info("started", {{"version", LB_VERSION}, num("workers", worker_count_), {"config", config_path_},
+                       num("listeners", static_cast<double>(runtime_->listeners.size()))});
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  return exit_status_;
+}
+
+void Process::on_signal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Process*>(handle->data);
+  switch (signum) {
+    case SIGHUP: self->reload(); break;
+    case SIGUSR1:
+      Logger::instance().reopen();
+      break;
+    case SIGTERM:
+    case SIGINT:
+      if (self->stopping_) {
+        // Second signal: the operator wants out now.
+        log_warn("second stop signal, exiting immediately");
+        Logger::instance().stop();
+        _exit(0);
+      }
+      self->begin_stop();
+      break;
+  }
+}
+
+void Process::reload(ReloadDone done) {
+  if (stopping_) {
+    if (done) done(std::string("stopping"));
+    return;
+  }
+  if (resolving_) {
+    reload_queued_ = true;
+    if (done) queued_waiters_.push_back(std::move(done));
+    log_info("reload queued behind the one waiting for host-name lookups");
+    return;
+  }
+  if (done) reload_waiters_.push_back(std::move(done));
+  start_reload();
+}
+
+void Process::start_reload() {
+  conf::PreparedLoad prepared = conf::prepare_file(config_path_);
+  if (prepared.hosts.empty()) {
+    finish_reload(prepared.result);
+    return;
+  }
+  log_debug("reload: resolving host names", {num("hosts", static_cast<double>(prepared.hosts.size()))});
+  std::vector<std::string> hosts = prepared.hosts;
+  resolving_ = std::make_unique<AsyncResolve>(
+      &loop_, std::move(hosts), [this, prepared = std::move(prepared)](conf::HostAnswers answers) {
+        auto resolver = std::move(resolving_);  // freed at the end of this callback
+        finish_reload(conf::finish_load(prepared, answers));
+      });
+}
+
+void Process::finish_reload(const conf::LoadResult& loaded) {
+  std::optional<std::string> result = stopping_ ? std::optional<std::string>("stopping") : apply_reload(loaded);
+  std::vector<ReloadDone> waiters = std::move(reload_waiters_);
+  reload_waiters_.clear();
+  for (auto& w : waiters) w(result);
+  if (reload_queued_ && !stopping_ && !resolving_) {
+    reload_queued_ = false;
+    reload_waiters_ = std::move(queued_waiters_);
+    queued_waiters_.clear();
+    start_reload();
+  }
+}
+
+std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded) {
+  std::string error;
+  std::shared_ptr<Runtime> runtime;
+  if (!loaded.ok()) {
+    error = join_errors(loaded.errors);
+  } else {
+    if (loaded.config->workers != 0 && resolve_workers(loaded.config->workers) != worker_count_)
+      log_warn("workers changed in the configuration; the new count applies after a restart",
+               {num("running", worker_count_), num("configured", loaded.config->workers)});
+    runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, ticket_keys_, error);
+    if (runtime) error.clear();
+    else error = config_path_ + ": " + error;
+  }
+  if (!runtime) {
+    last_reload_ = {false, rfc3339_now(), error};
+    ++reloads_failed_;
+    log_error("reload failed", {{"reason", error}, {"config", config_path_}});
+    return error;
+  }
+  if (auto err = Logger::instance().configure(loaded.config->logging))
+    log_error("reload: logging unchanged", {{"reason", *err}});
+  ++generation_;
+  publish(runtime);
+  last_reload_ = {true, rfc3339_now(), ""};
+  ++reloads_ok_;
+  log_info("reloaded", {num("generation", static_cast<double>(generation_)), {"config", config_path_}});
+  return std::nullopt;
+}
+
+void Process::publish(std::shared_ptr<Runtime> runtime) {
+  runtime_ = runtime;
+  sockets_.commit(*runtime);
+  live_.retain_only(*runtime);
+  size_ejection_budgets(*runtime);
+  for (auto& w : workers_) w->publish(runtime_);
+  health_->update(*runtime_);
+  if (!admin_ && runtime_->config->admin) admin_ = std::make_unique<AdminServer>(&loop_, *this);
+  if (admin_) {
+    if (auto err = admin_->reconfigure(runtime_->config->admin)) log_error("admin listener unchanged", {{"reason", *err}});
+  }
+}
+
+// Circuit breakers may eject at most max_ejection_percent of each pool's servers.
+void Process::size_ejection_budgets(const Runtime& runtime) {
+  for (const auto& pool : runtime.pools)
+    pool.live->ejection.set_pool_size(static_cast<uint32_t>(pool.servers.size()));
+}
+
+bool Process::ready() const {
+  return !stopping_ && runtime_ != nullptr && (!health_ || health_->first_round_complete());
+}
+
+void Process::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  // A reload waiting for DNS is abandoned (the lookup thread ends on its own).
+  resolving_.reset();
+  auto waiters = std::move(reload_waiters_);
+  for (auto& w : queued_waiters_) waiters.push_back(std::move(w));
+  reload_waiters_.clear();
+  queued_waiters_.clear();
+  reload_queued_ = false;
+  for (auto& w : waiters) w(std::string("stopping"));
+  log_info("stopping", {num("shutdown_timeout_ms", static_cast<double>(runtime_->config->shutdown_timeout.count()))});
+  for (auto& w : workers_) w->request_stop();
+  health_->stop();
+  stop_deadline_ns_ = uv_hrtime() + static_cast<uint64_t>(runtime_->config->shutdown_timeout.count()) * 1'000'000ULL;
+  uv_timer_start(&stop_poll_, &Process::on_stop_poll, 10, 10);
+}
+
+// Polls the workers: each finishes when its last session ends.
+void Process::on_stop_poll(uv_timer_t* timer) {
+  auto* self = static_cast<Process*>(timer->data);
+  bool all = true;
+  for (auto& w : self->workers_) all = all && w->finished();
+  if (all) {
+    self->finish();
+    return;
+  }
+  if (uv_hrtime() >= self->stop_deadline_ns_) {
+    log_warn("shutdown_timeout reached, closing remaining connections");
+    Logger::instance().stop();
+    _exit(0);
+  }
+}
+
+void Process::finish() {
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  log_info("stopped");
+  if (admin_) admin_->stop();
+  uv_timer_stop(&stop_poll_);
+  uv_walk(&loop_, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); }, nullptr);
+}
+
+}  // namespace lb

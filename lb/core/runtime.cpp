@@ -1,0 +1,217 @@
+// lb/core/runtime.cpp — building Runtime snapshots; live-state and socket registries.
+#include "lb/core/runtime.h"
+
+#include "lb/io/listen_probe.h"
+#include "lb/exchange/rate_limiter.h"
+#include "lb/upstream/selection.h"
+#include "tls/client_context.h"
+#include "tls/server_context.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+namespace lb {
+
+std::shared_ptr<ServerLive> LiveRegistry::server(const std::string& pool, const std::string& address) {
+  auto& slot = servers_[{pool, address}];
+  if (!slot) slot = std::make_shared<ServerLive>();
+  return slot;
+}
+
+std::shared_ptr<PoolLive> LiveRegistry::pool(const std::string& name) {
+  auto& slot = pools_[name];
+  if (!slot) slot = std::make_shared<PoolLive>();
+  return slot;
+}
+
+std::shared_ptr<ListenerLive> LiveRegistry::listener(const std::string& name) {
+  auto& slot = listeners_[name];
+  if (!slot) slot = std::make_shared<ListenerLive>();
+  return slot;
+}
+
+std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const conf::RateLimit& c) {
+  auto& slot = rate_limiters_[listener];
+  if (slot) {
+    const conf::RateLimit& old = slot->config();
+    if (old.key.text == c.key.text && old.rate == c.rate && old.per == c.per && old.burst == c.burst) return slot;
+  }
+  slot = std::make_shared<RateLimiter>(c);
+  return slot;
+}
+
+void LiveRegistry::retain_only(const Runtime& runtime) {
+  std::set<std::pair<std::string, std::string>> servers;
+  std::set<std::string> pools, listeners;
+  for (auto& p : runtime.pools) {
+    pools.insert(p.config->name);
+    for (auto& s : p.servers) servers.insert({p.config->name, s.config->address.text});
+  }
+  for (auto& l : runtime.listeners) listeners.insert(l.config->name);
+  std::erase_if(servers_, [&](auto& kv) { return !servers.count(kv.first); });
+  std::erase_if(pools_, [&](auto& kv) { return !pools.count(kv.first); });
+  std::erase_if(listeners_, [&](auto& kv) { return !listeners.count(kv.first); });
+  std::set<std::string> limited;
+  for (auto& l : runtime.listeners)
+    if (l.rate_limiter) limited.insert(l.config->name);
+  std::erase_if(rate_limiters_, [&](auto& kv) { return !limited.count(kv.first); });
+}
+
+// One non-blocking SO_REUSEPORT listening socket.
+static int bind_listen_socket(const conf::Address& address, std::string& error) {
+  int fd = ::socket(address.sockaddr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (address.sockaddr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.sockaddr), address.sockaddr_len) != 0 ||
+      ::listen(fd, 4096) != 0) {
+    error = "bind " + address.text + ": " + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::shared_ptr<const ListenSocket> SocketRegistry::acquire(const conf::Address& address, uint32_t workers,
+                                                            std::string& error) {
+  auto it = sockets_.find(address.text);
+  if (it != sockets_.end() && it->second->fds.size() == workers) return it->second;
+  // A new address: SO_REUSEPORT below would let us join another process's
+  // listening group without a word.
+  if (auto foreign = foreign_listener(address)) {
+    error = *foreign;
+    return nullptr;
+  }
+  auto sock = std::make_shared<ListenSocket>();
+  sock->id = next_id_++;
+  sock->address = address.text;
+  for (uint32_t i = 0; i < workers; ++i) {
+    int fd = bind_listen_socket(address, error);
+    if (fd < 0) {
+      for (int f : sock->fds) ::close(f);
+      return nullptr;
+    }
+    sock->fds.push_back(fd);
+  }
+  // A socket replaced in the map (worker count changed) stays alive through the
+  // old runtime's reference until the workers drop it.
+  sockets_[address.text] = sock;
+  bound_since_commit_.push_back(address.text);
+  return sock;
+}
+
+void SocketRegistry::commit(const Runtime& runtime) {
+  std::set<std::string> used;
+  for (auto& l : runtime.listeners) used.insert(l.socket->address);
+  std::erase_if(sockets_, [&](auto& kv) { return !used.count(kv.first); });
+  bound_since_commit_.clear();
+}
+
+void SocketRegistry::rollback() {
+  for (auto& address : bound_since_commit_) {
+    auto it = sockets_.find(address);
+    if (it == sockets_.end()) continue;
+    for (int fd : it->second->fds) ::close(fd);
+    sockets_.erase(it);
+  }
+  bound_since_commit_.clear();
+}
+
+std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
+                                       uint32_t workers, LiveRegistry& live, SocketRegistry& sockets,
+                                       const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::string& error) {
+  auto rt = std::make_shared<Runtime>();
+  rt->config = config;
+  rt->generation = generation;
+  rt->workers = workers;
+
+  // TLS contexts first (they read files), then sockets: any failure must
+  // reject the reload before a socket is bound or live state is touched.
+  std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls(config->listeners.size());
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const auto& lc = config->listeners[i];
+    if (!lc.tls) continue;
+    listener_tls[i] = tls::ServerContext::create(*lc.tls, ticket_keys, error);
+    if (!listener_tls[i]) {
+      error = "/listeners/" + std::to_string(i) + "/tls: " + error;
+      return nullptr;
+    }
+  }
+  std::vector<std::shared_ptr<const tls::ClientContext>> pool_tls(config->pools.size());
+  for (size_t i = 0; i < config->pools.size(); ++i) {
+    const auto& pc = config->pools[i];
+    if (!pc.tls) continue;
+    pool_tls[i] = tls::ClientContext::create(*pc.tls, error);
+    if (!pool_tls[i]) {
+      error = "/pools/" + std::to_string(i) + "/tls: " + error;
+      return nullptr;
+    }
+  }
+
+  auto pool_index = [&](const std::string& name) -> uint32_t {
+    for (uint32_t i = 0; i < config->pools.size(); ++i)
+      if (config->pools[i].name == name) return i;
+    return 0;  // unreachable: conf/ rejects dangling pool references
+  };
+
+  for (const auto& lc : config->listeners) {
+    ListenerRuntime listener;
+    listener.config = &lc;
+    listener.live = live.listener(lc.name);
+    listener.socket = sockets.acquire(lc.listen, workers, error);
+    if (!listener.socket) {
+      error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: listener \"" + lc.name + "\": " + error;
+      sockets.rollback();
+      return nullptr;
+    }
+    if (lc.pool) listener.default_pool = pool_index(*lc.pool);
+    if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
+    listener.tls = listener_tls[rt->listeners.size()];
+    for (const auto& route : lc.routes) listener.routes.push_back({&route, pool_index(route.pool)});
+    rt->listeners.push_back(std::move(listener));
+  }
+  rt->pools.reserve(config->pools.size());
+  for (const auto& pc : config->pools) {
+    PoolRuntime pool;
+    pool.config = &pc;
+    pool.tls = pool_tls[rt->pools.size()];
+    pool.live = live.pool(pc.name);
+    for (const auto& sc : pc.servers) {
+      ServerRuntime server{&sc, live.server(pc.name, sc.address.text)};
+      // Operator state and weight come from the file on every (re)load;
+      // admin API overrides last until the next reload (SPEC section 6).
+      server.live->admin_state.store(sc.state, std::memory_order_relaxed);
+      server.live->weight.store(sc.weight, std::memory_order_relaxed);
+      bool checked = pc.health_check.has_value();
+      if (server.live->health_checked.exchange(checked) != checked && checked)
+        server.live->health.store(HealthStatus::unchecked);
+      uint32_t index = static_cast<uint32_t>(pool.servers.size());
+      algo::Member member{sc.address.text, sc.weight};
+      if (sc.backup) {
+        pool.backup_members.push_back(member);
+        pool.backup_servers.push_back(index);
+      } else {
+        pool.primary_members.push_back(member);
+        pool.primary_servers.push_back(index);
+      }
+      pool.servers.push_back(std::move(server));
+    }
+    build_pool_policies(pool);
+    rt->pools.push_back(std::move(pool));
+  }
+
+  return rt;
+}
+
+}  // namespace lb
