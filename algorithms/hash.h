@@ -27,6 +27,18 @@ constexpr uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// splitmix64 as a generator: each next() is mix64 of a Weyl sequence. The
+// one PRNG of the project (balancer choices, backoff jitter, request ids):
+// fast, no syscall, no lock; not for anything secret.
+struct SplitMix64 {
+  uint64_t state = 0;
+  uint64_t next() {  // mix64 adds the increment: this is exactly splitmix64
+    uint64_t z = state;
+    state += 0x9e3779b97f4a7c15ULL;
+    return mix64(z);
+  }
+};
+
 // Hash of a client's network address for ip_hash (and for hash_key
 // "client_ip"): the raw address bytes in network order, 4 for IPv4 and 16 for
 // IPv6 (e.g. &sockaddr_in::sin_addr, &sockaddr_in6::sin6_addr). The port is

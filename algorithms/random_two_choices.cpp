@@ -10,20 +10,16 @@
 // still uniform and bounded by O(n).
 #include <cstdint>
 
+#include "algorithms/hash.h"
 #include "algorithms/policies.h"
 
 namespace lb::algo {
 namespace {
 
 struct Prng final : LocalState {
-  explicit Prng(uint64_t seed) : state(seed) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t state;
+  explicit Prng(uint64_t seed) : rng{seed} {}
+  uint64_t next() { return rng.next(); }
+  SplitMix64 rng;
 };
 
 class RandomTwoChoices final : public Policy {

@@ -64,7 +64,7 @@ TcpSession::TcpSession(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32
 }
 
 TcpSession::~TcpSession() {
-  release_server();
+  attempts_.release();
   listener().live->connections_active.fetch_sub(1, std::memory_order_relaxed);
   worker_.remove_session(this);
 }
@@ -117,23 +117,14 @@ void TcpSession::begin() {
 void TcpSession::connect_next() {
   const conf::PoolConfig& pc = *pool().config;
   uint64_t hash = hash_client_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
-  auto picked = rt_->selector(pool_).pick(hash, worker_.now_ns(), tried_);
+  const ServerRuntime* picked = attempts_.begin(*rt_, pool_, hash, worker_.now_ns());
   if (!picked) {
-    pool().live->no_server_total.add(1);
     log_warn("no server available", {{"listener", listener().config->name}, {"pool", pc.name}});
     if (status_ == 0) status_ = 503;
     close_all();
     return;
   }
-  server_ = picked->server;
-  trial_ = picked->trial;
-  tried_.add(picked->server);
-  ++attempts_;
-  const ServerRuntime& server = pool().servers[picked->server];
-  server_name_ = server.config->address.text;
-  server.live->active.fetch_add(1, std::memory_order_relaxed);
-  server.live->requests_total.add(1);
-  if (attempts_ == 1) pool().live->requests_total.add(1);
+  const ServerRuntime& server = *picked;
 
   uv_tcp_init(worker_.loop(), &backend_);
   backend_.data = this;
@@ -166,19 +157,13 @@ void TcpSession::connect_cb(uv_connect_t* req, int status) {
 
 void TcpSession::connect_failed(const char* reason) {
   const conf::PoolConfig& pc = *pool().config;
-  if (server_ >= 0) {
-    const ServerRuntime& server = pool().servers[server_];
-    server.live->failures_total.add(1);
-    report_outcome(pool(), server, false, trial_, worker_.now_ns(), reason);
-  }
   log_debug("backend connect failed", {{"listener", listener().config->name}, {"pool", pc.name},
-                                       {"server", std::string(server_name_)}, {"reason", reason}});
-  release_server();
+                                       {"server", std::string(attempts_.server_name())}, {"reason", reason}});
+  attempts_.fail(reason, worker_.now_ns());
   uint32_t allowed = 1 + (pc.retries.retries_on(conf::RetryOn::connect_failure) ? pc.retries.attempts : 0);
   status_ = 502;
   if (closing_) return;
-  if (attempts_ < allowed) {
-    pool().live->retries_total.add(1);
+  if (attempts_.count() < allowed) {
     retry_on_close_ = true;  // continue in the backend handle's close callback
   } else {
     close_all();
@@ -201,7 +186,7 @@ void TcpSession::connect_failed(const char* reason) {
 void TcpSession::on_connected() {
   connected_ = true;
   status_ = 200;
-  report_outcome(pool(), pool().servers[server_], true, trial_, worker_.now_ns());
+  report_outcome(pool(), *attempts_.server(), true, attempts_.trial(), worker_.now_ns());
   upstream_ms_ = static_cast<double>(worker_.now_ns() - connect_start_ns_) / 1e6;
   uv_tcp_nodelay(&backend_, 1);
   const auto& send = listener().config->proxy_protocol.send;
@@ -256,11 +241,11 @@ void TcpSession::on_read(Side from, ssize_t nread, const uv_buf_t* buf) {
     if (from == kClient) {
       bytes_from_client_ += n;
       listener().live->bytes_in.add(n);
-      if (server_ >= 0) pool().servers[server_].live->bytes_out.add(n);
+      if (const ServerRuntime* s = attempts_.server()) s->live->bytes_out.add(n);
     } else {
       bytes_to_client_ += n;
       listener().live->bytes_out.add(n);
-      if (server_ >= 0) pool().servers[server_].live->bytes_in.add(n);
+      if (const ServerRuntime* s = attempts_.server()) s->live->bytes_in.add(n);
     }
     Side to = other(from);
     if (!write_to(to, block, n)) return;
@@ -290,7 +275,7 @@ void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
   if (from == kBackend) {
     bytes_to_client_ += len;
     listener().live->bytes_out.add(len);
-    if (server_ >= 0) pool().servers[server_].live->bytes_in.add(len);
+    if (const ServerRuntime* s = attempts_.server()) s->live->bytes_in.add(len);
     if (!tls_->write_plain(data, len)) {
       close_all();
       return;
@@ -308,7 +293,7 @@ void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
   std::string_view plain = tls_->plaintext();
   if (!plain.empty()) {
     bytes_from_client_ += plain.size();
-    if (server_ >= 0) pool().servers[server_].live->bytes_out.add(plain.size());
+    if (const ServerRuntime* s = attempts_.server()) s->live->bytes_out.add(plain.size());
     if (connected_) write_copy(kBackend, plain.data(), plain.size());
     else pending_.append(plain);
     tls_->consume_plaintext(plain.size());
@@ -512,12 +497,6 @@ void TcpSession::on_handle_closed() {
   delete this;
 }
 
-void TcpSession::release_server() {
-  if (server_ < 0) return;
-  pool().servers[server_].live->active.fetch_sub(1, std::memory_order_relaxed);
-  server_ = -1;
-}
-
 void TcpSession::write_access_log() {
   if (!Logger::instance().access_enabled()) return;
   const auto* client_sa = reinterpret_cast<const sockaddr*>(&client_addr_);
@@ -534,8 +513,8 @@ void TcpSession::write_access_log() {
   r.bytes_out = bytes_to_client_;
   r.duration_ms = static_cast<double>(worker_.now_ns() - start_ns_) / 1e6;
   r.pool = pool().config->name;
-  if (!server_name_.empty()) r.server = server_name_;
-  r.attempts = attempts_;
+  if (!attempts_.server_name().empty()) r.server = attempts_.server_name();
+  r.attempts = attempts_.count();
   r.upstream_ms = upstream_ms_;
   append_access_record(worker_.access_log().line(), r);
   worker_.access_log().line_done();

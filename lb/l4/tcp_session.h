@@ -15,6 +15,7 @@
 #include <string>
 
 #include "lb/io/recycled.h"
+#include "lb/upstream/attempt.h"
 #include "lb/upstream/selection.h"
 #include "lb/core/worker.h"
 
@@ -61,7 +62,6 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
   void arm_idle_timer();
   void close_all();
   void on_handle_closed();
-  void release_server();
   void write_access_log();
 
   static void alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -96,11 +96,7 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
   sockaddr_storage local_addr_{};
   std::string pending_;  // PROXY header bytes and client bytes read before the backend connected
 
-  TriedSet tried_;
-  int64_t server_ = -1;        // index into pool().servers while holding a slot
-  bool trial_ = false;         // half-open circuit trial
-  std::string_view server_name_;  // last server tried (a view into the runtime's config, which the session holds)
-  uint32_t attempts_ = 0;
+  ServerAttempts attempts_;  // the servers tried; the current one counted active
   int status_ = 0;             // access-log status: 200 proxied, 502 connect failed, 503 no server
   uint64_t start_ns_ = 0;
   uint64_t connect_start_ns_ = 0;

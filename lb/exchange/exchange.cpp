@@ -1,0 +1,173 @@
+// lb/exchange/exchange.cpp — the request side of an exchange: rate limit and
+// routing on the head, lb's own answers, request body forwarding, deadlines
+// and the end of the exchange. The server side (tries, retries, response
+// relay) lives in exchange_upstream.cpp, the access line in exchange_log.cpp.
+#include "lb/exchange/exchange.h"
+
+#include "lb/exchange/rate_limiter.h"
+#include "lb/exchange/routing.h"
+#include "lb/http1/http_serialize.h"
+
+namespace lb {
+
+Exchange::Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientStream& client, uint64_t start_ns)
+    : worker_(worker), rt_(rt), listener_(listener), client_(client), start_ns_(start_ns) {}
+
+Exchange::~Exchange() {
+  attempts_.release();
+  drop_backend();
+}
+
+void Exchange::on_request_head(const http::RequestHead& head) {
+  listener().live->requests_total.add(1);
+  start_ns_ = worker_.now_ns();
+  head_ = &head;
+  chunk_request_ = head.chunked;
+  phase_ = Phase::dispatching;
+  if (const auto& limiter = listener().rate_limiter) {
+    const conf::KeySpec& key = limiter->config().key;
+    // A header key falls back to the client IP when the header is missing.
+    const http::Header* h = key.kind == conf::KeySpec::Kind::header ? head.headers.find(key.name) : nullptr;
+    std::string_view value = h ? std::string_view(h->value) : client_.client_ip();
+    uint32_t retry_after = 0;
+    if (!limiter->allow(value, start_ns_, retry_after)) {
+      listener().live->rate_limited_total.add(1);
+      answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
+      return;
+    }
+  }
+  auto pool = route_request(listener(), head);
+  if (!pool) {
+    answer_locally(404, "no route for this request", head.has_body);
+    return;
+  }
+  pool_ = *pool;
+  pool_chosen_ = true;
+  hash_ = uses_request_hash(this->pool().config->algorithm)
+              ? request_hash(this->pool().config->hash_key, head, client_.client_address().get())
+              : 0;
+}
+
+void Exchange::start() {
+  if (phase_ == Phase::dispatching && !response_done_) dispatch();
+}
+
+// lb answers the request itself. A body that will not be read means the
+// client connection cannot carry another request (`close_after`); otherwise
+// the exchange ends once the (body-less) request has been read.
+void Exchange::answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s) {
+  status_ = status;
+  response_started_ = true;
+  response_done_ = true;
+  phase_ = Phase::exchanging;
+  listener().live->count_status(status);
+  if (close_after) request_done_ = true;  // nothing more is read from this client
+  client_.send_local_response(status, message, close_after, retry_after_s);
+  maybe_complete();
+}
+
+void Exchange::refuse_request(int status, std::string_view reason, bool close_after) {
+  if (!head_) listener().live->requests_total.add(1);  // a parsed head was counted already
+  attempts_.release();
+  drop_backend();
+  if (response_started_) {
+    aborted_ = true;  // the server is already answering: only ending the stream tells the client
+    response_done_ = request_done_ = completed_ = true;
+    client_.abort_response();
+    return;
+  }
+  answer_locally(status, reason, close_after);
+}
+
+void Exchange::on_request_body(std::string_view data) {
+  if (!conn_) return;  // a local answer is being given; the body is dropped
+  request_body_sent_ += data.size();
+  if (chunk_request_) {
+    http::ChunkHeaderBuf hb;
+    std::string_view h = http::chunk_header(data.size(), hb);
+    uv_buf_t bufs[3] = {uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size())),
+                        uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size())),
+                        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
+    (void)write_backend(bufs, 3);  // a failure is handled inside; nothing follows here
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    (void)write_backend(&b, 1);
+  }
+}
+
+void Exchange::on_request_complete() {
+  request_done_ = true;
+  if (conn_ && chunk_request_) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
+    if (!write_backend(&b, 1)) return;
+  }
+  maybe_complete();
+}
+
+void Exchange::maybe_complete() {
+  if (response_done_ && request_done_ && !completed_) complete();
+}
+
+// The last thing an exchange does: the codec may destroy it inside this call.
+void Exchange::complete() {
+  completed_ = true;
+  client_.exchange_complete();
+}
+
+void Exchange::on_timeout() {
+  switch (phase_) {
+    case Phase::dispatching:
+      backend_failed("connect timeout", conf::RetryOn::connect_failure);
+      break;
+    case Phase::backoff:
+      phase_ = Phase::dispatching;
+      dispatch();
+      break;
+    case Phase::exchanging:
+      if (!response_started_) backend_failed("response timeout", conf::RetryOn::timeout);
+      break;
+    case Phase::tunnel:  // idle tunnel: the client side closes
+      completed_ = true;
+      client_.abort_response();
+      break;
+    case Phase::receiving:
+      break;
+  }
+}
+
+void Exchange::on_client_drained() {
+  if (conn_) conn_->resume_reading();
+}
+
+void Exchange::on_tunnel_data(std::string_view data) {
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  (void)write_backend(&b, 1);
+}
+
+void Exchange::on_tunnel_client_eof() {
+  if (!conn_) return;
+  // Pass the half-close on; the server's EOF ends the tunnel.
+  auto* req = new uv_shutdown_t;  // freed in its callback
+  if (uv_shutdown(req, conn_->stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete req;
+}
+
+// The session is closing in the middle of an exchange: a response cut off
+// (server or client gone), a tunnel's end, lb's own answer that closes the
+// connection, or a client that left before any answer (logged as 499, the
+// status nginx uses for it, with "aborted": true).
+void Exchange::on_client_gone() {
+  completed_ = true;  // no more calls into the client side
+  if (!logged_ && head_) {
+    if (status_ == 0) {
+      status_ = 499;
+      aborted_ = true;
+    } else if (!response_done_) {
+      aborted_ = true;
+    }
+    write_access_log();
+  }
+  attempts_.release();
+  drop_backend();
+}
+
+}  // namespace lb

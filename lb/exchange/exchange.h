@@ -1,0 +1,172 @@
+// lb/exchange/exchange.h — one request's life, whatever protocol the client
+// speaks: rate limit → route → pool → balancer → upstream connection
+// (pooled HTTP/1.1) → retries and their budget → response relayed to the
+// client → one access-log line. Both codecs (lb/http1/, lb/http2/) drive it
+// through the same calls, so every policy is written once.
+//
+// Ownership: created by the codec when a request begins and destroyed by it
+// when the request is over (HTTP/1.1: one at a time per connection; HTTP/2:
+// one per stream). The codec (ClientStream) outlives it. It borrows a
+// BackendConn from the worker's ConnPool while it talks to a server and gives
+// it back (or closes it) before it ends. The request head it is given must
+// stay valid until the exchange ends (the codec owns its storage).
+// Threading: the owning worker's thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "algorithms/hash.h"
+#include "lb/core/worker.h"
+#include "lb/exchange/client_stream.h"
+#include "lb/upstream/attempt.h"
+#include "lb/upstream/backend_conn.h"
+
+namespace lb {
+
+class Exchange final : public BackendOwner {
+ public:
+  enum class Phase {
+    receiving,    // the request head is arriving
+    dispatching,  // head accepted: choosing and connecting a server (or answered locally)
+    backoff,      // waiting before a retry
+    exchanging,   // request forwarded / response streaming
+    tunnel,       // after 101: raw bytes both ways
+  };
+
+  Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientStream& client, uint64_t start_ns);
+  ~Exchange() override;
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // ---- driven by the codec
+  // A complete request head; `head` lives until the exchange ends. Applies
+  // the listener's rate limit and the routes; an answer lb gives itself
+  // (429, 404) is sent from here.
+  void on_request_head(const http::RequestHead& head);
+  // Starts the first try (after on_request_head, once the codec is ready to
+  // forward body bytes). No-op when the request was answered locally.
+  void start();
+  void on_request_body(std::string_view data);
+  void on_request_complete();
+  // The request cannot be read further (HTTP/1.1 parse error, over a limit):
+  // lb answers `status` itself and the exchange ends with that answer.
+  void refuse_request(int status, std::string_view reason, bool close_after);
+  // The head the parser refused after reading it (for the access log only).
+  void set_refused_head(const http::RequestHead* head) { refused_head_ = head; }
+  void on_timeout();
+  // Bytes towards the client drained: resume reading the server.
+  void on_client_drained();
+  // Client bytes after a 101, and the client's half-close.
+  void on_tunnel_data(std::string_view data);
+  void on_tunnel_client_eof();
+  // The client side is closing with this exchange unfinished: logs it (499
+  // when nothing was answered, aborted when cut short) and lets go of the
+  // server. The exchange makes no further ClientStream calls.
+  void on_client_gone();
+  // Counted for the access line: bytes from and to the client for this request.
+  void add_bytes_in(uint64_t n) { bytes_in_ += n; }
+  void add_bytes_out(uint64_t n) { bytes_out_ += n; }
+  // Writes the access line now (once; later calls do nothing).
+  void write_access_log();
+
+  Phase phase() const { return phase_; }
+  const http::RequestHead* head() const { return head_; }
+  bool request_done() const { return request_done_; }
+  bool response_started() const { return response_started_; }
+  bool response_done() const { return response_done_; }
+  bool has_server_conn() const { return conn_ != nullptr; }
+  // The server answered before the request body was read to its end: the
+  // codec must end the request side (HTTP/1.1 closes after the response).
+  bool request_cut_short() const { return request_cut_short_; }
+  int status() const { return status_; }
+  std::string_view request_id();
+
+ private:
+  const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
+  const PoolRuntime& pool() const { return rt_.runtime().pools[pool_]; }
+
+  void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0);
+  void maybe_complete();
+  void complete();
+  void dispatch();
+  void connect_server(const ServerRuntime& server);
+  void use_connection(BackendConn* conn);
+  bool retry_stale_connection();
+  bool reject_upgrade(const http::ResponseHead& head);
+  // Both return false when the write failed and was handled: the exchange
+  // may be gone then, and the caller must return without touching it.
+  [[nodiscard]] bool send_request_head();
+  [[nodiscard]] bool write_backend(const uv_buf_t* bufs, size_t n);
+  // Stops reading the server while bytes wait towards the client.
+  void hold_server_if_blocked();
+  void backend_failed(const char* reason, conf::RetryOn condition);
+  bool replayable(conf::RetryOn condition) const;
+  bool schedule_retry(conf::RetryOn condition);
+  bool another_try_possible();
+  static int failure_status(conf::RetryOn condition);
+  static const char* failure_message(int status);
+  void drop_backend();
+  const http::RequestHead* logged_head() const { return head_ ? head_ : refused_head_; }
+
+  // BackendOwner
+  void on_backend_connected(int status) override;
+  void on_backend_interim(const http::ResponseHead& head) override;
+  void on_backend_head(const http::ResponseHead& head) override;
+  void on_backend_body(std::string_view data) override;
+  void on_backend_complete() override;
+  void on_backend_error(const char* reason, bool reset) override;
+  void on_backend_tunnel_data(const char* data, size_t len) override;
+  void on_backend_tunnel_eof() override;
+  void on_backend_read_done() override;
+  // WriteSink (server writes)
+  void on_write_done(uv_stream_t* stream, int status) override;
+
+  Worker& worker_;
+  WorkerRuntime& rt_;  // the codec holds the shared_ptr for the exchange's life
+  uint32_t listener_;
+  ClientStream& client_;
+  Phase phase_ = Phase::receiving;
+  const http::RequestHead* head_ = nullptr;
+  const http::RequestHead* refused_head_ = nullptr;
+
+  uint32_t pool_ = 0;
+  bool pool_chosen_ = false;  // a route chose pool_ for this request
+  uint64_t hash_ = 0;
+  ServerAttempts attempts_;
+  BackendConn* conn_ = nullptr;
+  int last_failure_status_ = 502;
+  bool request_done_ = false;      // request fully read from the client
+  bool request_sent_ = false;      // head written to the server
+  uint64_t request_body_sent_ = 0;
+  bool response_started_ = false;  // a byte of the response reached the client
+  bool response_done_ = false;
+  bool completed_ = false;         // exchange_complete() or abort_response() was called
+  bool request_cut_short_ = false; // see request_cut_short()
+  bool chunk_request_ = false;     // the body goes to the server chunked
+  int status_ = 0;
+  uint64_t start_ns_ = 0;
+  uint64_t sent_ns_ = 0;
+  double upstream_ms_ = -1;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  bool logged_ = false;   // the access line is written
+  bool aborted_ = false;  // the response was cut short
+
+  // A request that fails on a reused server connection before any response
+  // byte is replayed once on a fresh connection to the same server (the
+  // server closed an idle connection as we reused it). Its body bytes sent
+  // so far are kept for that, up to kMaxReplayBytes.
+  static constexpr size_t kMaxReplayBytes = 64 * 1024;
+  bool stale_retried_ = false;
+  bool capture_body_ = false;
+  bool replay_overflow_ = false;
+  std::string replay_body_;
+
+  std::string_view request_id_;  // the client's X-Request-Id, or generated_id_
+  char generated_id_[33] = {};
+};
+
+}  // namespace lb

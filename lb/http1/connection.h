@@ -1,0 +1,169 @@
+// lb/http1/connection.h — one client connection on a protocol "http"
+// listener, and its HTTP/1.1 codec: TLS termination, request parsing
+// (llhttp), keep-alive, pipelining (answered in order, one exchange at a
+// time), response framing (re-chunking, Connection header), lb's own error
+// responses (SPEC section 7), WebSocket tunnelling after a 101, and the
+// connection's deadlines. Each request is an Exchange (lb/exchange/), which
+// this codec drives and serves as its ClientStream.
+//
+// A connection that negotiates ALPN "h2", or starts with the HTTP/2 preface
+// on a listener with http2.cleartext, hands its bytes to an HTTP/2 codec
+// (lb/http2/) instead; the socket, TLS and deadlines stay here.
+//
+// Ownership: the connection owns itself from accept until its client handle
+// and timer are closed, and owns its current Exchange (or its HTTP/2 codec).
+// Runs on the owning worker's thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "lb/core/worker.h"
+#include "lb/exchange/client_stream.h"
+#include "lb/exchange/exchange.h"
+#include "lb/http1/http_parser.h"
+#include "lb/io/net_util.h"
+#include "lb/io/recycled.h"
+#include "lb/io/stream_writer.h"
+
+namespace lb {
+
+namespace tls { class Connection; }
+namespace http2 { class Session; }
+
+// Named for what it is to the worker (the connection of an http listener);
+// its own codec is HTTP/1.1.
+class HttpConnection final : public Session,
+                              public http::RequestHandler,
+                              public ClientStream,
+                              public WriteSink,
+                              public Recycled<HttpConnection> {
+ public:
+  static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
+  void on_worker_stopping() override;
+
+ private:
+  enum class Phase {
+    idle,      // between requests (client_idle)
+    head,      // a request head is arriving (request_header deadline)
+    exchange,  // a request is being answered (the Exchange has the details)
+    http2,     // the connection speaks HTTP/2 (http2_ has the details)
+    closing,
+  };
+
+  HttpConnection(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener);
+  ~HttpConnection() override;
+
+  const ListenerRuntime& listener() const { return rt_->runtime().listeners[listener_]; }
+  uv_stream_t* client() { return reinterpret_cast<uv_stream_t*>(&client_); }
+  // Once closing, nothing may parse, dispatch or write on this connection:
+  // its handles are being closed and it is freed in their last close callback.
+  bool closing() const { return phase_ == Phase::closing; }
+  bool tunnel() const { return exchange_ && exchange_->phase() == Exchange::Phase::tunnel; }
+
+  // Socket and TLS.
+  static void on_client_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_timer(uv_timer_t* t);
+  void begin();
+  void read_first_request();
+  void on_client_eof(ssize_t nread);
+  void handle_client_data(const char* data, size_t len);
+  void handle_client_ciphertext(const char* data, size_t len);
+  void flush_tls();
+  void start_client_reading();
+  void stop_client_reading();
+  void arm_timer(uint64_t ms);
+  void disarm_timer() { deadline_ms_ = 0; }
+  void write_client(const uv_buf_t* bufs, size_t n);
+  void write_client(std::string_view s);
+  void close_session();
+  void maybe_close_after_flush();
+  // WriteSink (client writes)
+  void on_write_done(uv_stream_t* stream, int status) override;
+
+  // HTTP/2 hand-over (lb/http1/connection_http2.cpp).
+  bool wants_http2(const char* data, size_t len);
+  void start_http2(const char* data, size_t len);
+
+  // HTTP/1.1 request side.
+  void parse_input();
+  size_t feed_parser(const char* data, size_t len);
+  bool may_parse() const;
+  bool in_request() const { return parser_ && parser_->in_message(); }
+  void begin_exchange();
+  void release_idle_parser();
+  http::Flow on_request_head(const http::RequestHead& head) override;
+  void on_request_body(std::string_view data) override;
+  void on_request_complete() override;
+
+  // ClientStream (the current exchange), lb/http1/connection_response.cpp.
+  void send_interim(const http::ResponseHead& head) override;
+  void send_response_head(const http::ResponseHead& head) override;
+  void send_response_body(std::string_view data) override;
+  void send_response_end(const http::Headers* trailers) override;
+  void flush_response() override;
+  void send_local_response(int status, std::string_view message, bool close_after, uint32_t retry_after_s) override;
+  void abort_response() override;
+  bool output_blocked() const override;
+  void want_request_body() override;
+  void pause_request_body() override { stop_client_reading(); }
+  void resume_request_body() override { start_client_reading(); }
+  void start_tunnel() override;
+  void send_tunnel_data(std::string_view data) override;
+  void end_tunnel() override;
+  void exchange_complete() override;
+  void arm_exchange_timer(uint64_t ms) override { arm_timer(ms); }
+  void disarm_exchange_timer() override { disarm_timer(); }
+  bool stopping() const override { return stopping_; }
+  const PeerAddress& client_address() override;
+  std::string_view client_ip() override;
+  std::string_view client_cert_subject() const override { return client_cert_subject_; }
+  std::string_view tls_version() const override;
+  std::string_view protocol_name() const override;
+  bool is_tls() const override { return tls_ != nullptr; }
+  uv_buf_t pending_head_buf();
+
+  Worker& worker_;
+  std::shared_ptr<WorkerRuntime> rt_;
+  uint32_t listener_;
+  uv_tcp_t client_{};
+  uv_timer_t timer_{};
+  uint64_t deadline_ms_ = 0;  // loop time (uv_now) of the current deadline; 0: none
+  int open_handles_ = 0;
+  Phase phase_ = Phase::idle;
+  // Borrowed from the worker's pool while a request is being read or
+  // answered; an idle connection holds none (see lb/http1/request_parser_pool.h).
+  std::unique_ptr<http::RequestParser> parser_;
+  static constexpr size_t kMaxBufferedInput = 64 * 1024;
+  std::string in_;         // client bytes not yet consumed by the parser (usually empty)
+  bool parsing_ = false;   // inside feed_parser(): callbacks must not feed again
+  bool parser_paused_ = false;
+  unsigned client_pending_ = 0;
+  bool client_reading_ = false;
+  bool client_eof_ = false;
+  bool close_after_flush_ = false;
+  bool stopping_ = false;
+
+  // The current request (one at a time; pipelined requests wait in in_).
+  std::optional<Exchange> exchange_;
+  bool client_keep_alive_ = false;
+  bool chunk_response_ = false;  // re-chunking the response body towards the client
+  bool head_pending_ = false;    // response head in worker_.response_head(), not yet written
+
+  std::unique_ptr<http2::Session> http2_;  // set once the connection speaks HTTP/2
+  std::unique_ptr<tls::Connection> tls_;   // set on TLS listeners
+  std::string client_cert_subject_;        // verified mTLS subject, forwarded as X-Client-Cert-Subject
+  // The client's address is looked up (getpeername) and formatted only when
+  // something needs it: forwarded headers, ip hashing, rate limiting by IP,
+  // logs. A plain proxied request needs neither.
+  PeerAddress client_addr_{};
+  bool have_client_addr_ = false;
+  std::string client_ip_;
+};
+
+}  // namespace lb
