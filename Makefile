@@ -11,9 +11,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
-# Debian packages the build, tests and benchmarks need.
-BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest
+# Debian packages the build, tests and benchmarks need. libnghttp2-dev: the
+# HTTP/2 framing, HPACK and flow control of client connections (SPEC 9);
+# nghttp2-client (h2load, nghttp) and python3-h2: independent HTTP/2 clients
+# for the interop, conformance and abuse tests.
+BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev doctest-dev
+TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
@@ -42,7 +45,7 @@ CC       ?= gcc
 CPPFLAGS := -I. -I$(LLHTTP_INC) -MMD -MP
 CXXFLAGS := -std=c++20 $(OPTFLAGS) -Wall -Wextra -pthread
 CFLAGS   := $(OPTFLAGS) -pthread
-LDLIBS   := -luv -lssl -lcrypto -pthread
+LDLIBS   := -luv -lnghttp2 -lssl -lcrypto -pthread
 
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \

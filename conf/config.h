@@ -80,7 +80,9 @@ struct TlsCertificate {
 struct ListenerTls {
   std::vector<TlsCertificate> certificates;  // at least one; first is the default
   TlsVersion min_version = TlsVersion::v1_2;
-  std::vector<std::string> alpn = {"http/1.1"};
+  // Server preference order. http listeners offer HTTP/2 first (SPEC 9);
+  // conf/listener.cpp clears this for tcp listeners, which offer none.
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
   std::optional<std::string> client_ca;
 };
 
@@ -94,6 +96,20 @@ struct ListenerLimits {
   uint64_t max_header_bytes = 32768;
   uint32_t max_headers = 100;
   uint64_t max_body_bytes = 0;  // 0 = unlimited
+};
+
+// HTTP/2 to clients (SPEC section 9); http listeners only. Whether a TLS
+// connection speaks HTTP/2 is ALPN's choice ("h2" in ListenerTls::alpn); on a
+// listener without TLS only `cleartext` turns it on (prior knowledge, no
+// Upgrade: h2c). The loader has checked every bound below.
+struct Http2Config {
+  static constexpr uint32_t kMaxConcurrentStreamsLimit = 10'000;  // lb's bound, see docs/configuration.md
+  static constexpr uint32_t kMaxWindowSize = 0x7fff'ffff;         // 2^31-1, RFC 9113 6.5.2 / 6.9.1
+
+  bool cleartext = false;                    // h2c with prior knowledge; an error on a TLS listener
+  uint32_t max_concurrent_streams = 100;     // SETTINGS_MAX_CONCURRENT_STREAMS, 1..kMaxConcurrentStreamsLimit
+  uint32_t initial_window_size = 65535;      // SETTINGS_INITIAL_WINDOW_SIZE (per stream), 0..kMaxWindowSize
+  uint32_t max_requests_per_connection = 0;  // streams the client may open, then GOAWAY; 0 = unlimited; 0..2^31-1
 };
 
 struct RateLimit {
@@ -118,6 +134,7 @@ struct ListenerConfig {
   uint32_t max_connections = 0;  // 0 = unlimited
   ListenerTimeouts timeouts;
   ListenerLimits limits;
+  Http2Config http2;  // http listeners only (defaults on tcp listeners, unused)
   std::optional<RateLimit> rate_limit;
   bool forwarded_headers = true;
   ProxyProtocol proxy_protocol;

@@ -1,8 +1,9 @@
 // conf/listener.cpp — schema walk for one element of "listeners" (SPEC
-// section 3): name, listen, protocol, pool, routes, tls, max_connections,
-// timeouts, limits, rate_limit, forwarded_headers, proxy_protocol, plus the
-// rules that depend on the protocol (http-only keys on tcp listeners, tcp's
-// required pool, which rate-limit keys and PROXY sending make sense where).
+// sections 3 and 9): name, listen, protocol, pool, routes, tls, http2,
+// max_connections, timeouts, limits, rate_limit, forwarded_headers,
+// proxy_protocol, plus the rules that depend on the protocol (http-only keys
+// on tcp listeners, tcp's required pool, which ALPN names, rate-limit keys and
+// PROXY sending make sense where) or on TLS (h2c only without it).
 #include <cstdint>
 #include <limits>
 
@@ -101,8 +102,10 @@ void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, Li
   o.with("min_version", [&](const json& x, const Pointer& p) {
     read_enum(ctx, x, p, kTlsVersionNames, "TLS version", t.min_version);
   });
-  // A tcp listener carries arbitrary bytes: advertising "http/1.1" there would
-  // be a lie, so it offers no ALPN unless told to.
+  // A tcp listener carries arbitrary bytes: advertising "h2" or "http/1.1"
+  // there would be a lie, so it offers no ALPN unless told to. An http
+  // listener keeps the default ["h2", "http/1.1"] (SPEC 9): the order is the
+  // server's preference, and a client offering no ALPN gets HTTP/1.1.
   if (!http) t.alpn.clear();
   o.with("alpn", [&](const json& x, const Pointer& p) {
     if (!check_array(ctx, x, p)) return;
@@ -112,9 +115,9 @@ void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, Li
       if (!read_string(ctx, x[i], p / i, s)) continue;
       if (s.size() > 255) ctx.error(p / i, "ALPN protocol names are at most 255 bytes");
       else if (!is_visible_ascii(s)) ctx.error(p / i, "ALPN protocol " + quote(s) + " must be visible ASCII");
-      else if (http && s != "http/1.1" && s != "http/1.0")
-        ctx.error(p / i, "http listeners speak HTTP/1.x only; cannot offer ALPN " + quote(s) +
-                             " (use \"http/1.1\" or \"http/1.0\")");
+      else if (http && s != "h2" && s != "http/1.1" && s != "http/1.0")
+        ctx.error(p / i, "http listeners speak HTTP/2 and HTTP/1.x only; cannot offer ALPN " + quote(s) +
+                             " (use \"h2\", \"http/1.1\" or \"http/1.0\")");
       else alpn.push_back(s);
     }
     t.alpn = std::move(alpn);
@@ -140,6 +143,36 @@ void load_limits(Ctx& ctx, const json& v, const Pointer& at, ListenerLimits& l) 
   o.with("max_headers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 1, 10'000, l.max_headers); });
   o.with("max_body_bytes", [&](const json& x, const Pointer& p) {
     read_uint(ctx, x, p, 0, std::numeric_limits<int64_t>::max(), l.max_body_bytes);
+  });
+}
+
+// SPEC 9. The window's bound is RFC 9113's (6.5.2: 2^31-1). The cap on
+// concurrent streams is lb's own: each open stream may hold a backend
+// exchange and its buffers, so one client must not pin an unbounded number.
+// max_requests_per_connection shares the 31-bit bound (a client can open at
+// most 2^30 streams on one connection, so larger values act as unlimited).
+// "cleartext": false is accepted on a TLS listener: it is the default, and
+// GET /config prints it there.
+void load_http2(Ctx& ctx, const json& v, const Pointer& at, bool has_tls, Http2Config& h) {
+  Obj o(ctx, v, at, {"cleartext", "max_concurrent_streams", "initial_window_size", "max_requests_per_connection"});
+  o.with("cleartext", [&](const json& x, const Pointer& p) {
+    bool cleartext = false;
+    if (!read_bool(ctx, x, p, cleartext)) return;
+    if (cleartext && has_tls) {
+      ctx.error(p, "cleartext HTTP/2 (h2c) is only for listeners without \"tls\"; on this TLS listener HTTP/2 "
+                   "is negotiated by ALPN (\"h2\" in tls.alpn, on by default)");
+      return;
+    }
+    h.cleartext = cleartext;
+  });
+  o.with("max_concurrent_streams", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 1, Http2Config::kMaxConcurrentStreamsLimit, h.max_concurrent_streams);
+  });
+  o.with("initial_window_size", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 0, Http2Config::kMaxWindowSize, h.initial_window_size);
+  });
+  o.with("max_requests_per_connection", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 0, 0x7fff'ffff, h.max_requests_per_connection);
   });
 }
 
@@ -191,7 +224,7 @@ void load_proxy_protocol(Ctx& ctx, const json& v, const Pointer& at, bool tcp, b
 
 void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l, std::vector<PoolRef>& refs) {
   Obj o(ctx, v, at,
-        {"name", "listen", "protocol", "pool", "routes", "tls", "max_connections", "timeouts", "limits",
+        {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
          "rate_limit", "forwarded_headers", "proxy_protocol"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
@@ -230,6 +263,11 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
     o.require("pool", "an http listener needs a default \"pool\" or at least one route");
 
   o.with_nonnull("tls", [&](const json& x, const Pointer& p) { load_listener_tls(ctx, x, p, !tcp, l.tls.emplace()); });
+  // Like "limits": an error on a tcp listener rather than silently ignored.
+  o.with("http2", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "http2 applies only to http listeners");
+    else load_http2(ctx, x, p, o.value("tls") != nullptr, l.http2);
+  });
   o.with("max_connections", [&](const json& x, const Pointer& p) {
     read_uint(ctx, x, p, 0, kMaxConnections, l.max_connections);
   });

@@ -67,6 +67,10 @@ json listener_json(const ListenerConfig& l) {
                    {"max_headers", l.limits.max_headers},
                    {"max_body_bytes", l.limits.max_body_bytes}};
     j["forwarded_headers"] = l.forwarded_headers;
+    j["http2"] = {{"cleartext", l.http2.cleartext},
+                  {"max_concurrent_streams", l.http2.max_concurrent_streams},
+                  {"initial_window_size", l.http2.initial_window_size},
+                  {"max_requests_per_connection", l.http2.max_requests_per_connection}};
   }
   if (l.tls) {
     json certs = json::array();

@@ -86,6 +86,9 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     out.rate_limited_total = live.rate_limited_total.load(std::memory_order_relaxed);
     out.bytes_in = live.bytes_in.load(std::memory_order_relaxed);
     out.bytes_out = live.bytes_out.load(std::memory_order_relaxed);
+    out.http2_streams_total = live.http2_streams_total.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kHttp2CloseReasons; ++i)
+      out.http2_connections_closed[i] = live.http2_connections_closed[i].load(std::memory_order_relaxed);
     snap.listeners.push_back(std::move(out));
   }
   snap.pools.reserve(runtime.pools.size());
@@ -110,6 +113,21 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
 
 // ---- /stats ----
 
+namespace {
+
+// tcp listeners carry no HTTP, so they get no HTTP/2 figures (none could move).
+bool is_http(const ListenerStats& l) { return l.protocol == conf::to_string(conf::Protocol::http); }
+
+// {"connections_closed": {reason: n, ...every reason}, "streams_total": n}
+ojson http2_json(const ListenerStats& l) {
+  ojson closed = ojson::object();
+  for (size_t i = 0; i < kHttp2CloseReasons; ++i)
+    closed[to_string(static_cast<Http2CloseReason>(i))] = l.http2_connections_closed[i];
+  return {{"connections_closed", std::move(closed)}, {"streams_total", l.http2_streams_total}};
+}
+
+}  // namespace
+
 std::string render_stats_json(const StatsSnapshot& snap) {
   const StatsFacts& f = snap.facts;
   ojson root = ojson::object();
@@ -125,17 +143,19 @@ std::string render_stats_json(const StatsSnapshot& snap) {
     ojson responses = ojson::object();
     static constexpr const char* kClasses[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int i = 0; i < 5; ++i) responses[kClasses[i]] = l.responses[i];
-    listeners.push_back({{"name", l.name},
-                         {"listen", l.listen},
-                         {"protocol", l.protocol},
-                         {"tls", l.tls},
-                         {"connections_active", l.connections_active},
-                         {"connections_total", l.connections_total},
-                         {"requests_total", l.requests_total},
-                         {"responses", std::move(responses)},
-                         {"rate_limited_total", l.rate_limited_total},
-                         {"bytes_in", l.bytes_in},
-                         {"bytes_out", l.bytes_out}});
+    ojson lj = {{"name", l.name},
+                {"listen", l.listen},
+                {"protocol", l.protocol},
+                {"tls", l.tls},
+                {"connections_active", l.connections_active},
+                {"connections_total", l.connections_total},
+                {"requests_total", l.requests_total},
+                {"responses", std::move(responses)},
+                {"rate_limited_total", l.rate_limited_total},
+                {"bytes_in", l.bytes_in},
+                {"bytes_out", l.bytes_out}};
+    if (is_http(l)) lj["http2"] = http2_json(l);
+    listeners.push_back(std::move(lj));
   }
   root["listeners"] = std::move(listeners);
 
@@ -287,6 +307,20 @@ std::string render_metrics(const StatsSnapshot& snap) {
                [](const ListenerStats& l) { return l.bytes_in; });
   per_listener("lb_listener_bytes_out_total", "counter", "Bytes sent to clients.",
                [](const ListenerStats& l) { return l.bytes_out; });
+
+  // HTTP/2 to clients, http listeners only; every reason is listed, zeros
+  // included, so a rate() over a reason exists before its first close.
+  m.family("lb_http2_streams_total", "counter", "HTTP/2 streams opened by clients.");
+  for (const auto& l : snap.listeners)
+    if (is_http(l)) m.sample({{"listener", l.name}}, l.http2_streams_total);
+  m.family("lb_http2_connections_closed_total", "counter",
+           "HTTP/2 client connections lb closed for abuse (GOAWAY ENHANCE_YOUR_CALM) or a protocol error, by reason.");
+  for (const auto& l : snap.listeners) {
+    if (!is_http(l)) continue;
+    for (size_t i = 0; i < kHttp2CloseReasons; ++i)
+      m.sample({{"listener", l.name}, {"reason", to_string(static_cast<Http2CloseReason>(i))}},
+               l.http2_connections_closed[i]);
+  }
 
   // Pools.
   auto per_pool = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {

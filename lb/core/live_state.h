@@ -1,5 +1,6 @@
 // lb/core/live_state.h — mutable per-server, per-pool and per-listener state that
-// outlives any one configuration.
+// outlives any one configuration, and the HTTP/2 close reasons
+// (Http2CloseReason) the listener counters are indexed by.
 //
 // These objects are shared by all workers and the main thread, so every field
 // is an atomic (relaxed: gauges and flags, no ordering needed between them),
@@ -10,9 +11,10 @@
 // listeners by name — so health, circuit state and counters survive.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
 #include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -110,6 +112,34 @@ struct PoolLive {
   health::EjectionBudget ejection;  // circuit breakers open at most max_ejection_percent of the pool
 };
 
+// Why lb closed an HTTP/2 client connection (SPEC 9): abuse, answered with
+// GOAWAY ENHANCE_YOUR_CALM, or a protocol error the client made. The
+// `reason` label of lb_http2_connections_closed_total; the names (to_string)
+// are the SPEC's and fixed, since dashboards and alerts key on them.
+enum class Http2CloseReason : uint8_t {
+  rapid_reset,         // the client reset most of its streams before they were answered (CVE-2023-44487)
+  continuation_flood,  // CONTINUATION frames without end, or a header block past max_header_bytes
+  control_flood,       // too many SETTINGS, PING, PRIORITY, RST_STREAM or WINDOW_UPDATE frames
+  empty_frames,        // too many DATA/HEADERS/CONTINUATION frames carrying nothing
+  stream_limit,        // max_concurrent_streams exceeded again and again
+  protocol_error,      // a connection error the client caused (bad preface, frame or HPACK)
+  count_               // not a reason: the number of reasons
+};
+inline constexpr size_t kHttp2CloseReasons = static_cast<size_t>(Http2CloseReason::count_);
+
+constexpr const char* to_string(Http2CloseReason r) {
+  switch (r) {
+    case Http2CloseReason::rapid_reset: return "rapid_reset";
+    case Http2CloseReason::continuation_flood: return "continuation_flood";
+    case Http2CloseReason::control_flood: return "control_flood";
+    case Http2CloseReason::empty_frames: return "empty_frames";
+    case Http2CloseReason::stream_limit: return "stream_limit";
+    case Http2CloseReason::protocol_error: return "protocol_error";
+    case Http2CloseReason::count_: break;
+  }
+  return "unknown";
+}
+
 struct ListenerLive {
   std::atomic<uint32_t> connections_active{0};
   ShardedCounter connections_total;
@@ -118,10 +148,18 @@ struct ListenerLive {
   ShardedCounter rate_limited_total;
   ShardedCounter bytes_in;   // from clients
   ShardedCounter bytes_out;  // to clients
+  // HTTP/2 to clients (SPEC 9): streams the clients opened, and connections
+  // closed for abuse, indexed by Http2CloseReason.
+  ShardedCounter http2_streams_total;
+  ShardedCounter http2_connections_closed[kHttp2CloseReasons];
 
   void count_status(int status) {
     int cls = status / 100;
     if (cls >= 1 && cls <= 5) responses[cls - 1].add(1);
+  }
+  void count_http2_close(Http2CloseReason reason) {
+    const auto i = static_cast<size_t>(reason);
+    if (i < kHttp2CloseReasons) http2_connections_closed[i].add(1);
   }
 };
 

@@ -461,7 +461,7 @@ TEST_CASE("conf: tcp listener TLS offers no ALPN by default") {
   INFO(all(r.errors));
   REQUIRE(r.ok());
   CHECK(r.config->listeners[1].tls->alpn.empty());
-  CHECK(r.config->listeners[0].tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(r.config->listeners[0].tls->alpn == std::vector<std::string>{"http/1.1"});  // as full_config() sets it
 }
 
 TEST_CASE("conf: token_file is read, trimmed, and resolved against the config directory") {
@@ -643,7 +643,8 @@ const Invalid kInvalid[] = {
     {R"([{"op":"replace","path":"/listeners/0/tls/min_version","value":1.2}])", "/listeners/0/tls/min_version",
      "expected a string (one of \"1.2\", \"1.3\"), got number 1.2"},
     {R"([{"op":"replace","path":"/listeners/0/tls/alpn","value":[""]}])", "/listeners/0/tls/alpn/0", "must not be empty"},
-    {R"([{"op":"replace","path":"/listeners/0/tls/alpn","value":["h2"]}])", "/listeners/0/tls/alpn/0", "HTTP/1.x only"},
+    {R"([{"op":"replace","path":"/listeners/0/tls/alpn","value":["h2","spdy/3"]}])", "/listeners/0/tls/alpn/1",
+     "http listeners speak HTTP/2 and HTTP/1.x only; cannot offer ALPN \"spdy/3\""},
     {R"([{"op":"replace","path":"/listeners/0/tls/client_ca","value":"nope-ca.pem"}])", "/listeners/0/tls/client_ca",
      "cannot read \"nope-ca.pem\""},
     // rate limit

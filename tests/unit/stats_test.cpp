@@ -1,7 +1,8 @@
 // tests/unit/stats_test.cpp — lb/stats: the /stats JSON (every SPEC 6 field,
 // state words, availability, health and circuit reporting) and /metrics (a
-// strict exposition-format check plus exact values) over a hand-built
-// Runtime; and the admin API helpers (percent-decoding, bearer-token checks).
+// strict exposition-format check plus exact values, the HTTP/2 families of
+// SPEC 9 included) over a hand-built Runtime; and the admin API helpers
+// (percent-decoding, bearer-token checks).
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -278,6 +279,54 @@ TEST_CASE("stats: /metrics passes the strict exposition checker, values exact") 
   promcheck::Result r2 = promcheck::check(render_metrics(take_snapshot(*rt, f)));
   CHECK(r2.ok());
   CHECK(r2.types.count("lb_reloads_total") == 0);
+}
+
+TEST_CASE("stats: HTTP/2 counters per http listener, every close reason, in /metrics and /stats") {
+  json j = {{"listeners",
+             {{{"name", "front"}, {"listen", "127.0.0.1:8080"}, {"pool", "web"}},
+              {{"name", "raw"}, {"listen", "127.0.0.1:5432"}, {"protocol", "tcp"}, {"pool", "web"}}}},
+            {"pools", {{{"name", "web"}, {"servers", {{{"address", "127.0.0.1:9001"}}}}}}}};
+  conf::LoadResult loaded = conf::load_string(j.dump(), "/tmp/stats_test.json");
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.errors.empty() ? "" : loaded.errors[0]));
+  auto rt = test_runtime(loaded.config);
+  ListenerLive& front = *rt->listeners[0].live;
+  front.http2_streams_total.add(42);
+  front.count_http2_close(Http2CloseReason::rapid_reset);
+  front.count_http2_close(Http2CloseReason::rapid_reset);
+  front.count_http2_close(Http2CloseReason::protocol_error);
+  front.count_http2_close(Http2CloseReason::count_);  // not a reason: ignored
+
+  const char* const kReasons[] = {"rapid_reset",  "continuation_flood", "control_flood",
+                                  "empty_frames", "stream_limit",       "protocol_error"};
+  REQUIRE(std::size(kReasons) == kHttp2CloseReasons);
+  for (size_t i = 0; i < kHttp2CloseReasons; ++i)
+    CHECK(std::string(to_string(static_cast<Http2CloseReason>(i))) == kReasons[i]);
+
+  std::string text = render_metrics(take_snapshot(*rt, test_facts()));
+  promcheck::Result r = promcheck::check(text);
+  REQUIRE_MESSAGE(r.ok(), (r.error_text() + "\n" + text));
+  CHECK(r.types["lb_http2_streams_total"] == "counter");
+  CHECK(r.types["lb_http2_connections_closed_total"] == "counter");
+  CHECK(r.value("lb_http2_streams_total", {{"listener", "front"}}) == 42);
+  CHECK(r.count("lb_http2_streams_total") == 1);  // the tcp listener has none
+  CHECK(r.count("lb_http2_connections_closed_total") == kHttp2CloseReasons);
+  for (const char* reason : kReasons) {
+    const double want = std::string(reason) == "rapid_reset" ? 2 : std::string(reason) == "protocol_error" ? 1 : 0;
+    CHECK_MESSAGE(r.value("lb_http2_connections_closed_total", {{"listener", "front"}, {"reason", reason}}) == want,
+                  reason);
+  }
+
+  json sj = stats_json(*rt, test_facts());
+  REQUIRE(sj["listeners"].size() == 2);
+  CHECK(sj["listeners"][0]["http2"] == json({{"connections_closed",
+                                              {{"rapid_reset", 2},
+                                               {"continuation_flood", 0},
+                                               {"control_flood", 0},
+                                               {"empty_frames", 0},
+                                               {"stream_limit", 0},
+                                               {"protocol_error", 1}}},
+                                             {"streams_total", 42}}));
+  CHECK_FALSE(sj["listeners"][1].contains("http2"));
 }
 
 TEST_CASE("stats: label values are escaped") {

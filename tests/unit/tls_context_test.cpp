@@ -43,7 +43,7 @@ TEST_CASE("tls: server context loads certificates, chains and names") {
   CHECK(ctx->certificate_names(1) == std::vector<std::string>{"*.b.example.com"});
   CHECK(ctx->certificate_names(2) == std::vector<std::string>{"c.example.com"});  // CN fallback (no SAN)
   CHECK_FALSE(ctx->requires_client_cert());
-  CHECK(ctx->alpn() == std::vector<std::string>{"http/1.1"});
+  CHECK(ctx->alpn() == std::vector<std::string>{"h2", "http/1.1"});  // conf::ListenerTls default (SPEC 9)
 
   // The chain file's intermediate is loaded as extra chain certificate.
   STACK_OF(X509)* chain = nullptr;
