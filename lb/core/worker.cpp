@@ -112,7 +112,14 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
   // Listeners gone from the configuration stop accepting; their sessions finish.
   for (auto& [id, lh] : listen_handles_) close_listen_handle(lh);
   listen_handles_ = std::move(next);
+  const bool reload = current_ != nullptr;
   current_ = std::move(view);
+  if (!reload) return;
+  for (Session* s = sessions_; s;) {  // a session may unlink itself while told
+    Session* next = s->next_;
+    s->on_runtime_replaced();
+    s = next;
+  }
 }
 
 void Worker::close_listen_handle(ListenHandle* lh) {

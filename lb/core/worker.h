@@ -50,6 +50,9 @@ class Session {
   virtual ~Session() = default;
   // The worker is stopping: finish what is in flight, take nothing new.
   virtual void on_worker_stopping() = 0;
+  // A reload published a new runtime (this session keeps the one it started
+  // with). HTTP/2 connections send GOAWAY so clients move to a new one.
+  virtual void on_runtime_replaced() {}
 
  private:
   friend class Worker;

@@ -2,6 +2,7 @@
 #include "lb/http/websocket.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 namespace lb {
 
@@ -23,6 +24,14 @@ std::string websocket_accept(std::string_view key) {
   if (EVP_Digest(input.data(), input.size(), digest, &digest_len, EVP_sha1(), nullptr) != 1) return {};
   unsigned char encoded[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
   int n = EVP_EncodeBlock(encoded, digest, static_cast<int>(digest_len));
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<size_t>(n));
+}
+
+std::string websocket_new_key() {
+  unsigned char nonce[16];
+  if (RAND_bytes(nonce, sizeof nonce) != 1) return {};
+  unsigned char encoded[4 * ((sizeof nonce + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(encoded, nonce, static_cast<int>(sizeof nonce));
   return std::string(reinterpret_cast<const char*>(encoded), static_cast<size_t>(n));
 }
 

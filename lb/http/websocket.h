@@ -12,6 +12,11 @@ namespace lb {
 // The Sec-WebSocket-Accept value a server must send for `key` (RFC 6455 4.2.2).
 std::string websocket_accept(std::string_view key);
 
+// A fresh Sec-WebSocket-Key (16 random bytes, base64) for a handshake lb
+// makes on a client's behalf (RFC 8441 extended CONNECT → RFC 6455).
+// Empty if the random generator fails.
+std::string websocket_new_key();
+
 // True when `accept` (surrounding whitespace ignored) answers `key`.
 bool websocket_accept_matches(std::string_view key, std::string_view accept);
 

@@ -20,7 +20,7 @@ namespace {
 // side's write queue and resumes once that queue has drained, so a peer that
 // stops reading costs at most one read's worth (one 64 KiB pooled buffer) of
 // queued data per direction; the kernel's socket buffers absorb the rest.
-bool write_queued(uv_stream_t* s) { return uv_stream_get_write_queue_size(s) > 0; }
+bool stream_write_queued(uv_stream_t* s) { return uv_stream_get_write_queue_size(s) > 0; }
 
 http::Limits limits_of(const conf::ListenerConfig& c) {
   return {c.limits.max_header_bytes, c.limits.max_headers, c.limits.max_body_bytes};
@@ -283,7 +283,7 @@ void HttpConnection::write_client(std::string_view s) {
 }
 
 bool HttpConnection::output_blocked() const {
-  return write_queued(const_cast<HttpConnection*>(this)->client());
+  return stream_write_queued(const_cast<HttpConnection*>(this)->client());
 }
 
 void HttpConnection::on_write_done(uv_stream_t*, int status) {
@@ -341,7 +341,7 @@ void HttpConnection::on_timer(uv_timer_t* t) {
       s->exchange_->on_timeout();  // may end the exchange: touch nothing after
       break;
     case Phase::http2:
-      s->http2_->on_idle_timeout();
+      s->http2_->on_timer();
       break;
     case Phase::closing:
       break;
@@ -437,6 +437,7 @@ void HttpConnection::want_request_body() {
 // after calling this). Its line is logged; the connection waits for the next
 // request or closes.
 void HttpConnection::exchange_complete() {
+  first_request_ = false;
   exchange_->write_access_log();
   if (closing()) return;
   if (!client_keep_alive_ || stopping_ || exchange_->request_cut_short()) close_after_flush_ = true;

@@ -26,6 +26,7 @@
 #include "lb/exchange/client_stream.h"
 #include "lb/exchange/exchange.h"
 #include "lb/http1/http_parser.h"
+#include "lb/http2/transport.h"
 #include "lb/io/net_util.h"
 #include "lb/io/recycled.h"
 #include "lb/io/stream_writer.h"
@@ -41,10 +42,12 @@ class HttpConnection final : public Session,
                               public http::RequestHandler,
                               public ClientStream,
                               public WriteSink,
+                              public http2::Transport,
                               public Recycled<HttpConnection> {
  public:
   static void start(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, int fd);
   void on_worker_stopping() override;
+  void on_runtime_replaced() override;
 
  private:
   enum class Phase {
@@ -86,9 +89,19 @@ class HttpConnection final : public Session,
   // WriteSink (client writes)
   void on_write_done(uv_stream_t* stream, int status) override;
 
-  // HTTP/2 hand-over (lb/http1/connection_http2.cpp).
-  bool wants_http2(const char* data, size_t len);
+  // HTTP/2 hand-over and the codec's Transport (lb/http1/connection_http2.cpp).
+  bool wants_http2(const char* data, size_t len) const;
   void start_http2(const char* data, size_t len);
+  void write_bytes(const uv_buf_t* bufs, size_t n) override { write_client(bufs, n); }
+  bool write_queued() const override { return output_blocked(); }
+  void arm_deadline(uint64_t ms) override { arm_timer(ms); }
+  void close_after_flush() override;
+  void close_now() override { close_session(); }
+  const PeerAddress& peer_address() override { return client_address(); }
+  std::string_view peer_ip() override { return client_ip(); }
+  std::string_view peer_cert_subject() const override { return client_cert_subject_; }
+  std::string_view negotiated_tls_version() const override { return tls_version(); }
+  bool over_tls() const override { return tls_ != nullptr; }
 
   // HTTP/1.1 request side.
   void parse_input();
@@ -148,6 +161,7 @@ class HttpConnection final : public Session,
   bool client_eof_ = false;
   bool close_after_flush_ = false;
   bool stopping_ = false;
+  bool first_request_ = true;  // nothing has been answered on this connection yet
 
   // The current request (one at a time; pipelined requests wait in in_).
   std::optional<Exchange> exchange_;
