@@ -240,18 +240,21 @@ ssize_t Stream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
     data_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
-  if (out_.size() - out_off_ < kOutputHighWater) drain_pending_ = true;
   return static_cast<ssize_t>(n);
 }
 
+// The exchange stopped reading its server when output_blocked() said so;
+// once nothing blocks it any more it reads again.
 void Stream::notify_drained() {
-  if (!drain_pending_) return;
-  drain_pending_ = false;
+  if (!held_back_ || output_blocked()) return;
+  held_back_ = false;
   if (exchange_ && !completed_ && !closed_) exchange_->on_client_drained();
 }
 
 bool Stream::output_blocked() const {
-  return out_.size() - out_off_ >= kOutputHighWater || session_.transport().write_queued();
+  const bool blocked = out_.size() - out_off_ >= kOutputHighWater || session_.transport().write_queued();
+  if (blocked) held_back_ = true;
+  return blocked;
 }
 
 void Stream::send_local_response(int status, std::string_view message, bool, uint32_t retry_after_s) {

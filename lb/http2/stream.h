@@ -107,7 +107,7 @@ class Stream final : public ClientStream {
   bool response_ended_ = false;         // no more response bytes will be added to out_
   bool end_stream_sent_ = false;
   bool data_deferred_ = false;          // the data provider returned DEFERRED
-  bool drain_pending_ = false;          // the exchange was held back and must hear the drain
+  mutable bool held_back_ = false;      // output_blocked() said yes: the exchange must hear the drain
   bool completed_ = false;              // exchange_complete() was called
   bool closed_ = false;
   std::string out_;
