@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/bench.sh — lb beside HAProxy and nginx on the same machine, the same
-# backends and the same load generator; what `make bench` runs.
+# backends and the same load generators; what `make bench` runs.
 #
-#   BUILD=build bench/bench.sh            full run, about 10 minutes
-#   QUICK=1 BUILD=build bench/bench.sh    one short round, about 2 minutes
+#   BUILD=build bench/bench.sh                  full run, about 17 minutes
+#   QUICK=1 BUILD=build bench/bench.sh          one short round, about 3 minutes
+#   BENCH_ONLY=tls BUILD=build bench/bench.sh   the TLS scenarios only, about 7 minutes
 #
 # Everything runs on 127.0.0.1; nothing is pinned (on a 2-core machine the
 # load generator, the proxy and the backends share the cores, so absolute
@@ -11,10 +12,10 @@
 # CPU, load average before and after) is part of the report.
 #
 # The parts, sourced from bench/lib/: procs.sh (processes, ports, CPU time
-# and RSS of a process tree), configs.sh (the contenders' configurations),
-# contenders.sh (start, check, stop), loadgen.sh (the scenarios' wrk runs,
-# their parsing, one measured run), report.sh (medians, paired ratios, the
-# markdown report).
+# and RSS of a process tree), configs.sh (the contenders' configurations and
+# the TLS certificate), contenders.sh (start, check, stop), loadgen.sh (the
+# scenarios' clients, their parsing, one measured run), report.sh (medians,
+# paired ratios, the markdown report).
 #
 # Backends: one bench/backend process ($BUILD/backend, one thread) with 3 HTTP
 # ports (default route: the fixed body "hello from PORT\n"; /bytes/65536 gives
@@ -24,37 +25,61 @@
 #
 # Contenders, each configured the same way: round robin over the 3 HTTP
 # ports, keep-alive to clients and to backends, no access log, warnings-only
-# error log, no active health checks, no added headers; first with 1
-# worker/thread each, then with 2:
-#   lb       workers 1|2; an http listener and a tcp listener on one pool
-#            (round_robin, keepalive max_idle 64), access_log null, level
-#            warn, forwarded_headers false (HAProxy and nginx add no
-#            X-Forwarded-* headers by default; LB_FORWARDED=1 turns them on)
+# error log, no active health checks, no added headers; three listeners each:
+# plain HTTP, TCP (L4), and HTTPS (TLS terminated, HTTP/1.1 to the backends)
+# with one self-signed ECDSA P-256 certificate made at start (openssl req, in
+# the temp dir) and ALPN h2, http/1.1; session resumption as each contender
+# does by default (no client here resumes); first with 1 worker/thread each,
+# then with 2:
+#   lb       workers 1|2; http and tcp listeners on one pool (round_robin,
+#            keepalive max_idle 64), the http+tls listener on a second pool
+#            of the same servers (max_idle 500, see below), access_log
+#            null, level warn, forwarded_headers false (HAProxy and nginx add no
+#            X-Forwarded-* headers by default; LB_FORWARDED=1 turns them on);
+#            tls alpn ["h2", "http/1.1"] when lb --check accepts it, else
+#            ["http/1.1"] (lb without HTTP/2: its tls-h2 rows are n/a)
 #   haproxy  nbthread 1|2, mode http + a mode tcp frontend, balance
-#            roundrobin, option http-keep-alive, http-reuse always, no log
-#   nginx    worker_processes 1|2, daemon off, upstream { keepalive 32 },
+#            roundrobin, option http-keep-alive, http-reuse always, no log;
+#            bind ... ssl crt ... alpn h2,http/1.1
+#   nginx    worker_processes 1|2, daemon off, upstream { keepalive 32 }
+#            (keepalive 500 for the TLS server, see below),
 #            proxy_http_version 1.1, proxy_set_header Connection "",
 #            access_log off, keepalive_requests raised (the default closes a
-#            client connection every 1000 requests), proxy_max_temp_file_size
-#            0 (stream, never spool to disk), listen ... reuseport (lb also
-#            uses one SO_REUSEPORT socket per worker); stream module
-#            (load_module ngx_stream_module.so) for the TCP listener
+#            client connection every 1000 requests, HTTP/2 ones too),
+#            proxy_max_temp_file_size 0 (stream, never spool to disk),
+#            listen ... reuseport (lb also uses one SO_REUSEPORT socket per
+#            worker); listen ... ssl http2 (nginx < 1.25.1) or "http2 on;";
+#            stream module (load_module ngx_stream_module.so) for the TCP
+#            listener
+# Idle backend connections kept, per worker: HAProxy any number; for the
+# plain listeners lb 64 per server and nginx 32 in all (50 connections, at
+# most 50 requests in flight); for the TLS listener both CONNS x H2_STREAMS
+# = 500 (lb per server), as h2load keeps 500 requests in flight (details in
+# bench/lib/configs.sh).
 # The generated configurations are kept in $BUILD/bench/conf/.
 #
-# Scenarios (wrk -t1 -c50 -d${DUR}s --latency, one wrk thread, 50 connections):
-#   1 keepalive-small   GET / over keep-alive connections
+# Scenarios (CONNS=50 connections, one client thread; see bench/lib/loadgen.sh):
+#   plain:
+#   1 keepalive-small   wrk: GET / over keep-alive connections
 #   2 conn-per-request  the same with "Connection: close" (a new client
 #                       connection per request; backend side stays pooled)
-#   3 keepalive-64k     GET /bytes/65536 over keep-alive connections
-#   4 tcp-l4            GET / through the contender's TCP (L4) listener
+#   3 keepalive-64k     wrk: GET /bytes/65536 over keep-alive connections
+#   4 tcp-l4            wrk: GET / through the contender's TCP (L4) listener
+#   tls:
+#   5 tls-keepalive     wrk: GET / over HTTPS keep-alive connections
+#   6 tls-handshake     ab: GET / over HTTPS, a new connection and a full
+#                       TLS handshake per request (req/s = handshakes/s)
+#   7 tls-h2            h2load -m10: GET / over HTTP/2 (ALPN h2); n/a for a
+#                       contender that does not negotiate h2
 # plus "direct": wrk straight at one backend port, scenarios 1-3 (the
 # ceiling; scenario 4's ceiling is scenario 1's).
 #
 # Paired runs: for each worker count (WORKERS, in order) the three contenders
 # are started together (distinct ports; an idle one uses no CPU), each is
-# checked with curl and warmed up (wrk 1s). Then ROUNDS rounds; in a round,
-# for each scenario in turn, wrk runs against the three contenders back to
-# back, in an order rotated per round (round 1: lb haproxy nginx, round 2:
+# checked with curl (HTTP, 64 KiB, TCP, HTTPS, h2) and warmed up (wrk 1s, and
+# 1s over HTTPS when TLS scenarios run). Then ROUNDS rounds; in a round, for
+# each scenario in turn, the client runs against the three contenders back
+# to back, in an order rotated per round (round 1: lb haproxy nginx, round 2:
 # haproxy nginx lb, round 3: nginx lb haproxy, ...) so none always goes
 # first. For the first worker count only, the backend is warmed up too (wrk
 # 1s) and each round starts with direct. Then the three are stopped. A
@@ -64,8 +89,8 @@
 # Report: per scenario, workers and contender, the median over the rounds of
 # req/s, p50 and p99 latency and CPU/req (user + system CPU time of the
 # processes of the contender under test during its own run, from
-# /proc/PID/stat, divided by the requests wrk completed; for direct, the
-# backend's), and errors (socket errors + non-2xx/3xx responses, summed).
+# /proc/PID/stat, divided by the requests the client completed; for direct,
+# the backend's), and errors (socket errors + non-2xx/3xx responses, summed).
 # Ratios are paired: per scenario, workers and round, lb/HAProxy and lb/nginx
 # of req/s, p99 and CPU/req from that round's runs; the report gives the
 # median over the rounds of these per-round ratios, and the min-max over the
@@ -73,19 +98,21 @@
 # On a busy machine req/s still swings between rounds; CPU/req and memory
 # stay comparable (the report warns when the load average exceeds nproc/2).
 #
-# Memory per idle keep-alive client connection (workers 1), after the
-# throughput rounds: for each contender in turn, alone (started fresh, then
-# stopped), warm up (wrk 2s), wait 1s, read RSS (VmRSS from /proc/PID/status,
-# summed over the contender's processes: nginx master + workers), then
-# $BUILD/idle_conns opens IDLE_CONNS connections, sends one GET on each (at
-# most 50 in flight), reads the responses and holds the connections idle; after
-# 1s RSS is read again. Reported: (after - before) / IDLE_CONNS in bytes.
-# idle_conns is compiled here from bench/idle_conns.cpp when it is missing.
+# Memory per idle keep-alive client connection (workers 1; with the plain
+# scenarios), after the throughput rounds: for each contender in turn, alone
+# (started fresh, then stopped), warm up (wrk 2s), wait 1s, read RSS (VmRSS
+# from /proc/PID/status, summed over the contender's processes: nginx master
+# + workers), then $BUILD/idle_conns opens IDLE_CONNS connections, sends one
+# GET on each (at most 50 in flight), reads the responses and holds the
+# connections idle; after 1s RSS is read again. Reported: (after - before) /
+# IDLE_CONNS in bytes. idle_conns is compiled here from bench/idle_conns.cpp
+# when it is missing.
 #
 # Output: the markdown report on stdout and in $BUILD/bench/results.md; raw
-# wrk outputs in $BUILD/bench/raw/; in $BUILD/bench/raw/ also runs.tsv (per
+# client outputs in $BUILD/bench/raw/; in $BUILD/bench/raw/ also runs.tsv (per
 # run: scenario workers contender round req/s p50_us p99_us errors
 # cpu_us_per_req slot, slot = position in the round's order, 0 for direct),
+# na.tsv (scenario workers contender reason, for rows that could not run),
 # agg.tsv (the medians), ratios.tsv (per-round ratios: scenario workers
 # round, then lb/HAProxy and lb/nginx of req/s, p99, CPU/req; "-" when
 # undefined) and ratio_agg.tsv (their medians, lb/HAProxy req/s min and max,
@@ -93,16 +120,21 @@
 #
 # Environment:
 #   BUILD        build directory (default build)
-#   QUICK=1      DUR=2 ROUNDS=1 (about 2 minutes)
-#   DUR          seconds per wrk run (default 4)
+#   BENCH_ONLY   what to run: empty or "all" (default), "plain" (scenarios
+#                1-4, direct, memory), "tls" (scenarios 5-7), "memory", or
+#                scenario names; words separated by spaces or commas
+#   QUICK=1      DUR=2 ROUNDS=1
+#   DUR          seconds per client run (default 4)
 #   ROUNDS       rounds per worker count (default 5)
-#   CONNS        wrk connections (default 50)
+#   CONNS        client connections (default 50)
+#   H2_STREAMS   h2load streams per connection (-m, default 10)
 #   WORKERS      worker counts to test (default "1 2")
 #   IDLE_CONNS   connections for the memory test (default 10000; 0 skips it)
 #   LB_FORWARDED=1  lb adds X-Forwarded-*/X-Request-Id (its default)
 #   LB_BIN, BACKEND_BIN, IDLE_BIN   binaries (defaults under $BUILD)
 # Needs: wrk, haproxy, nginx (nginx-light + libnginx-mod-stream), curl, g++
-# (for idle_conns). The file-descriptor limit is raised to 65536 where
+# (for idle_conns); for tls: openssl, ab (apache2-utils), h2load
+# (nghttp2-client). The file-descriptor limit is raised to 65536 where
 # allowed, else to the hard limit; below IDLE_CONNS + 2000 the script stops.
 # Ports are picked free at start (20000-32767, below the ephemeral range).
 # Every process started here is stopped on exit (trap), by pid.
@@ -127,13 +159,11 @@ BACKEND_BIN=${BACKEND_BIN:-$BUILD/backend}
 IDLE_BIN=${IDLE_BIN:-$BUILD/idle_conns}
 STARTUP_DEADLINE_S=15
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
-SCENARIOS=(keepalive-small conn-per-request keepalive-64k tcp-l4)
-DIRECT_SCENARIOS=(keepalive-small conn-per-request keepalive-64k)
 CONTENDERS=(lb haproxy nginx)
 read -r -a WORKER_LIST <<<"$WORKERS"
-((${#WORKER_LIST[@]} > 0)) || { echo "bench: WORKERS is empty" >&2; exit 1; }
 
 die() { echo "bench: $*" >&2; exit 1; }
+((${#WORKER_LIST[@]} > 0)) || die "WORKERS is empty"
 
 # shellcheck source=bench/lib/procs.sh
 source bench/lib/procs.sh
@@ -146,15 +176,47 @@ source bench/lib/loadgen.sh
 # shellcheck source=bench/lib/report.sh
 source bench/lib/report.sh
 
+# --- what to run ----------------------------------------------------------------
+declare -A want=()
+WITH_MEMORY=0
+BENCH_ONLY=${BENCH_ONLY:-all}
+read -r -a only_words <<<"${BENCH_ONLY//,/ }"
+for word in "${only_words[@]}"; do
+  case $word in
+    all) for s in "${PLAIN_SCENARIOS[@]}" "${TLS_SCENARIOS[@]}"; do want[$s]=1; done; WITH_MEMORY=1 ;;
+    plain) for s in "${PLAIN_SCENARIOS[@]}"; do want[$s]=1; done; WITH_MEMORY=1 ;;
+    tls) for s in "${TLS_SCENARIOS[@]}"; do want[$s]=1; done ;;
+    memory) WITH_MEMORY=1 ;;
+    *)
+      [[ " ${PLAIN_SCENARIOS[*]} ${TLS_SCENARIOS[*]} " == *" $word "* ]] ||
+        die "BENCH_ONLY: unknown word \"$word\" (all, plain, tls, memory, or a scenario: ${PLAIN_SCENARIOS[*]} ${TLS_SCENARIOS[*]})"
+      want[$word]=1
+      ;;
+  esac
+done
+SCENARIOS=() DIRECT_SCENARIOS=()
+for s in "${PLAIN_SCENARIOS[@]}" "${TLS_SCENARIOS[@]}"; do
+  [[ -n ${want[$s]:-} ]] && SCENARIOS+=("$s")
+done
+for s in keepalive-small conn-per-request keepalive-64k; do
+  [[ -n ${want[$s]:-} ]] && DIRECT_SCENARIOS+=("$s")
+done
+((IDLE_CONNS > 0)) || WITH_MEMORY=0
+((${#SCENARIOS[@]} > 0 || WITH_MEMORY)) || die "BENCH_ONLY selects nothing to run"
+WITH_TLS=0
+for s in "${TLS_SCENARIOS[@]}"; do [[ -n ${want[$s]:-} ]] && WITH_TLS=1; done
+
 # --- prerequisites -----------------------------------------------------------
-for tool in wrk haproxy nginx curl; do
+for tool in wrk haproxy nginx curl openssl; do
   command -v "$tool" >/dev/null || die "$tool not found (make bench-deps installs it)"
 done
+if [[ -n ${want[tls-handshake]:-} ]]; then command -v ab >/dev/null || die "ab not found (apt-get install apache2-utils; make bench-deps installs it)"; fi
+if [[ -n ${want[tls-h2]:-} ]]; then command -v h2load >/dev/null || die "h2load not found (apt-get install nghttp2-client; make bench-deps installs it)"; fi
 [[ -f $NGINX_STREAM_MODULE ]] || die "$NGINX_STREAM_MODULE missing (apt-get install libnginx-mod-stream)"
 for bin in "$LB_BIN" "$BACKEND_BIN"; do
   [[ -x $bin ]] || die "$bin not found; build it first (make $bin)"
 done
-if [[ ! -x $IDLE_BIN ]]; then
+if ((WITH_MEMORY)) && [[ ! -x $IDLE_BIN ]]; then
   echo "bench: compiling $IDLE_BIN"
   g++ -O2 -std=c++20 bench/idle_conns.cpp -o "$IDLE_BIN"
 fi
@@ -164,7 +226,7 @@ if ! ulimit -n 65536 2>/dev/null; then
 fi
 FD_LIMIT=$(ulimit -n)
 [[ $FD_LIMIT == unlimited ]] && FD_LIMIT=1048576
-if ((IDLE_CONNS > 0 && FD_LIMIT < IDLE_CONNS + 2000)); then
+if ((WITH_MEMORY && FD_LIMIT < IDLE_CONNS + 2000)); then
   die "open-file limit is $FD_LIMIT (hard $(ulimit -Hn)); the memory test needs $((IDLE_CONNS + 2000)): raise it (ulimit -n) or set IDLE_CONNS lower"
 fi
 
@@ -180,6 +242,7 @@ cp "$BACKEND_BIN" "$work_dir/backend"
 LB=$work_dir/lb
 RUNS=$OUT/raw/runs.tsv
 : >"$RUNS"
+: >"$OUT/raw/na.tsv"
 
 # --- process handling --------------------------------------------------------
 pids=()   # everything started here, stopped on exit
@@ -206,35 +269,46 @@ mapfile -t ECHO_PORTS < <(awk '$1 == "listening" && $2 == "echo" { print $3 }' "
 ((${#HTTP_PORTS[@]} == 3)) || die "backend did not report 3 http ports"
 for p in "${HTTP_PORTS[@]}" "${ECHO_PORTS[@]}"; do taken[$p]=1; done
 
-LB_HTTP=$(pick_port); LB_TCP=$(pick_port)
-HX_HTTP=$(pick_port); HX_TCP=$(pick_port)
-NG_HTTP=$(pick_port); NG_TCP=$(pick_port)
+LB_HTTP=$(pick_port); LB_TCP=$(pick_port); LB_TLS=$(pick_port)
+HX_HTTP=$(pick_port); HX_TCP=$(pick_port); HX_TLS=$(pick_port)
+NG_HTTP=$(pick_port); NG_TCP=$(pick_port); NG_TLS=$(pick_port)
+
+make_tls_cert
+nginx_h2_listen_param
+decide_lb_alpn
 
 # --- report header ------------------------------------------------------------------
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 first_line() { { "$@" 2>&1 || true; } | sed -n 1p; }
-VERSIONS="lb: $(first_line "$LB" --version); $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2)"
-# Estimate: wrk runs (plus about 0.25s each for wrk start-up and the CPU
-# readings), about 2s per contender start + warm-up, about 10s per contender
-# for the memory test.
+VERSIONS="lb: $(first_line "$LB" --version); $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2); $(first_line openssl version | cut -d' ' -f1-2)"
+if ((WITH_TLS)); then VERSIONS+="; $(first_line h2load --version); ab $(ab -V 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1)"; fi
+# Estimate: client runs (plus about 0.25s each for start-up and the CPU
+# readings), about 2s per contender start + warm-up (3s with TLS), about 10s
+# per contender for the memory test.
 n_runs=$((ROUNDS * (${#DIRECT_SCENARIOS[@]} + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * ${#SCENARIOS[@]})))
-est=$(( n_runs * DUR + n_runs / 4 + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * 2 + 1 + (IDLE_CONNS > 0 ? ${#CONTENDERS[@]} * 10 : 0) ))
+est=$(( n_runs * DUR + n_runs / 4 + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * (2 + WITH_TLS) + 1 + (WITH_MEMORY ? ${#CONTENDERS[@]} * 10 : 0) ))
 echo "bench: nproc $(nproc), $CPU_MODEL, load average $LOAD_START"
-echo "bench: $ROUNDS round(s) per worker count, $n_runs wrk runs of ${DUR}s, wrk -t1 -c$CONNS, workers: $WORKERS; about $(( (est + 30) / 60 )) min ($est s)"
+echo "bench: scenarios: ${SCENARIOS[*]:-none}$( ((WITH_MEMORY)) && echo ", memory")"
+echo "bench: $ROUNDS round(s) per worker count, $n_runs client runs of ${DUR}s, $CONNS connections, workers: $WORKERS; about $(( (est + 30) / 60 )) min ($est s)"
 echo "bench: backends http ${HTTP_PORTS[*]}, echo ${ECHO_PORTS[*]}; fd limit $FD_LIMIT"
 
 # --- throughput rounds (paired) ------------------------------------------------------
 n_cont=${#CONTENDERS[@]}
-for w in "${WORKER_LIST[@]}"; do
+round_workers=("${WORKER_LIST[@]}")
+((${#SCENARIOS[@]} > 0)) || round_workers=()   # BENCH_ONLY=memory
+for w in "${round_workers[@]}"; do
   echo "bench: workers $w: starting ${CONTENDERS[*]}"
   for who in "${CONTENDERS[@]}"; do start_contender "$who" "$w"; done
-  for who in "${CONTENDERS[@]}"; do warm_up "$(http_port_of "$who")" 1; done
+  for who in "${CONTENDERS[@]}"; do
+    warm_up "http://127.0.0.1:$(http_port_of "$who")/" 1
+    if ((WITH_TLS)); then warm_up "https://127.0.0.1:$(tls_port_of "$who")/" 1; fi
+  done
   with_direct=0
-  if [[ $w == "${WORKER_LIST[0]}" ]]; then
+  if [[ $w == "${WORKER_LIST[0]}" ]] && ((${#DIRECT_SCENARIOS[@]} > 0)); then
     with_direct=1
-    warm_up "${HTTP_PORTS[0]}" 1
+    warm_up "http://127.0.0.1:${HTTP_PORTS[0]}/" 1
   fi
   for ((round = 1; round <= ROUNDS; round++)); do
     order=()
@@ -242,14 +316,14 @@ for w in "${WORKER_LIST[@]}"; do
     echo "bench: workers $w, round $round/$ROUNDS, order: ${order[*]}"
     if ((with_direct)); then
       for scen in "${DIRECT_SCENARIOS[@]}"; do
-        run_scenario "$scen" 1 direct "$round" 0 "$backend_pid" "${HTTP_PORTS[0]}" ""
+        run_scenario "$scen" 1 direct "$round" 0 "$backend_pid" "${HTTP_PORTS[0]}" "" ""
       done
     fi
     for scen in "${SCENARIOS[@]}"; do
       for i in "${!order[@]}"; do
         who=${order[i]}
         run_scenario "$scen" "$w" "$who" "$round" $((i + 1)) "${cpid[$who]}" \
-          "$(http_port_of "$who")" "$(tcp_port_of "$who")"
+          "$(http_port_of "$who")" "$(tcp_port_of "$who")" "$(tls_port_of "$who")"
       done
     done
   done
@@ -258,12 +332,12 @@ done
 
 # --- memory per idle connection ------------------------------------------------------
 MEM_ROWS=()
-if ((IDLE_CONNS > 0)); then
+if ((WITH_MEMORY)); then
   echo "bench: memory per idle keep-alive connection ($IDLE_CONNS connections, workers 1)"
   for who in "${CONTENDERS[@]}"; do
     start_contender "$who" 1
     hp=$(http_port_of "$who")
-    warm_up "$hp" 2
+    warm_up "http://127.0.0.1:$hp/" 2
     sleep 1   # let the proxy settle (idle backend connections, freed buffers)
     before=$(rss_kb "${cpid[$who]}")
     idle_log=$OUT/logs/idle_conns-$who.log
@@ -296,4 +370,4 @@ write_report
 echo
 cat "$OUT/results.md"
 echo
-echo "bench: report in $OUT/results.md, raw wrk output in $OUT/raw/"
+echo "bench: report in $OUT/results.md, raw client output in $OUT/raw/"

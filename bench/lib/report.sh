@@ -2,9 +2,11 @@
 # bench/bench.sh (sourced, not run): medians per scenario, workers and
 # contender (agg.tsv), paired per-round lb/HAProxy and lb/nginx ratios
 # (ratios.tsv) and their medians (ratio_agg.tsv), then results.md.
+# Rows a contender could not run (na.tsv, e.g. lb's tls-h2 until lb speaks
+# HTTP/2) read "n/a (reason)".
 # Uses from the caller: OUT, RUNS, SCENARIOS, DIRECT_SCENARIOS, CONTENDERS,
-# WORKER_LIST, ROUNDS, DUR, CONNS, VERSIONS, CPU_MODEL, LOAD_START,
-# LOAD_END, MEM_ROWS, IDLE_CONNS.
+# WORKER_LIST, ROUNDS, DUR, CONNS, H2_STREAMS, VERSIONS, CPU_MODEL,
+# LOAD_START, LOAD_END, MEM_ROWS, IDLE_CONNS, LB_ALPN_NOTE.
 # shellcheck shell=bash disable=SC2034,SC2154  # variables shared with bench/bench.sh
 
 # Medians per (scenario, workers, contender) -> agg.tsv:
@@ -96,29 +98,69 @@ get_ratio() {  # scenario workers field(3..8 = medians of rps_hx rps_ng p99_hx p
     END { if (x == "" || x == "-") print "—"; else printf "%.2f\n", x }
   ' "$OUT/raw/ratio_agg.tsv"
 }
+get_na() {  # scenario workers contender -> reason, or nothing
+  awk -F'\t' -v s="$1" -v w="$2" -v c="$3" '$1 == s && $2 == w && $3 == c { print $4; exit }' "$OUT/raw/na.tsv" 2>/dev/null
+}
+# The TLS parameters the clients reported (ab and h2load print them; wrk
+# does not): "TLSv1.3, TLS_AES_256_GCM_SHA384, X25519" when every run agrees,
+# else each contender's, so a mismatch in configuration shows.
+tls_params() {
+  local f
+  for f in "$OUT"/raw/tls-handshake-*.txt "$OUT"/raw/tls-h2-*.txt; do
+    [[ -f $f ]] || continue
+    awk -F': *' -v who="$(basename "$f" .txt)" '
+      /^SSL\/TLS Protocol:/ { split($2, a, ","); proto = a[1]; cipher = a[2] }
+      /^TLS Protocol:/ { proto = $2 }
+      /^Cipher:/ { cipher = $2 }
+      /^Server Temp Key:/ { key = $2; sub(/ [0-9]+ bits$/, "", key) }
+      END { if (proto != "") printf "%s\t%s, %s, %s\n", who, proto, cipher, key }
+    ' "$f"
+  done | awk -F'\t' '
+    { sub(/-w[0-9]+-r[0-9]+$/, "", $1); if (!($2 in seen)) { seen[$2] = 1; n++; order[n] = $2 }
+      if (!(($1, $2) in pair)) { pair[$1, $2] = 1; who[$2] = who[$2] (who[$2] == "" ? "" : " ") $1 } }
+    END {
+      if (n == 1) print order[1]
+      else for (i = 1; i <= n; i++) printf "%s%s (%s)", (i > 1 ? "; " : "**differ:** "), order[i], who[order[i]]
+      if (n > 1) print ""
+    }'
+}
+
+has_scenario() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
+
 write_report() {
-  local scen w who lo hi range
+  local scen w who tls
   {
     echo "# lb vs HAProxy vs nginx"
     echo
     echo "- machine: nproc $(nproc), $CPU_MODEL, $(uname -sr); load average at start $LOAD_START, at end $LOAD_END"
     echo "- $VERSIONS"
-    echo "- wrk -t1 -c$CONNS -d${DUR}s --latency; nothing pinned; $ROUNDS round(s) per worker count"
-    echo "- paired runs: per worker count the three contenders run at once; per scenario their wrk runs are back to back, the order rotated per round; direct opens each round of workers ${WORKER_LIST[0]}"
+    echo "- scenarios: ${SCENARIOS[*]}; $CONNS connections, ${DUR}s per run, one client thread; nothing pinned; $ROUNDS round(s) per worker count"
+    echo "- paired runs: per worker count the three contenders run at once; per scenario their runs are back to back, the order rotated per round${DIRECT_SCENARIOS:+; direct opens each round of workers ${WORKER_LIST[0]}}"
     echo "- absolute numbers: medians over rounds; ratios: medians over rounds of the per-round (paired) ratios"
     echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
-    echo "- errors = wrk socket errors + non-2xx/3xx responses, summed over rounds"
+    echo "- errors = client socket/connection errors + non-2xx/3xx responses, summed over rounds"
+    if has_scenario tls-keepalive || has_scenario tls-handshake || has_scenario tls-h2; then
+      tls=$(tls_params)
+      echo "- TLS (tls-*): ECDSA P-256 self-signed certificate; ${tls:-TLSv1.3, OpenSSL defaults}; each contender's TLS listener offers ALPN h2, http/1.1; clients: tls-keepalive wrk -t1 -c$CONNS (HTTP/1.1 keep-alive), tls-handshake ab -c$CONNS (HTTP/1.0: a new connection and a full handshake per request, no session resumption; req/s = handshakes/s; p50/p99 in whole ms), tls-h2 h2load -c$CONNS -m$H2_STREAMS"
+      [[ -n $LB_ALPN_NOTE ]] && echo "- $LB_ALPN_NOTE"
+    fi
     if awk -v a="${LOAD_START%% *}" -v b="${LOAD_END%% *}" -v n="$(nproc)" 'BEGIN { exit !(a > n / 2 || b > n / 2) }'; then
       echo "- **warning: the machine was busy (load average $LOAD_START at start, $LOAD_END at end, on $(nproc) CPUs): req/s and latency are noisy; CPU/req and memory are the more reliable columns**"
     fi
     echo
     echo "## Throughput and latency"
     echo
-    echo "CPU/req: CPU time (user + system, all threads and processes) the contender used during the run divided by the requests wrk completed; for direct, the backend's. Unlike req/s it is hardly affected by other load on the machine."
+    echo "CPU/req: CPU time (user + system, all threads and processes) the contender used during the run divided by the requests the client completed; for direct, the backend's. Unlike req/s it is hardly affected by other load on the machine."
     echo
     echo "| scenario | workers | contender | req/s | p50 | p99 | CPU/req | errors |"
     echo "|---|---|---|---:|---:|---:|---:|---:|"
     row() {  # scenario workers contender [label-workers]
+      local na
+      if [[ -z $(get "$1" "$2" "$3" 4) ]]; then
+        na=$(get_na "$1" "$2" "$3")
+        echo "| $1 | ${4:-$2} | $3 | n/a (${na:-no run}) | — | — | — | — |"
+        return
+      fi
       echo "| $1 | ${4:-$2} | $3 | $(get "$1" "$2" "$3" 4) | $(fmt_lat "$(get "$1" "$2" "$3" 5)") | $(fmt_lat "$(get "$1" "$2" "$3" 6)") | $(get "$1" "$2" "$3" 9)us | $(get "$1" "$2" "$3" 7) |"
     }
     for scen in "${SCENARIOS[@]}"; do
@@ -134,8 +176,14 @@ write_report() {
     echo
     echo "| scenario | workers | lb/HAProxy req/s | lb/HAProxy req/s (min–max) | lb/nginx req/s | lb/HAProxy p99 | lb/nginx p99 | lb/HAProxy CPU/req | lb/nginx CPU/req |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    local lo hi range na
     for scen in "${SCENARIOS[@]}"; do
       for w in "${WORKER_LIST[@]}"; do
+        na=$(get_na "$scen" "$w" lb)
+        if [[ -n $na && -z $(get "$scen" "$w" lb 4) ]]; then
+          echo "| $scen | $w | n/a (lb: $na) | — | — | — | — | — | — |"
+          continue
+        fi
         lo=$(get_ratio "$scen" "$w" 9) hi=$(get_ratio "$scen" "$w" 10)
         if [[ $lo == — ]]; then range=—; else range="$lo–$hi"; fi
         echo "| $scen | $w | $(get_ratio "$scen" "$w" 3) | $range | $(get_ratio "$scen" "$w" 4) | $(get_ratio "$scen" "$w" 5) | $(get_ratio "$scen" "$w" 6) | $(get_ratio "$scen" "$w" 7) | $(get_ratio "$scen" "$w" 8) |"
