@@ -5,6 +5,7 @@
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make test TSAN=1       the same under ThreadSanitizer (build-tsan/); any report fails the run
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
+#   make bench BENCH_ONLY=tls   only the TLS scenarios (also: plain, memory, scenario names)
 #   make instructions   instructions and mallocs per proxied request (callgrind)
 #   make fuzz    libFuzzer targets + HTTP reset campaign, FUZZ_SECONDS each (see tests/fuzz/)
 
@@ -14,10 +15,11 @@ SHELL := /bin/bash
 # Debian packages the build, tests and benchmarks need. libnghttp2-dev: the
 # HTTP/2 framing, HPACK and flow control of client connections (SPEC 9);
 # nghttp2-client (h2load, nghttp) and python3-h2: independent HTTP/2 clients
-# for the interop, conformance and abuse tests.
+# for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
+# handshakes per request in the TLS benchmark.
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev doctest-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
-BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE)$(TSAN),11)
@@ -152,6 +154,8 @@ run: deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend
 	BUILD=$(BUILD) bench/run_demo.sh
 
+# QUICK, DUR, ROUNDS, WORKERS, BENCH_ONLY, ... given to make reach the script
+# through the environment (see bench/bench.sh).
 bench: bench-deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/idle_conns
 	BUILD=$(BUILD) bench/bench.sh
