@@ -229,7 +229,7 @@ void HttpConnection::flush_tls() {
 void HttpConnection::handle_client_data(const char* data, size_t len) {
   listener().live->bytes_in.add(len);
   if (phase_ == Phase::http2) {
-    http2_->on_input(data, len);
+    if (!lingering_) http2_->on_input(data, len);
     return;
   }
   if (phase_ == Phase::idle) {
@@ -293,7 +293,8 @@ void HttpConnection::on_write_done(uv_stream_t*, int status) {
     return;
   }
   if (phase_ == Phase::http2) {
-    http2_->on_output_drained();
+    if (!lingering_) http2_->on_output_drained();
+    maybe_close_after_flush();
     return;
   }
   if (exchange_ && !output_blocked()) exchange_->on_client_drained();
@@ -341,7 +342,8 @@ void HttpConnection::on_timer(uv_timer_t* t) {
       s->exchange_->on_timeout();  // may end the exchange: touch nothing after
       break;
     case Phase::http2:
-      s->http2_->on_timer();
+      if (s->lingering_) s->close_session();
+      else s->http2_->on_timer();
       break;
     case Phase::closing:
       break;
@@ -461,7 +463,32 @@ void HttpConnection::exchange_complete() {
 }
 
 void HttpConnection::maybe_close_after_flush() {
-  if (close_after_flush_ && client_pending_ == 0 && !closing()) close_session();
+  if (!close_after_flush_ || client_pending_ != 0 || closing()) return;
+  if (phase_ == Phase::http2) linger();
+  else close_session();
+}
+
+// An HTTP/2 connection ends with a GOAWAY the client must read. Closing a
+// socket with unread input makes the kernel send RST, which may destroy the
+// GOAWAY in flight (a flooding client always has unread input): so the
+// write side is shut down first and what arrives is read and dropped until
+// the client closes or kLingerMs passes (nginx's lingering close).
+void HttpConnection::linger() {
+  if (lingering_) return;
+  lingering_ = true;
+  if (tls_ && tls_->handshake_done() && !tls_->failed() && !tls_->shutdown_sent()) {
+    tls_->shutdown();
+    flush_tls();
+    if (closing()) return;
+  }
+  auto* req = new uv_shutdown_t;  // freed in its callback
+  if (uv_shutdown(req, client(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+    delete req;
+    close_session();
+    return;
+  }
+  arm_timer(kLingerMs);
+  start_client_reading();
 }
 
 void HttpConnection::on_worker_stopping() {

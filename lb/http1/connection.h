@@ -86,6 +86,7 @@ class HttpConnection final : public Session,
   void write_client(std::string_view s);
   void close_session();
   void maybe_close_after_flush();
+  void linger();
   // WriteSink (client writes)
   void on_write_done(uv_stream_t* stream, int status) override;
 
@@ -162,6 +163,8 @@ class HttpConnection final : public Session,
   bool close_after_flush_ = false;
   bool stopping_ = false;
   bool first_request_ = true;  // nothing has been answered on this connection yet
+  bool lingering_ = false;     // write side shut down; input is read and dropped until EOF
+  static constexpr uint64_t kLingerMs = 2000;
 
   // The current request (one at a time; pipelined requests wait in in_).
   std::optional<Exchange> exchange_;

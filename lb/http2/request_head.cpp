@@ -137,6 +137,8 @@ int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::str
     head.chunked = !end_stream && !head.content_length;
     if (end_stream && head.content_length && *head.content_length > 0)
       return refuse(400, "content-length without a body", reason);
+    if (limits_.max_body_bytes != 0 && head.content_length && *head.content_length > limits_.max_body_bytes)
+      return refuse(413, "request body too large", reason);
   }
   return 0;
 }

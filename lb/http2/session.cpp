@@ -36,6 +36,9 @@ bool Session::start() {
   // Request bodies are acknowledged when the exchange has passed them on
   // (Stream::consume), not when they arrive: that is the per-stream bound.
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  // lb's own CONTINUATION bound (AbuseGuard, 32 frames) decides, and says
+  // why; nghttp2's default of 8 would refuse legitimate large header blocks.
+  nghttp2_option_set_max_continuations(opt, 2 * AbuseGuard::kMaxContinuations);
   const int rv = nghttp2_session_server_new2(&ng_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);

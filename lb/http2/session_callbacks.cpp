@@ -129,11 +129,15 @@ int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* s
       }
       break;
     case NGHTTP2_GOAWAY:
-      // nghttp2 ended the connection for a protocol violation.
-      if (frame->goaway.error_code != NGHTTP2_NO_ERROR && frame->goaway.error_code != NGHTTP2_ENHANCE_YOUR_CALM &&
-          !self->counted_close_) {
+      // nghttp2 ended the connection itself: for a protocol violation, or
+      // (ENHANCE_YOUR_CALM) its own RST_STREAM rate limit, a backstop behind
+      // lb's rapid-reset ratio.
+      if (frame->goaway.error_code != NGHTTP2_NO_ERROR && !self->counted_close_) {
         self->counted_close_ = true;
-        self->listener().live->count_http2_close(Http2CloseReason::protocol_error);
+        self->calmed_ = true;
+        self->listener().live->count_http2_close(frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
+                                                     ? Http2CloseReason::rapid_reset
+                                                     : Http2CloseReason::protocol_error);
       }
       break;
     default:

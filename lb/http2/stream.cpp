@@ -73,6 +73,12 @@ void Stream::maybe_deliver_end() {
   if (exchange_->response_done() && !exchange_->has_server_conn()) pending_in_.clear();
   else if (!body_wanted_ || !pending_in_.empty()) return;
   request_delivered_end_ = true;
+  if (held_last_byte_) {
+    held_last_byte_ = false;
+    ++body_forwarded_;
+    exchange_->on_request_body(std::string_view(&last_byte_, 1));
+    if (completed_ || closed_) return;
+  }
   exchange_->on_request_complete();
 }
 
@@ -91,13 +97,35 @@ void Stream::on_data(const uint8_t* data, size_t len) {
     else consume(len);
     return;
   }
+  body_received_ += len;
+  const uint64_t max_body = session_.listener().config->limits.max_body_bytes;
+  if (max_body != 0 && body_received_ > max_body) {
+    consume(len);
+    exchange_->refuse_request(413, "request body too large", true);
+    return;
+  }
   if (!body_wanted_ || !pending_in_.empty()) {
     pending_in_.append(reinterpret_cast<const char*>(data), len);  // bounded by the stream window
     return;
   }
-  exchange_->on_request_body(std::string_view(reinterpret_cast<const char*>(data), len));
+  forward_body(std::string_view(reinterpret_cast<const char*>(data), len));
   if (body_paused_) unconsumed_ += len;
   else consume(len);
+}
+
+// With a content-length, the body's last byte waits for END_STREAM: a server
+// never sees a complete request whose later DATA contradicts the length
+// (nghttp2 then resets the stream, and the exchange closes the server
+// connection with the request unfinished).
+void Stream::forward_body(std::string_view data) {
+  if (head_.content_length && !end_stream_received_ && !data.empty() &&
+      body_forwarded_ + data.size() == *head_.content_length) {
+    held_last_byte_ = true;
+    last_byte_ = data.back();
+    data.remove_suffix(1);
+  }
+  body_forwarded_ += data.size();
+  if (!data.empty()) exchange_->on_request_body(data);
 }
 
 void Stream::on_end_stream() {
@@ -121,7 +149,7 @@ void Stream::deliver_body() {
     std::string bytes;
     bytes.swap(pending_in_);
     unconsumed_ += bytes.size();
-    exchange_->on_request_body(bytes);
+    forward_body(bytes);
     if (completed_ || closed_) return;
   }
   if (!body_paused_ && unconsumed_ > 0) consume(std::exchange(unconsumed_, 0));

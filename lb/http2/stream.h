@@ -86,6 +86,7 @@ class Stream final : public ClientStream {
   void submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body,
                    std::string_view extra_name = {}, std::string_view extra_value = {});
   void deliver_body();
+  void forward_body(std::string_view data);
   void maybe_deliver_end();
   void consume(size_t n);
   void reset(uint32_t error_code);
@@ -102,6 +103,10 @@ class Stream final : public ClientStream {
   bool body_paused_ = false;
   std::string pending_in_;              // body bytes waiting for the exchange (≤ one window)
   size_t unconsumed_ = 0;               // delivered, not yet acknowledged to the client
+  uint64_t body_received_ = 0;          // DATA bytes of the request (max_body_bytes)
+  uint64_t body_forwarded_ = 0;
+  bool held_last_byte_ = false;         // see forward_body()
+  char last_byte_ = 0;
   bool head_submitted_ = false;
   bool tunnel_ = false;
   bool response_ended_ = false;         // no more response bytes will be added to out_
