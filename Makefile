@@ -13,7 +13,7 @@ SHELL := /bin/bash
 
 # Debian packages the build, tests and benchmarks need.
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest
+TEST_PACKAGES  := curl openssl slowhttptest python3-h2 nghttp2-client
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
@@ -115,9 +115,14 @@ $(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(OBJ)/%.o)
 unit: deps $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-# Integration tests find the binaries through LB_BIN / BACKEND_BIN.
+# Integration tests find the binaries through LB_BIN / BACKEND_BIN: the C++
+# suites, then the HTTP/2 suite (python3 + h2, tests/integration/h2/run.sh).
+# Both run even when the first fails; the target fails if either did.
 integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
-	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests
+	@status=0; \
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests || status=1; \
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend tests/integration/h2/run.sh || status=1; \
+	exit $$status
 
 ifeq ($(TSAN),1)
 # Every process of the run (unit tests, the integration harness, and each lb
