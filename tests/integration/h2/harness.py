@@ -767,6 +767,7 @@ class RecordingBackend:
         self.addr = "127.0.0.1:%d" % self.port
         self.cv = threading.Condition()
         self.heads, self.requests = [], []
+        self.request_lines = []  # every request line as received, even unparsable ones
         self.conn_total = 0
         self.gates = collections.defaultdict(threading.Event)
         self.closing = threading.Event()
@@ -867,6 +868,8 @@ class RecordingBackend:
     def _one(self, c, r, cid, peer_port):
         head = r.until(b"\r\n\r\n").decode("latin-1")
         lines = head[:-4].split("\r\n")
+        with self.cv:
+            self.request_lines.append(lines[0])
         rec = Record(cid, peer_port)
         parts = lines[0].split(" ")
         if len(parts) != 3:
