@@ -685,6 +685,7 @@ class Record:
         self.complete = False
         self.ws_ok = None        # WebSocket upgrade accepted (valid key etc.)
         self.ws_bytes = 0        # tunnel bytes echoed
+        self.ws_closed = False   # the tunnel ended (lb closed or half-closed it)
         self.aborted = False     # a /hold request whose client (lb) went away before the release
         self.t = time.monotonic()
 
@@ -1020,13 +1021,16 @@ class RecordingBackend:
             c.sendall(bytes(r.buf))
             rec.ws_bytes += len(r.buf)
             r.buf.clear()
-        while True:
-            d = c.recv(65536)
-            if not d:
-                c.shutdown(socket.SHUT_WR)
-                return False
-            c.sendall(d)
-            rec.ws_bytes += len(d)
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    c.shutdown(socket.SHUT_WR)
+                    return False
+                c.sendall(d)
+                rec.ws_bytes += len(d)
+        finally:
+            rec.ws_closed = True
 
 
 class CppBackend:
