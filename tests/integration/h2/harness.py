@@ -145,6 +145,15 @@ def hpack_int(value, prefix_bits, first_byte_flags=0):
     return bytes(out)
 
 
+def literal(name, value, indexing=False):
+    """One HPACK field as a literal with a new name, no Huffman (RFC 7541 6.2):
+    without indexing, or with incremental indexing (it enters the dynamic
+    table). Built by hand so flood payloads never touch a client's Encoder."""
+    name = name.encode() if isinstance(name, str) else name
+    value = value.encode() if isinstance(value, str) else value
+    return (b"\x40" if indexing else b"\x00") + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
+
+
 def pattern(n, offset=0):
     """The backends' body pattern: byte i is (i*31+7) & 0xff (as bench/backend.cpp)."""
     return _pattern_block(offset % 256, n)
