@@ -1096,7 +1096,8 @@ def raw_exchange(port, data, tls=False, alpn=("h2",), timeout=None):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        ctx.set_alpn_protocols(list(alpn))
+        if alpn:
+            ctx.set_alpn_protocols(list(alpn))
         s = ctx.wrap_socket(s, server_hostname="localhost")
     got = bytearray()
     how = "timeout"
