@@ -791,9 +791,7 @@ class ConnectionManagement(Conformance):
         key = self.key()
         r = self.client("h2tls").request("GET", "/logged/%s?q=1" % key, [("user-agent", "h2-suite")])
         self.assertEqual(r.status, 200)
-        lines = []
-        wait_until(lambda: lines.extend(l for l in self.lb.access_log() if l.get("path") == "/logged/" + key)
-                   or lines, T(5))
+        lines = self.access_lines(lambda l: l.get("path") == "/logged/" + key)
         self.assertEqual(len(lines), 1, "access lines for the stream: %s" % lines)
         l = lines[0]
         self.assertEqual(l.get("protocol"), "HTTP/2", l)

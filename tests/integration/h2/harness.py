@@ -72,7 +72,7 @@ BACKEND_BIN = os.environ.get("BACKEND_BIN") or os.path.join(ROOT, "build", "back
 ASAN = "build-san" in LB_BIN
 TSAN = "build-tsan" in LB_BIN
 SLOW = os.environ.get("LB_TEST_SLOW") == "1" or ASAN or TSAN
-SCALE = float(os.environ.get("LB_TEST_SCALE") or (4 if SLOW else 1))
+SCALE = float(os.environ.get("LB_TEST_SCALE") or (6 if TSAN else 4 if SLOW else 1))
 REFERENCE = os.environ.get("H2_REFERENCE", "")
 VERBOSE = os.environ.get("H2_VERBOSE") == "1"
 ADMIN_TOKEN = "h2-test-token"
@@ -1814,6 +1814,16 @@ class H2TestCase(unittest.TestCase):
         self.fail("%s: expected status %s or RST_STREAM(%s), saw %s; goaways %s; frames %s" % (
             what, allowed_status, "/".join(map(ename, reset_codes)), st.describe(), conn.goaways,
             conn.frame_summary()))
+
+    def access_lines(self, pred, count=1, timeout=None):
+        """Access-log lines matching pred, once at least `count` are there (or the deadline passed)."""
+        found = []
+
+        def poll():
+            found[:] = [l for l in self.lb.access_log() if pred(l)]
+            return len(found) >= count
+        wait_until(poll, timeout or T(5), 0.02)
+        return found
 
     def diagnostics(self):
         parts = []

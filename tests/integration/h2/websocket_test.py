@@ -99,9 +99,7 @@ class WebSocket(H2TestCase):
         c, sid, key = self.check_tunnel("h2c")
         c.send(c.data_frame_bytes(sid, b"", end_stream=True))
         c.wait_stream(sid)
-        lines = []
-        wait_until(lambda: lines.extend(l for l in self.lb.access_log() if l.get("query") == "k=" + key) or lines,
-                   T(5))
+        lines = self.access_lines(lambda l: l.get("query") == "k=" + key)
         self.assertEqual(len(lines), 1, "access lines: %s" % lines)
         self.assertEqual((lines[0].get("protocol"), lines[0].get("path")), ("HTTP/2", "/ws"), lines[0])
         self.assertGreater(lines[0].get("bytes_out", 0), 0, lines[0])
