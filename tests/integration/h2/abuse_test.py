@@ -142,7 +142,7 @@ class Abuse(H2TestCase):
         self.assertEqual(after, before, "a connection was counted as abusive")
 
     def assert_calm_goaway(self, c, what):
-        self.assert_conn_error(c, (ENHANCE_YOUR_CALM,), what, T(10))
+        self.assert_conn_error(c, (ENHANCE_YOUR_CALM,), what, T(5))
         self.assert_closed(c, what)
 
     def assert_still_fine(self, c, what):
