@@ -120,9 +120,14 @@ $(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(OBJ)/%.o)
 unit: deps $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-# Integration tests find the binaries through LB_BIN / BACKEND_BIN.
+# Integration tests find the binaries through LB_BIN / BACKEND_BIN: the C++
+# suites, then the HTTP/2 suite (python3 + h2, tests/integration/h2/run.sh).
+# Both run even when the first fails; the target fails if either did.
 integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
-	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests
+	@status=0; \
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests || status=1; \
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend tests/integration/h2/run.sh || status=1; \
+	exit $$status
 
 ifeq ($(TSAN),1)
 # Every process of the run (unit tests, the integration harness, and each lb
