@@ -98,7 +98,9 @@ void Exchange::on_request_body(std::string_view data) {
 void Exchange::on_request_complete() {
   request_done_ = true;
   if (conn_ && chunk_request_) {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
+    std::string& last = worker_.scratch();
+    http::serialize_last_chunk(request_trailers_, last);
+    uv_buf_t b = uv_buf_init(last.data(), static_cast<unsigned>(last.size()));
     if (!write_backend(&b, 1)) return;
   }
   maybe_complete();

@@ -51,6 +51,9 @@ class Exchange final : public BackendOwner {
   void start();
   void on_request_body(std::string_view data);
   void on_request_complete();
+  // Trailer fields the client sent after the body (HTTP/2), given before
+  // on_request_complete; forwarded when the body goes to the server chunked.
+  void set_request_trailers(const http::Headers* trailers) { request_trailers_ = trailers; }
   // The request cannot be read further (HTTP/1.1 parse error, over a limit):
   // lb answers `status` itself and the exchange ends with that answer.
   void refuse_request(int status, std::string_view reason, bool close_after);
@@ -131,6 +134,7 @@ class Exchange final : public BackendOwner {
   Phase phase_ = Phase::receiving;
   const http::RequestHead* head_ = nullptr;
   const http::RequestHead* refused_head_ = nullptr;
+  const http::Headers* request_trailers_ = nullptr;
 
   uint32_t pool_ = 0;
   bool pool_chosen_ = false;  // a route chose pool_ for this request

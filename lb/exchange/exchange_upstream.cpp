@@ -338,7 +338,7 @@ void Exchange::on_backend_body(std::string_view data) {
 
 void Exchange::on_backend_complete() {
   if (completed_) return;
-  client_.send_response_end(nullptr);
+  client_.send_response_end(conn_ ? conn_->trailers() : nullptr);
   if (completed_) return;  // the client went away as the end was written
   response_done_ = true;
   attempts_.release();

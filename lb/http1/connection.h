@@ -95,7 +95,9 @@ class HttpConnection final : public Session,
   void start_http2(const char* data, size_t len);
   void write_bytes(const uv_buf_t* bufs, size_t n) override { write_client(bufs, n); }
   bool write_queued() const override { return output_blocked(); }
-  void arm_deadline(uint64_t ms) override { arm_timer(ms); }
+  void arm_deadline(uint64_t ms) override {
+    if (!lingering_) arm_timer(ms);  // the codec's deadlines end with the lingering close
+  }
   void close_after_flush() override;
   void close_now() override { close_session(); }
   const PeerAddress& peer_address() override { return client_address(); }

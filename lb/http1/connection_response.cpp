@@ -69,12 +69,17 @@ void HttpConnection::send_response_body(std::string_view data) {
   write_client(bufs, n);
 }
 
-void HttpConnection::send_response_end(const http::Headers*) {
+void HttpConnection::send_response_end(const http::Headers* trailers) {
   uv_buf_t bufs[2];
   size_t n = 0;
   if (head_pending_) bufs[n++] = pending_head_buf();
-  if (chunk_response_)
+  if (chunk_response_ && trailers) {
+    std::string& last = worker_.scratch();
+    http::serialize_last_chunk(trailers, last);
+    bufs[n++] = uv_buf_init(last.data(), static_cast<unsigned>(last.size()));
+  } else if (chunk_response_) {
     bufs[n++] = uv_buf_init(const_cast<char*>(http::kLastChunk.data()), static_cast<unsigned>(http::kLastChunk.size()));
+  }
   head_pending_ = false;
   if (n > 0) write_client(bufs, n);  // a failed write closes the connection, which tells the exchange
 }

@@ -386,6 +386,13 @@ int RequestParser::on_head_done() {
   h.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
   h.upgrade = parser_.upgrade != 0;  // llhttp: Upgrade + Connection: upgrade
   h.upgrade_protocol = h.headers.get("upgrade");
+  if (h.upgrade && iequals(h.upgrade_protocol, "h2c")) {
+    // SPEC 9: Upgrade: h2c is not offered. The request is an ordinary one;
+    // Upgrade and HTTP2-Settings (hop-by-hop) are not forwarded.
+    h.upgrade = false;
+    h.upgrade_protocol = {};
+    parser_.upgrade = 0;
+  }
   h.expect_continue = iequals(h.headers.get("expect"), "100-continue");
   h.head_bytes = head_scan_.bytes();
 

@@ -26,6 +26,7 @@
 #pragma once
 
 #include "lb/http/http_message.h"
+#include "lb/http/trailers.h"
 #include "lb/http/http_syntax.h"
 
 #include <llhttp.h>
@@ -150,6 +151,9 @@ class ResponseParser {
   const ResponseHead& head() const noexcept { return slots_.published(); }
   const ParseError& error() const noexcept { return error_; }
   bool in_message() const noexcept { return in_message_; }
+  // The trailer fields of the response just completed (chunked bodies only),
+  // or null; valid inside on_response_complete.
+  const Headers* trailers() noexcept { return trailers_.empty() ? nullptr : &trailers_.fields(); }
 
  private:
   enum class State { Head, Body, Boundary, Upgraded, Closed, Dead };
@@ -185,6 +189,7 @@ class ResponseParser {
   bool finishing_ = false;          // inside llhttp_finish(): completion is not a pause
   bool cb_failed_ = false;
   size_t name_len_ = 0;
+  TrailerFields trailers_;  // kept up to limits_.max_header_bytes
 };
 
 }  // namespace lb::http

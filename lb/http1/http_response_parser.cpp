@@ -176,6 +176,7 @@ FeedStatus ResponseParser::finish() {
 
 int ResponseParser::cb_message_begin(llhttp_t* p) {
   self_of(p)->in_message_ = true;
+  self_of(p)->trailers_.clear();
   return 0;
 }
 
@@ -192,7 +193,12 @@ int ResponseParser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
     if (!detail::is_tchar(static_cast<unsigned char>(at[i]))) return s->fail_cb("invalid header name in response");
   }
   s->name_len_ += n;
-  if (s->head_done_) return 0;  // trailers are validated and dropped
+  if (s->head_done_) {
+    // Trailers: kept (for HTTP/2 clients and gRPC) up to the head limit.
+    if (s->trailers_.size_bytes() + n > s->limits_.max_header_bytes) return s->fail_cb("response trailers too large");
+    s->trailers_.append_name(std::string_view(at, n));
+    return 0;
+  }
   detail::HeadBuffer& buf = s->slots_.buffer();
   buf.append_name(at, n);
   if (s->limits_.max_headers != 0 && buf.field_count() > s->limits_.max_headers) {
@@ -212,7 +218,12 @@ int ResponseParser::cb_header_field_complete(llhttp_t* p) {
 int ResponseParser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   ResponseParser* s = self_of(p);
   if (has_bad_ctl(at, n)) return s->fail_cb("control character in response header");
-  if (!s->head_done_) s->slots_.buffer().append_value(at, n);
+  if (!s->head_done_) {
+    s->slots_.buffer().append_value(at, n);
+  } else {
+    if (s->trailers_.size_bytes() + n > s->limits_.max_header_bytes) return s->fail_cb("response trailers too large");
+    s->trailers_.append_value(std::string_view(at, n));
+  }
   return 0;
 }
 

@@ -2,6 +2,8 @@
 // chunk framing helpers (see lb/http1/http_serialize.h for the contracts).
 #include "lb/http1/http_serialize.h"
 
+#include "lb/http/trailers.h"
+
 #include <charconv>
 
 namespace lb::http {
@@ -247,6 +249,17 @@ void append_chunk(std::string& out, std::string_view data) {
   out.append(chunk_header(data.size(), buf));
   out.append(data);
   out.append(kChunkEnd);
+}
+
+void serialize_last_chunk(const Headers* trailers, std::string& out) {
+  out.assign("0\r\n");
+  if (trailers) {
+    for (const Header& h : *trailers) {
+      if (forbidden_trailer(h.name)) continue;
+      append_header(out, h.name, h.value);
+    }
+  }
+  out.append("\r\n");
 }
 
 }  // namespace lb::http

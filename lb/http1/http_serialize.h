@@ -98,6 +98,10 @@ std::string_view default_reason(int status) noexcept;
 inline constexpr std::string_view kChunkEnd = "\r\n";        // after each chunk's data
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";  // terminates a chunked body (no trailers)
 
+// The last chunk with `trailers` (fields a trailer may not carry are left
+// out, see lb/http/trailers.h), into `out` (replaced). kLastChunk when none.
+void serialize_last_chunk(const Headers* trailers, std::string& out);
+
 // Room for a chunk-size line: 16 hex digits + CRLF.
 struct ChunkHeaderBuf {
   char data[24];

@@ -16,6 +16,17 @@ std::optional<llhttp_method_t> method_id(std::string_view name) {
   return std::nullopt;
 }
 
+// What the access line of a refused request shows (views taken now: valid
+// until the next append, and none follows a refusal).
+int RequestHeadBuilder::refuse(int status, const char* why, std::string_view& reason) {
+  if (have_method_) {
+    if (auto id = method_id(view(method_))) partial_.method = llhttp_method_name(*id);
+  }
+  if (have_path_) partial_.path = partial_.target = partial_.origin_target = view(path_);
+  reason = why;
+  return status;
+}
+
 RequestHeadBuilder::Span RequestHeadBuilder::keep(std::string_view s) {
   Span span{static_cast<uint32_t>(storage_.size()), static_cast<uint32_t>(s.size())};
   storage_.append(s);
@@ -42,12 +53,6 @@ void RequestHeadBuilder::add(std::string_view name, std::string_view value) {
 }
 
 int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::string_view& reason) {
-  // What the access line of a refused request shows.
-  if (have_method_) {
-    if (auto id = method_id(view(method_))) partial_.method = llhttp_method_name(*id);
-  }
-  if (have_path_) partial_.path = partial_.target = partial_.origin_target = view(path_);
-
   if (list_size_ > limits_.max_header_bytes) return refuse(431, "request header too large", reason);
   if (limits_.max_headers != 0 && regular_count_ > limits_.max_headers) return refuse(431, "too many headers", reason);
   if (!have_method_) return refuse(400, "missing :method", reason);
@@ -57,8 +62,7 @@ int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::str
   if (*id == HTTP_CONNECT && !websocket) return refuse(400, "CONNECT not supported", reason);
   if (websocket && view(protocol_) != "websocket") return refuse(400, "unsupported :protocol", reason);
   if (!have_path_ || view(path_).empty()) return refuse(400, "missing :path", reason);
-  const std::string_view path = view(path_);
-  if (path[0] != '/' && !(path == "*" && *id == HTTP_OPTIONS)) return refuse(400, "invalid :path", reason);
+  if (view(path_)[0] != '/' && !(view(path_) == "*" && *id == HTTP_OPTIONS)) return refuse(400, "invalid :path", reason);
 
   // Host: :authority, or the Host field; both present must agree.
   std::optional<Span> host_field;
@@ -94,7 +98,9 @@ int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::str
     ws_key = keep(key);
     ws_upgrade_name = keep("websocket");
   }
-  // No more appends: views into storage_ are stable from here.
+  // No more appends: views into storage_ are stable from here (none may be
+  // taken before this line).
+  const std::string_view path = view(path_);
 
   head = http::RequestHead{};
   head.method_id = websocket ? HTTP_GET : *id;

@@ -46,10 +46,7 @@ class RequestHeadBuilder {
   };
   Span keep(std::string_view s);
   std::string_view view(Span s) const { return std::string_view(storage_).substr(s.offset, s.length); }
-  int refuse(int status, const char* why, std::string_view& reason) {
-    reason = why;
-    return status;
-  }
+  int refuse(int status, const char* why, std::string_view& reason);
 
   http::Limits limits_;
   std::string storage_;

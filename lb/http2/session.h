@@ -18,6 +18,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,6 +79,7 @@ class Session {
   static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error_code, void* self);
 
   Stream* find(int32_t id);
+  bool valid_headers_stream(int32_t id);
   void flush();
   void reap();
   void calm_down(Http2CloseReason reason);
@@ -104,6 +106,10 @@ class Session {
   bool failed_ = false;
   bool counted_close_ = false;  // a close reason was counted for this connection
   uint64_t streams_opened_ = 0;
+  int32_t max_stream_id_ = 0;
+  // Ids of the last streams closed: a client may still send their trailers.
+  std::array<int32_t, 64> recently_closed_{};
+  size_t recently_closed_next_ = 0;
   uint64_t idle_since_ms_ = 0;   // no open stream since; 0 while streams are open
   uint64_t stalled_since_ms_ = 0;  // output waiting on a zero window since; 0: not stalled
   uint64_t next_deadline_ms_ = 0;

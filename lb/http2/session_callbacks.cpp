@@ -13,6 +13,13 @@ int Session::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* 
   const bool end_headers = hd->flags & NGHTTP2_FLAG_END_HEADERS;
   switch (hd->type) {
     case NGHTTP2_HEADERS:
+      if (!self->valid_headers_stream(hd->stream_id)) {
+        // RFC 9113 5.1.1: a new stream must use a higher id than any before
+        // (nghttp2 leaves this to the application).
+        self->failed_ = true;
+        nghttp2_session_terminate_session(self->ng_, NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+      }
       self->check(self->guard_.on_frame(false));
       self->check(self->guard_.on_header_block_frame(true, hd->length, end_headers));
       break;
@@ -27,6 +34,20 @@ int Session::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* 
       break;
   }
   return 0;
+}
+
+// HEADERS may open a stream with a higher id than any before, or carry
+// trailers on an open (or just closed) one; a lower id on a stream never
+// seen is a connection error.
+bool Session::valid_headers_stream(int32_t id) {
+  if (id > max_stream_id_) {
+    max_stream_id_ = id;
+    return true;
+  }
+  if (streams_.count(id) != 0) return true;
+  for (int32_t closed : recently_closed_)
+    if (closed == id) return true;
+  return false;
 }
 
 int Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self_ptr) {
@@ -107,6 +128,7 @@ int Session::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void
   auto it = self->streams_.find(stream_id);
   if (it == self->streams_.end()) return 0;
   it->second->on_closed();
+  self->recently_closed_[self->recently_closed_next_++ % self->recently_closed_.size()] = stream_id;
   self->closed_.push_back(std::move(it->second));
   self->streams_.erase(it);
   if (self->streams_.empty()) self->idle_since_ms_ = self->now_ms();

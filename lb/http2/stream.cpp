@@ -41,6 +41,8 @@ Stream::~Stream() = default;
 
 void Stream::on_header(std::string_view name, std::string_view value) {
   if (!headers_done_) builder_.add(name, value);
+  else if (request_trailers_.size_bytes() + name.size() + value.size() <= session_.listener().config->limits.max_header_bytes)
+    request_trailers_.add(name, value);  // nghttp2 has refused pseudo-headers in trailers
 }
 
 void Stream::on_headers_complete(bool end_stream, uint64_t header_bytes) {
@@ -73,6 +75,7 @@ void Stream::maybe_deliver_end() {
   if (exchange_->response_done() && !exchange_->has_server_conn()) pending_in_.clear();
   else if (!body_wanted_ || !pending_in_.empty()) return;
   request_delivered_end_ = true;
+  if (!request_trailers_.empty()) exchange_->set_request_trailers(&request_trailers_.fields());
   if (held_last_byte_) {
     held_last_byte_ = false;
     ++body_forwarded_;
@@ -81,8 +84,6 @@ void Stream::maybe_deliver_end() {
   }
   exchange_->on_request_complete();
 }
-
-void Stream::on_trailers() {}
 
 void Stream::on_data(const uint8_t* data, size_t len) {
   if (exchange_) exchange_->add_bytes_in(len);
@@ -203,6 +204,14 @@ void Stream::submit_head(int status, const http::Headers* headers, bool end_stre
   session_.want_send();
 }
 
+void Stream::submit_trailers() {
+  const http::Headers& fields = response_trailers_.fields();
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size());
+  for (const http::Header& h : fields) nva.push_back(make_nv(h.name, h.value));
+  nghttp2_submit_trailer(session_.ng(), id_, nva.data(), nva.size());
+}
+
 void Stream::send_interim(const http::ResponseHead& head) {
   if (closed_ || head.status == 101) return;
   submit_head(head.status, &head.headers, false, false);
@@ -239,9 +248,17 @@ void Stream::send_response_body(std::string_view data) {
   session_.want_send();
 }
 
-void Stream::send_response_end(const http::Headers*) {
+void Stream::send_response_end(const http::Headers* trailers) {
   if (closed_ || response_ended_) return;
   response_ended_ = true;
+  if (trailers) {
+    for (const http::Header& h : *trailers) {
+      if (http::forbidden_trailer(h.name)) continue;
+      std::string name(h.name);
+      for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      response_trailers_.add(name, h.value);
+    }
+  }
   if (data_deferred_) {
     data_deferred_ = false;
     nghttp2_session_resume_data(session_.ng(), id_);
@@ -262,6 +279,10 @@ ssize_t Stream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
   }
   if (out_.size() - out_off_ == 0 && response_ended_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!response_trailers_.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailing HEADERS ends the stream
+      submit_trailers();
+    }
     return static_cast<ssize_t>(n);
   }
   if (n == 0) {

@@ -22,6 +22,7 @@
 
 #include "lb/exchange/client_stream.h"
 #include "lb/exchange/exchange.h"
+#include "lb/http/trailers.h"
 #include "lb/http2/request_head.h"
 
 namespace lb::http2 {
@@ -41,7 +42,7 @@ class Stream final : public ClientStream {
   // ---- from the session (nghttp2 callbacks)
   void on_header(std::string_view name, std::string_view value);
   void on_headers_complete(bool end_stream, uint64_t header_bytes);
-  void on_trailers();  // request trailers: accepted and dropped, like HTTP/1.1's
+
   void on_data(const uint8_t* data, size_t len);
   void on_end_stream();
   void on_closed();  // nghttp2 closed the stream (any reason)
@@ -83,6 +84,7 @@ class Stream final : public ClientStream {
   std::string_view protocol_name() const override { return "HTTP/2"; }
   bool is_tls() const override;
 
+  void submit_trailers();
   void submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body,
                    std::string_view extra_name = {}, std::string_view extra_value = {});
   void deliver_body();
@@ -117,6 +119,8 @@ class Stream final : public ClientStream {
   bool closed_ = false;
   std::string out_;
   size_t out_off_ = 0;
+  http::TrailerFields request_trailers_;   // after the body, forwarded chunked
+  http::TrailerFields response_trailers_;  // sent as a trailing HEADERS
   uint64_t deadline_ms_ = 0;  // loop time of the exchange's deadline; 0: none
 };
 

@@ -76,6 +76,9 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   // that fails before this was stale: the request may be replayed).
   bool response_bytes_seen() const { return response_bytes_seen_; }
   bool closing() const { return closing_; }
+  // Trailer fields of the response that just completed, or null (valid in
+  // BackendOwner::on_backend_complete).
+  const http::Headers* trailers() { return parser_.trailers(); }
   unsigned& pending_writes() { return pending_writes_; }
   // Reusable after the response completed: server keeps it alive, nothing queued.
   bool reusable() const;

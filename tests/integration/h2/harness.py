@@ -431,7 +431,7 @@ class Lb(_Server):
     def _fill(self, cfg):
         cfg.setdefault("workers", 1)
         cfg.setdefault("shutdown_timeout", "5s")
-        cfg.setdefault("logging", {"level": "info", "error_log": self.dir.file("error.log"),
+        cfg.setdefault("logging", {"level": os.environ.get("LB_TEST_LOG_LEVEL", "info"), "error_log": self.dir.file("error.log"),
                                    "access_log": self.dir.file("access.log")})
 
         def fill(addr):

@@ -59,7 +59,7 @@ class WebSocket(H2TestCase):
         c, sid, key = self.open_tunnel(name)
         st = c.stream(sid)
         self.assertEqual(st.status, 200, "extended CONNECT answered %s" % st.describe())
-        self.assertFalse(st.ended, "the tunnel's stream ended at once")
+        self.assertFalse(st.ended, "the tunnel's stream ended at once: %r %r" % (st.headers, bytes(st.data)))
         names = [k for k, _ in st.headers]
         for bad in (b"connection", b"upgrade"):
             self.assertNotIn(bad, names, "connection-specific fields in the h2 answer: %r" % st.headers)
