@@ -18,12 +18,20 @@ std::optional<Http2CloseReason> AbuseGuard::on_header_block_frame(bool first, ui
     ++block_continuations_;
   }
   block_bytes_ += length;
-  if (!end_headers && (block_bytes_ > max_header_bytes_ || block_continuations_ > kMaxContinuations))
+  if (!end_headers && (block_bytes_ > max_header_bytes_ || block_continuations_ > max_continuations_))
     return Http2CloseReason::continuation_flood;
   return std::nullopt;
 }
 
-std::optional<Http2CloseReason> AbuseGuard::on_settings_or_ping(uint64_t now_ms) {
+std::optional<Http2CloseReason> AbuseGuard::on_ping(uint64_t now_ms) {
+  if (data_frames_sent_ != data_frames_at_last_ping_) {
+    data_frames_at_last_ping_ = data_frames_sent_;
+    return std::nullopt;
+  }
+  return count_control(now_ms);
+}
+
+std::optional<Http2CloseReason> AbuseGuard::count_control(uint64_t now_ms) {
   if (now_ms - control_window_start_ms_ >= 1000 || control_in_window_ == 0) {
     control_window_start_ms_ = now_ms;
     control_in_window_ = 0;

@@ -38,7 +38,7 @@ bool Session::start() {
   nghttp2_option_set_no_auto_window_update(opt, 1);
   // lb's own CONTINUATION bound (AbuseGuard, 32 frames) decides, and says
   // why; nghttp2's default of 8 would refuse legitimate large header blocks.
-  nghttp2_option_set_max_continuations(opt, 2 * AbuseGuard::kMaxContinuations);
+  nghttp2_option_set_max_continuations(opt, 2 * guard_.max_continuations());
   const int rv = nghttp2_session_server_new2(&ng_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -214,6 +214,13 @@ void Session::goaway_gracefully() {
   draining_ = true;
   nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
+  want_send();
+}
+
+void Session::end_connection(uint32_t error_code) {
+  if (failed_ || calmed_ || !ng_) return;
+  failed_ = true;
+  nghttp2_session_terminate_session(ng_, error_code);
   want_send();
 }
 

@@ -63,7 +63,8 @@ class Session {
   void want_send();
   // A stream's deadline changed to `deadline_ms` (loop time).
   void on_stream_deadline(uint64_t deadline_ms);
-  void count_data_frame_sent() { guard_.on_data_frame_sent(); }
+  // GOAWAY(error) and close once it has left; open streams end.
+  void end_connection(uint32_t error_code);
 
  private:
   static ssize_t send_callback_unused(nghttp2_session*, const uint8_t*, size_t, int, void*);

@@ -57,8 +57,11 @@ int Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void
   self->guard_.on_stream_opened();
   ++self->streams_opened_;
   self->idle_since_ms_ = 0;
-  auto stream = std::make_unique<Stream>(*self, id);
+  auto stream = std::make_unique<Stream>(*self, id, self->now_ms());
   nghttp2_session_set_stream_user_data(self->ng_, id, stream.get());
+  // The header block must complete within request_header (slowloris over
+  // CONTINUATION); the exchange's own deadlines follow.
+  stream->arm_head_deadline(static_cast<uint64_t>(self->listener().config->timeouts.request_header.count()));
   self->streams_.emplace(id, std::move(stream));
   // max_requests_per_connection counts every stream the client opens: the
   // N-th is answered and named as the last one in a GOAWAY.
@@ -89,18 +92,21 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* s
     case NGHTTP2_HEADERS:
       if (!stream) break;
       if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) stream->on_headers_complete(end_stream, self->guard_.block_bytes());
-      else if (end_stream) stream->on_end_stream();  // trailers: accepted, not forwarded
+      else if (end_stream) stream->on_end_stream();  // trailers (collected by on_header) end the request
       break;
     case NGHTTP2_DATA:
       if (stream && end_stream) stream->on_end_stream();
       break;
     case NGHTTP2_RST_STREAM:
       // A stream reset before lb answered it: Rapid Reset counts these.
-      if (stream && !stream->answered()) self->check(self->guard_.on_premature_reset());
+      if (stream && !stream->answered() && self->now_ms() - stream->opened_ms() < AbuseGuard::kPrematureResetWindowMs)
+        self->check(self->guard_.on_premature_reset());
       break;
     case NGHTTP2_SETTINGS:
+      if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self->check(self->guard_.on_settings(self->now_ms()));
+      break;
     case NGHTTP2_PING:
-      if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self->check(self->guard_.on_settings_or_ping(self->now_ms()));
+      if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self->check(self->guard_.on_ping(self->now_ms()));
       break;
     case NGHTTP2_PRIORITY:
       self->check(self->guard_.on_priority());

@@ -32,8 +32,8 @@ ssize_t read_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, ui
 
 }  // namespace
 
-Stream::Stream(Session& session, int32_t id)
-    : session_(session), id_(id), builder_(limits_of(*session.listener().config)) {}
+Stream::Stream(Session& session, int32_t id, uint64_t opened_ms)
+    : session_(session), id_(id), opened_ms_(opened_ms), builder_(limits_of(*session.listener().config)) {}
 
 Stream::~Stream() = default;
 
@@ -47,6 +47,7 @@ void Stream::on_header(std::string_view name, std::string_view value) {
 
 void Stream::on_headers_complete(bool end_stream, uint64_t header_bytes) {
   headers_done_ = true;
+  deadline_ms_ = 0;
   end_stream_received_ = end_stream;
   session_.listener().live->http2_streams_total.add(1);
   exchange_.emplace(session_.worker(), session_.runtime(), session_.listener_index(), *this,
@@ -379,6 +380,12 @@ void Stream::count_out(size_t n) {
 
 void Stream::on_deadline() {
   deadline_ms_ = 0;
+  if (!headers_done_ && !closed_) {
+    // A header block still arriving blocks every stream of the connection.
+    log_debug("http2 request header timeout", {{"listener", session_.listener().config->name}});
+    session_.end_connection(NGHTTP2_NO_ERROR);
+    return;
+  }
   if (!exchange_ || completed_ || closed_) return;
   exchange_->on_timeout();
 }

@@ -33,12 +33,13 @@ class Stream final : public ClientStream {
  public:
   static constexpr size_t kOutputHighWater = 64 * 1024;
 
-  Stream(Session& session, int32_t id);
+  Stream(Session& session, int32_t id, uint64_t opened_ms);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   int32_t id() const { return id_; }
+  uint64_t opened_ms() const { return opened_ms_; }
   // ---- from the session (nghttp2 callbacks)
   void on_header(std::string_view name, std::string_view value);
   void on_headers_complete(bool end_stream, uint64_t header_bytes);
@@ -56,6 +57,7 @@ class Stream final : public ClientStream {
   bool has_pending_output() const { return out_.size() > out_off_; }
   uint64_t deadline_ms() const { return deadline_ms_; }
   void on_deadline();
+  void arm_head_deadline(uint64_t ms) { arm_exchange_timer(ms); }
 
  private:
   // ClientStream
@@ -95,6 +97,7 @@ class Stream final : public ClientStream {
 
   Session& session_;
   const int32_t id_;
+  const uint64_t opened_ms_;  // loop time the stream's HEADERS began
   RequestHeadBuilder builder_;
   http::RequestHead head_;
   std::optional<Exchange> exchange_;

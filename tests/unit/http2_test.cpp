@@ -201,20 +201,29 @@ TEST_SUITE("http2") {
     AbuseGuard complete(1000);
     CHECK_FALSE(complete.on_header_block_frame(true, 600, false));
     CHECK_FALSE(complete.on_header_block_frame(false, 600, true));  // complete: answered 431 instead
-    CHECK(complete.block_too_large());
-    AbuseGuard tiny(100000);
+    AbuseGuard tiny(32768);
+    CHECK(tiny.max_continuations() == 32);
     CHECK_FALSE(tiny.on_header_block_frame(true, 1, false));
     for (int i = 0; i < 32; ++i) CHECK_FALSE(tiny.on_header_block_frame(false, 1, false));
     CHECK(tiny.on_header_block_frame(false, 1, false) == Http2CloseReason::continuation_flood);
+    AbuseGuard large(16 << 20);  // 16 MiB of headers may take 1,024 full 16 KiB frames
+    CHECK(large.max_continuations() == 16384);
   }
 
   TEST_CASE("control floods: SETTINGS/PING per second, PRIORITY per stream, WINDOW_UPDATE per DATA sent") {
     AbuseGuard g(32768);
-    for (int i = 0; i < 100; ++i) CHECK_FALSE(g.on_settings_or_ping(5000));
-    CHECK(g.on_settings_or_ping(5999) == Http2CloseReason::control_flood);
+    for (int i = 0; i < 50; ++i) CHECK_FALSE(g.on_settings(5000));
+    for (int i = 0; i < 50; ++i) CHECK_FALSE(g.on_ping(5000));
+    CHECK(g.on_ping(5999) == Http2CloseReason::control_flood);
     AbuseGuard paced(32768);
     for (uint64_t t = 0; t < 100; ++t)
-      for (int i = 0; i < 50; ++i) CHECK_FALSE(paced.on_settings_or_ping(1000 + t * 1000));
+      for (int i = 0; i < 50; ++i) CHECK_FALSE(paced.on_ping(1000 + t * 1000));
+    // gRPC's bandwidth probes: a PING per round trip while DATA flows.
+    AbuseGuard grpc(32768);
+    for (int i = 0; i < 10000; ++i) {
+      grpc.on_data_frame_sent();
+      CHECK_FALSE(grpc.on_ping(5000));
+    }
     AbuseGuard p(32768);
     for (int i = 0; i < 100; ++i) CHECK_FALSE(p.on_priority());
     CHECK(p.on_priority() == Http2CloseReason::control_flood);
