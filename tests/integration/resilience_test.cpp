@@ -551,6 +551,8 @@ TEST_CASE("circuit breaker: max_ejection_percent caps how many servers are eject
     json st = admin_stats(lb);
     int open = (circuit_of(find_server(st, "p", addr(a))) == "open") + (circuit_of(find_server(st, "p", addr(b))) == "open");
     CHECK(open == 1);
+    // The error log is written by its own thread: wait for the line.
+    CHECK(wait_until([&] { return log_lines(lb, "circuit open").size() == 1; }, 2s));
     CHECK(log_lines(lb, "circuit open").size() == 1);
     CHECK(wait_until([&] { return log_lines(lb, "circuit kept closed").size() == 1; }, 2s));
     auto r = http_get(lb.port("web"), "/");
