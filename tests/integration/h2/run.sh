@@ -6,11 +6,11 @@
 # Runs every *_test.py here (or the FILEs given, e.g. abuse_test.py), each in
 # its own python process, against the real lb binary; exits non-zero if any
 # case failed. FILTERs after `--` select cases whose id contains them, e.g.
-#   tests/integration/h2/run.sh conformance_test.py -- Settings test_ping
+#   tests/integration/h2/run.sh conformance_connection_test.py -- Settings test_ping
 # `make integration` (so `make test`, `make test SANITIZE=1`, `make test TSAN=1`)
 # runs it after the C++ integration tests.
 #
-# Environment (see harness.py): LB_BIN, BACKEND_BIN (defaults build/lb,
+# Environment (see h2_env.py): LB_BIN, BACKEND_BIN (defaults build/lb,
 # build/backend); LB_TEST_SLOW=1 or LB_TEST_SCALE=N stretch the timeouts
 # (automatic for build-san/ and build-tsan/ binaries); H2_REFERENCE=haproxy
 # runs the files against haproxy instead (lb-only cases skip); IT_KEEP_TMP=1
@@ -47,8 +47,8 @@ while [ $# -gt 0 ]; do
 done
 if [ ${#files[@]} -eq 0 ]; then
   # Protocol first, then abuse and interop (the slowest), then any other file.
-  for f in conformance_test.py smuggling_test.py trailers_test.py websocket_test.py abuse_test.py \
-           interop_test.py "$here"/*_test.py; do
+  for f in conformance_connection_test.py conformance_streams_test.py smuggling_test.py trailers_test.py \
+           websocket_test.py abuse_test.py interop_test.py "$here"/*_test.py; do
     f="$(basename "$f")"
     [ -f "$here/$f" ] && [[ " ${files[*]} " != *" $f "* ]] && files+=("$f")
   done
