@@ -27,6 +27,8 @@ void Worker::start(std::shared_ptr<const Runtime> runtime) {
   resume_timer_.data = this;
   uv_timer_init(&loop_, &flush_timer_);
   flush_timer_.data = this;
+  uv_idle_init(&loop_, &idle_);
+  idle_.data = this;
   conn_pool_.init(&loop_);
   // Handles are initialised here, before the thread exists; the thread then
   // owns the loop exclusively.
@@ -79,6 +81,36 @@ void Worker::on_wake(uv_async_t* async) {
 }
 
 void Worker::on_flush_timer(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
+
+// An idle handle, not a check handle: while it is active the loop does not
+// block in poll, so work deferred from a timer callback runs at once too.
+void Worker::defer(Deferred& d) {
+  if (d.deferred_queued_) return;
+  d.deferred_queued_ = true;
+  deferred_.push_back(&d);
+  if (deferred_.size() == 1) uv_idle_start(&idle_, &Worker::on_idle);
+}
+
+void Worker::cancel(Deferred& d) {
+  if (!d.deferred_queued_) return;
+  d.deferred_queued_ = false;
+  for (auto* list : {&deferred_, &running_deferred_})
+    for (Deferred*& p : *list)
+      if (p == &d) p = nullptr;
+}
+
+void Worker::on_idle(uv_idle_t* idle) {
+  auto* self = static_cast<Worker*>(idle->data);
+  self->running_deferred_.swap(self->deferred_);
+  uv_idle_stop(idle);
+  for (size_t i = 0; i < self->running_deferred_.size(); ++i) {
+    Deferred* d = self->running_deferred_[i];
+    if (!d) continue;  // cancelled meanwhile
+    d->deferred_queued_ = false;
+    d->run_deferred();
+  }
+  self->running_deferred_.clear();
+}
 
 void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
   auto view = std::make_shared<WorkerRuntime>(std::move(runtime), index_);
@@ -209,6 +241,7 @@ void Worker::maybe_finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
 }
 
 }  // namespace lb

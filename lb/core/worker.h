@@ -60,6 +60,22 @@ class Session {
   Session* next_ = nullptr;
 };
 
+// Work an object wants done once, at the start of the worker's next loop
+// iteration, off every call stack of the current one (e.g. an HTTP/2 session
+// batching the frames of all the responses that progressed in this
+// iteration into one write). The object cancels in its destructor.
+class Deferred {
+ public:
+  virtual void run_deferred() = 0;
+
+ protected:
+  ~Deferred() = default;
+
+ private:
+  friend class Worker;
+  bool deferred_queued_ = false;
+};
+
 class Worker {
  public:
   explicit Worker(uint32_t index);
@@ -88,6 +104,10 @@ class Worker {
   std::string& response_head() { return response_head_; }
   bool stopping() const { return stopping_; }
   uint64_t now_ns() const { return uv_hrtime(); }
+  // Deferred work (worker thread): queued once until it runs; cancel() before
+  // the object goes away.
+  void defer(Deferred& d);
+  void cancel(Deferred& d);
   void add_session(Session* s);
   void remove_session(Session* s);  // may finish the stop
 
@@ -104,6 +124,7 @@ class Worker {
   static void on_wake(uv_async_t* async);
   static void on_resume_timer(uv_timer_t* timer);
   static void on_flush_timer(uv_timer_t* timer);
+  static void on_idle(uv_idle_t* idle);
   void apply_runtime(std::shared_ptr<const Runtime> runtime);
   bool may_accept(ListenHandle& lh);
   void on_accepted(ListenHandle& lh, int fd);
@@ -117,6 +138,9 @@ class Worker {
   uv_async_t wake_{};
   uv_timer_t resume_timer_{};  // retries paused listeners
   uv_timer_t flush_timer_{};   // flushes the access-log batch
+  uv_idle_t idle_{};           // runs deferred_ (active only while it is not empty)
+  std::vector<Deferred*> deferred_;
+  std::vector<Deferred*> running_deferred_;
   BufferPool buffers_;
   AccessLogBuffer access_log_;
   ConnPool conn_pool_;

@@ -16,6 +16,7 @@ Session::Session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t lis
       guard_(rt_->runtime().listeners[listener].config->limits.max_header_bytes) {}
 
 Session::~Session() {
+  worker_.cancel(*this);
   if (ng_) nghttp2_session_del(ng_);
   ng_ = nullptr;
 }
@@ -112,8 +113,13 @@ void Session::calm_down(Http2CloseReason reason) {
 
 void Session::want_send() {
   if (in_nghttp2_ > 0 || flushing_) return;  // the running entry point sends at its end
+  worker_.defer(*this);
+}
+
+void Session::run_deferred() {
   flush();
-  if (!closed_.empty()) transport_.arm_deadline(0);  // free closed streams off this call stack
+  reap();
+  arm_next_deadline();
 }
 
 // Pulls frames from nghttp2 while the socket takes them at once; what is
@@ -122,21 +128,30 @@ void Session::flush() {
   if (in_nghttp2_ > 0 || flushing_ || !ng_) return;
   flushing_ = true;
   bool stalled = false;
+  // One write per batch of up to kMaxBatch bytes: a TLS record and a
+  // syscall for many frames, not one each.
+  constexpr size_t kMaxBatch = 64 * 1024;
   while (!transport_.write_queued()) {
-    const uint8_t* data = nullptr;
-    ++in_nghttp2_;
-    const ssize_t n = nghttp2_session_mem_send(ng_, &data);
-    --in_nghttp2_;
-    if (n < 0) {
-      log_debug("http2 send failed", {{"reason", nghttp2_strerror(static_cast<int>(n))}});
-      flushing_ = false;
-      failed_ = true;
-      transport_.close_now();
-      return;
+    out_.clear();
+    while (out_.size() < kMaxBatch) {
+      const uint8_t* data = nullptr;
+      ++in_nghttp2_;
+      const ssize_t n = nghttp2_session_mem_send(ng_, &data);
+      --in_nghttp2_;
+      if (n < 0) {
+        log_debug("http2 send failed", {{"reason", nghttp2_strerror(static_cast<int>(n))}});
+        flushing_ = false;
+        failed_ = true;
+        transport_.close_now();
+        return;
+      }
+      if (n == 0) break;
+      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
-    if (n == 0) break;
-    uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data)), static_cast<unsigned>(n));
+    if (out_.empty()) break;
+    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
     transport_.write_bytes(&b, 1);
+    if (out_.size() < kMaxBatch) break;  // nghttp2 had no more
   }
   flushing_ = false;
   // Exchanges held back by a full stream buffer may read their servers again;

@@ -6,11 +6,11 @@
 // a zero-window stall), GOAWAY on reload, stop and max_requests_per_connection,
 // and the abuse defences (lb/http2/abuse_guard.h).
 //
-// Output is pulled from nghttp2 (mem_send) and written through the
-// Transport while its write queue is empty; the rest waits in nghttp2 until
-// on_output_drained. Sending is done at the end of each entry point (input,
-// drain, timer) and, for bytes a server produced, right away when no nghttp2
-// call is running.
+// Output is pulled from nghttp2 (mem_send), collected and written through
+// the Transport in one write while its write queue is empty; the rest waits
+// in nghttp2 until on_output_drained. Sending is done at the end of each
+// entry point (input, drain, timer) and, for bytes servers produced, once
+// per loop iteration (Worker::defer), so concurrent responses share writes.
 //
 // Ownership: owned by the client connection (lb/http1/connection.h) and
 // destroyed with it; owns its streams. Worker thread only.
@@ -33,7 +33,7 @@ namespace lb::http2 {
 
 class Stream;
 
-class Session {
+class Session final : public Deferred {
  public:
   Session(Worker& worker, std::shared_ptr<WorkerRuntime> rt, uint32_t listener, Transport& transport);
   ~Session();
@@ -58,9 +58,11 @@ class Session {
   Transport& transport() { return transport_; }
   nghttp2_session* ng() { return ng_; }
   bool draining() const { return draining_; }
-  // Frames were submitted: send them now unless an nghttp2 call is running
-  // (then the entry point sends at its end).
+  // Frames were submitted. Sent at the end of the running entry point, or at
+  // the worker's next loop iteration (run_deferred): what every stream of the
+  // connection produced meanwhile leaves in one write.
   void want_send();
+  void run_deferred() override;
   // A stream's deadline changed to `deadline_ms` (loop time).
   void on_stream_deadline(uint64_t deadline_ms);
   // GOAWAY(error) and close once it has left; open streams end.
@@ -100,6 +102,7 @@ class Session {
   AbuseGuard guard_;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<std::unique_ptr<Stream>> closed_;  // freed by reap()
+  std::string out_;  // frames collected by flush() for one write
   int in_nghttp2_ = 0;          // depth of nghttp2 calls running (no sending from inside)
   bool flushing_ = false;
   bool draining_ = false;       // GOAWAY sent: no new streams

@@ -181,7 +181,8 @@ class RecordingBackend:
             except OSError:
                 pass
         for t in self._threads[-200:]:
-            t.join(0.5)
+            if t.ident is not None:  # appended by the accept loop just before start()
+                t.join(0.5)
 
     # -- server
     def _accept_loop(self):
