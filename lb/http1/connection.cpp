@@ -265,11 +265,23 @@ void HttpConnection::write_client(const uv_buf_t* bufs, size_t n) {
   if (exchange_) exchange_->add_bytes_out(total);  // raw bytes to the client (heads included), like bytes_in
   listener().live->bytes_out.add(total);
   if (tls_) {
-    for (size_t i = 0; i < n; ++i)
-      if (!tls_->write_plain(bufs[i].base, bufs[i].len)) {
+    if (n > 1 && total <= kTlsGatherMax) {
+      // One TLS record for a head and its body (or chunk framing): each
+      // write_plain is a record of its own, with its own MAC and header.
+      thread_local std::string gathered;
+      gathered.clear();
+      for (size_t i = 0; i < n; ++i) gathered.append(bufs[i].base, bufs[i].len);
+      if (!tls_->write_plain(gathered.data(), gathered.size())) {
         close_session();
         return;
       }
+    } else {
+      for (size_t i = 0; i < n; ++i)
+        if (!tls_->write_plain(bufs[i].base, bufs[i].len)) {
+          close_session();
+          return;
+        }
+    }
     flush_tls();
     return;
   }

@@ -156,6 +156,7 @@ class HttpConnection final : public Session,
   // answered; an idle connection holds none (see lb/http1/request_parser_pool.h).
   std::unique_ptr<http::RequestParser> parser_;
   static constexpr size_t kMaxBufferedInput = 64 * 1024;
+  static constexpr size_t kTlsGatherMax = 16 * 1024;  // one TLS record's worth
   std::string in_;         // client bytes not yet consumed by the parser (usually empty)
   bool parsing_ = false;   // inside feed_parser(): callbacks must not feed again
   bool parser_paused_ = false;
