@@ -4,8 +4,8 @@ running lb (normally the sanitizer build, see run_h2_campaign.sh).
 
   h2_frame_fuzz.py --port P[,P2...] [--seconds N] [--seed S] [--conns C]
                    [--lb-pid PID] [--log-dir DIR]
-  h2_frame_fuzz.py --port P --seed S --replay-conn N    one connection again
-  h2_frame_fuzz.py --port P --replay FILE               a saved script again
+  h2_frame_fuzz.py --port P --seed S --replay-conn N[:M]  connection N (to M, one at a time) again
+  h2_frame_fuzz.py --port P --replay FILE                 a saved script again
 
 Each connection is an h2c prior-knowledge conversation generated from
 (seed, connection index) alone: the preface, SETTINGS, then requests on
@@ -29,9 +29,11 @@ when lb died or when checks failed for 30 s in a row (a hang); the final check
 after the traffic stops must pass.
 
 The bytes a connection sends depend only on --seed and its index (timing
-does not), so a failure is replayed with the same seed; on failure the
-scripts of the connections open in the last seconds are written to --log-dir
-as conn-N.json (--replay FILE sends one again).
+does not), so a failure is replayed with the same seed. On failure the
+driver names the connections open in its last 5 s (--replay-conn A:B sends
+them one at a time and stops at the first after which lb is dead) and writes
+the scripts of the last ones started to --log-dir as conn-N.json (--replay
+FILE sends one again).
 
 Exit: 0 pass, 1 lb died or stopped answering, 2 usage.
 """
@@ -599,8 +601,8 @@ async def campaign(args, ports, checker, stats):
     seed = args.seed
     deadline = time.monotonic() + args.seconds
     index = 0
-    recent = collections.deque(maxlen=4 * args.conns)  # (index, start time)
-    running = set()
+    started = collections.deque()  # (index, start time) of the last 5 s
+    running = {}  # task -> index
 
     async def one(i):
         port = ports[i % len(ports)]
@@ -610,14 +612,18 @@ async def campaign(args, ports, checker, stats):
     while time.monotonic() < deadline and checker.failure is None:
         while len(running) < args.conns and time.monotonic() < deadline:
             t = asyncio.ensure_future(one(index))
-            recent.append((index, time.monotonic()))
-            running.add(t)
-            t.add_done_callback(running.discard)
+            started.append((index, time.monotonic()))
+            running[t] = index
+            t.add_done_callback(lambda t: running.pop(t, None))
             index += 1
+        while started and started[0][1] < time.monotonic() - 5:
+            started.popleft()
         await asyncio.sleep(0.01)
+    # Suspects, should lb have failed: every connection open or started in the last 5 s.
+    first = min([i for i, _ in started] + list(running.values()) + [index])
     if running:
-        await asyncio.wait(running, timeout=15)
-    return index, list(recent)
+        await asyncio.wait(list(running), timeout=15)
+    return index, first
 
 
 def main():
@@ -629,7 +635,8 @@ def main():
     ap.add_argument("--lb-pid", type=int, default=0)
     ap.add_argument("--log-dir", default=None)
     ap.add_argument("--hang-seconds", type=float, default=30)
-    ap.add_argument("--replay-conn", type=int, default=None, help="run connection N of --seed alone")
+    ap.add_argument("--replay-conn", default=None,
+                    help="N or A:B: connection N (or A..B one at a time) of --seed, alone")
     ap.add_argument("--replay", default=None, help="run a saved conn-N.json script")
     args = ap.parse_args()
     try:
@@ -646,10 +653,21 @@ def main():
                 saved = json.load(f)
             actions = [[a, bytes.fromhex(v) if a == "send" else v] for a, v in saved["actions"]]
             port = ports[saved.get("port_index", 0) % len(ports)]
+            asyncio.run(run_script("127.0.0.1", port, actions, stats))
         else:
-            actions = script_for(args.seed, args.replay_conn, len(ports))
-            port = ports[args.replay_conn % len(ports)]
-        asyncio.run(run_script("127.0.0.1", port, actions, stats))
+            a, _, b = args.replay_conn.partition(":")
+            for i in range(int(a), int(b or a) + 1):
+                asyncio.run(run_script("127.0.0.1", ports[i % len(ports)], script_for(args.seed, i, len(ports)), stats))
+                # (A sanitizer report takes lb a while to print: the check
+                # catches it meanwhile.)
+                err = check_once(ports, 10) if pid_alive(args.lb_pid) else "lb is not running"
+                if err is not None:
+                    print("replay: after connection %d of seed %d: %s" % (i, args.seed, err))
+                    for _ in range(100):
+                        if not pid_alive(args.lb_pid):
+                            break
+                        time.sleep(0.1)
+                    return 1
         err = check_once(ports, 10)
         print("replay: sent %d bytes; lb %s" % (stats["bytes"], "answers" if err is None else "FAILED: " + err))
         return 0 if err is None and pid_alive(args.lb_pid) else 1
@@ -659,7 +677,7 @@ def main():
     checker = Checker(ports, args.lb_pid, args.hang_seconds)
     checker.start()
     t0 = time.monotonic()
-    total, recent = asyncio.run(campaign(args, ports, checker, stats))
+    total, first_suspect = asyncio.run(campaign(args, ports, checker, stats))
     checker.stop.set()
     checker.join(30)
     elapsed = time.monotonic() - t0
@@ -687,20 +705,19 @@ def main():
         print("PASS: lb alive and answering GET / over h2 and HTTP/1.1 (seed %d)" % args.seed)
         return 0
     print("FAIL: %s (seed %d)" % (failure, args.seed))
+    last = total - 1
+    print("  connections %d..%d were open in the last 5 s; one at a time, the first after which lb is dead: "
+          "FUZZ_SEED=%d FUZZ_H2_REPLAY_CONN=%d:%d tests/fuzz/run_h2_campaign.sh"
+          % (first_suspect, last, args.seed, first_suspect, last))
     if args.log_dir:
-        cutoff = time.monotonic() - 10
-        saved = 0
-        for i, started in recent:
-            if started < cutoff:
-                continue
-            path = os.path.join(args.log_dir, "conn-%d.json" % i)
-            with open(path, "w") as f:
+        # The last ones started, as files (readable, and replayable without the seed).
+        for i in range(max(first_suspect, last - 2 * args.conns + 1), last + 1):
+            with open(os.path.join(args.log_dir, "conn-%d.json" % i), "w") as f:
                 json.dump({"seed": args.seed, "index": i, "port_index": i % len(ports),
-                           "actions": [[a, v.hex() if a == "send" else v] for a, v in script_for(args.seed, i, len(ports))]}, f)
-            saved += 1
-        print("  scripts of the %d connections started in the last 10 s: %s/conn-N.json "
-              "(replay one: %s --port %s --replay FILE; or --seed %d --replay-conn N)"
-              % (saved, args.log_dir, sys.argv[0], args.port, args.seed))
+                           "actions": [[a, v.hex() if a == "send" else v]
+                                       for a, v in script_for(args.seed, i, len(ports))]}, f)
+        print("  scripts of the last ones started: %s/conn-N.json (FUZZ_H2_REPLAY=FILE tests/fuzz/run_h2_campaign.sh)"
+              % args.log_dir)
     return 1
 
 

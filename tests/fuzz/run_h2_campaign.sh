@@ -16,7 +16,8 @@
 #                    the temp dir (config, lb's stderr) after a pass too
 #   H2_FUZZ_KIND=valid|hostile|mutated  every connection of one kind (see the driver)
 #   FUZZ_H2_REPLAY=DIR/conn-N.json   instead of the campaign: that saved script
-#   FUZZ_SEED=S FUZZ_H2_REPLAY_CONN=N  instead of the campaign: connection N of seed S
+#   FUZZ_SEED=S FUZZ_H2_REPLAY_CONN=N[:M]  instead of the campaign: connection N of seed S
+#                    (N to M one at a time, stopping when lb died: the culprit)
 #                    (each then with the same checks: lb alive, SIGTERM → 0, no report)
 #   H2_PYTHON=...    the interpreter (default: /usr/bin/python3, which has the
 #                    Debian python3-h2/hpack/hyperframe; a pyenv one may not)
