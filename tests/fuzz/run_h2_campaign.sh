@@ -5,7 +5,8 @@
 # ports): one with the defaults, one tight (1 KiB / 8 header fields, 1000-byte
 # bodies, 8 concurrent streams, a 1000-byte stream window, 5 requests per
 # connection), runs tests/fuzz/h2_frame_fuzz.py for FUZZ_SECONDS (default
-# 300), stops lb with SIGTERM and fails when:
+# 300) with lb's access log on (the lines of refused and reset streams are
+# written from what the stream kept), stops lb with SIGTERM and fails when:
 #   - the driver says lb died or stopped answering GET / over h2 or HTTP/1.1,
 #   - lb was not running at the end, or did not exit 0 on SIGTERM,
 #   - its stderr holds an ASan/UBSan/LSan report (its top frames are printed).
@@ -49,7 +50,7 @@ cat >"$DIR/lb.json" <<JSON
 {
   "workers": 2,
   "shutdown_timeout": "2s",
-  "logging": { "level": "${LB_LOG_LEVEL:-warn}", "error_log": "-", "access_log": null },
+  "logging": { "level": "${LB_LOG_LEVEL:-warn}", "error_log": "-", "access_log": "$DIR/access.log" },
   "listeners": [
     { "name": "h2", "listen": "127.0.0.1:$PORT1", "protocol": "http", "pool": "p",
       "http2": { "cleartext": true },
