@@ -7,7 +7,7 @@
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
 #   make bench BENCH_ONLY=tls   only the TLS scenarios (also: plain, memory, scenario names)
 #   make instructions   instructions and mallocs per proxied request (callgrind)
-#   make fuzz    libFuzzer targets + HTTP reset campaign, FUZZ_SECONDS each (see tests/fuzz/)
+#   make fuzz    libFuzzer targets + HTTP reset and HTTP/2 frame campaigns, FUZZ_SECONDS each (see tests/fuzz/)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -180,7 +180,7 @@ FUZZ_CXX     := clang++
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := request_parser response_parser proxy_protocol config
+FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.cpp=$(FUZZ_OBJ)/%.o) \
                  $(FUZZ_OBJ)/llhttp/llhttp.o $(FUZZ_OBJ)/llhttp/api.o $(FUZZ_OBJ)/llhttp/http.o
@@ -209,13 +209,15 @@ $(BUILD)/http_reset_fuzz: tests/fuzz/http_reset_fuzz.cpp tests/fuzz/http_reset_s
 fuzz-build: fuzz-deps
 	$(MAKE) --no-print-directory $(FUZZ_BINS)
 
-# Each libFuzzer target for FUZZ_SECONDS, then the HTTP reset campaign for
-# FUZZ_SECONDS against the sanitizer build of lb.
+# Each libFuzzer target for FUZZ_SECONDS, then the HTTP/1.1 reset campaign
+# and the HTTP/2 frame campaign (python3-h2, hpack, hyperframe: TEST_PACKAGES)
+# for FUZZ_SECONDS each against the sanitizer build of lb.
 # A finding in one does not skip the others; the target fails at the end.
 fuzz: fuzz-build
 	@status=0; \
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzzers.sh $(FUZZ_TARGETS) || status=1; \
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_http_campaign.sh || status=1; \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_h2_campaign.sh || status=1; \
 	exit $$status
 
 clean:

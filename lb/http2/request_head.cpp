@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "lb/http/http_syntax.h"
 #include "lb/http/websocket.h"
 
 namespace lb::http2 {
@@ -63,6 +64,13 @@ int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::str
   if (websocket && view(protocol_) != "websocket") return refuse(400, "unsupported :protocol", reason);
   if (!have_path_ || view(path_).empty()) return refuse(400, "missing :path", reason);
   if (view(path_)[0] != '/' && !(view(path_) == "*" && *id == HTTP_OPTIONS)) return refuse(400, "invalid :path", reason);
+  // What the HTTP/1.1 request-target may hold (RFC 3986 visible ASCII, no
+  // fragment): nghttp2 lets '#' through, and a server's parser (lb's own
+  // among them) would refuse or cut what lb routed on.
+  for (char ch : view(path_)) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f || c == '#') return refuse(400, "invalid :path", reason);
+  }
 
   // Host: :authority, or the Host field; both present must agree.
   std::optional<Span> host_field;
@@ -78,6 +86,10 @@ int RequestHeadBuilder::build(bool end_stream, http::RequestHead& head, std::str
   if (have_authority_ && host_field && view(*host_field) != view(authority_))
     return refuse(400, ":authority and host disagree", reason);
   if (!have_authority_ && !host_field) return refuse(400, "missing :authority", reason);
+  // The Host lb forwards: uri-host [":" port] as on HTTP/1.1. nghttp2 lets
+  // userinfo ("a@b", RFC 9113 8.3.1 forbids it) through.
+  if (!http::detail::is_valid_host(have_authority_ ? view(authority_) : view(*host_field)))
+    return refuse(400, have_authority_ ? "invalid :authority" : "invalid host", reason);
 
   // RFC 9113 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1.
   std::optional<Span> joined_cookie;

@@ -37,6 +37,10 @@ class RequestHeadBuilder {
   // What is known of a refused request, for its access line (method, path).
   const http::RequestHead& partial() const { return partial_; }
 
+  // The bytes the views of a built head point into (besides static strings):
+  // for tests that check the views' ownership.
+  std::string_view storage() const { return storage_; }
+
  private:
   struct Span {
     uint32_t offset = 0, length = 0;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-300}
 PARALLEL=${FUZZ_PARALLEL:-1}
 OUT=build-fuzz
-[ $# -gt 0 ] || set -- request_parser response_parser proxy_protocol config
+[ $# -gt 0 ] || set -- request_parser response_parser proxy_protocol config h2_request_head
 
 # -timeout=60: every input runs in milliseconds, but on a loaded shared
 # machine a 10 s timeout fired spuriously (the reported input re-ran in 1 ms).
@@ -23,6 +23,7 @@ opts_for() {
     request_parser|response_parser) echo "-max_len=4096 -dict=tests/fuzz/dict/http.dict" ;;
     proxy_protocol) echo "-max_len=512" ;;
     config) echo "-max_len=4096 -dict=tests/fuzz/dict/json.dict" ;;
+    h2_request_head) echo "-max_len=4096 -dict=tests/fuzz/dict/h2.dict" ;;
   esac
 }
 

@@ -23,27 +23,8 @@ make --no-print-directory build/http_reset_fuzz >/dev/null || exit 1
 TOOL=build/http_reset_fuzz
 
 DIR=$(mktemp -d /tmp/lb-http-campaign.XXXXXX)
-BACKEND_PID= LB_PID=
-cleanup() {
-  [ -n "$LB_PID" ] && kill -KILL "$LB_PID" 2>/dev/null
-  [ -n "$BACKEND_PID" ] && kill -TERM "$BACKEND_PID" 2>/dev/null
-  wait 2>/dev/null
-}
-trap cleanup EXIT
-
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-
-# Waits until a line matching $2 is in file $1 (10 s).
-wait_for_line() {
-  for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
-}
-
-"$LB_BUILD/backend" --http 0,0 >"$DIR/backend.out" 2>"$DIR/backend.err" &
-BACKEND_PID=$!
-wait_for_line "$DIR/backend.out" '^ready' || { echo "backend did not start"; cat "$DIR/backend.err"; exit 1; }
-mapfile -t PORTS < <(awk '/^listening http/ {print $3}' "$DIR/backend.out")
+. tests/fuzz/campaign_lib.sh
+start_backend || exit 1
 LB_PORT=$("$TOOL" --free-port)
 
 cat >"$DIR/lb.json" <<JSON
@@ -59,34 +40,19 @@ cat >"$DIR/lb.json" <<JSON
 }
 JSON
 
-"$LB_BUILD/lb" -c "$DIR/lb.json" >"$DIR/lb.out" 2>"$DIR/lb.err" &
-LB_PID=$!
-for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$LB_PORT") 2>/dev/null && break; sleep 0.05; done
+start_lb "$LB_PORT"
 
 echo "campaign: $LB_BUILD/lb on :$LB_PORT, backend :${PORTS[0]} :${PORTS[1]}, $SECS s, seed $SEED, $CONNS connections (logs in $DIR)"
 "$TOOL" --port "$LB_PORT" --seconds "$SECS" --seed "$SEED" --conns "$CONNS" | tee "$DIR/tool.out"
 tool_rc=${PIPESTATUS[0]}
 
-alive=1
-kill -0 "$LB_PID" 2>/dev/null || alive=0
-if [ $alive = 1 ]; then
-  kill -TERM "$LB_PID"
-  for _ in $(seq 200); do kill -0 "$LB_PID" 2>/dev/null || break; sleep 0.05; done
-fi
-wait "$LB_PID" 2>/dev/null
-lb_rc=$?
-LB_PID=
-
+stop_lb
 status=0
-if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$DIR/lb.err"; then
-  echo "FAIL: sanitizer report in lb's stderr ($DIR/lb.err); top of the report:"
-  grep -m1 -A24 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$DIR/lb.err" | sed 's/^/    /'
-  status=1
-fi
-[ $alive = 1 ] || { echo "FAIL: lb was not running at the end of the campaign (exit $lb_rc)"; status=1; }
+sanitizer_report || status=1
+[ $LB_ALIVE = 1 ] || { echo "FAIL: lb was not running at the end of the campaign (exit $LB_RC)"; status=1; }
 [ $tool_rc = 0 ] || { echo "FAIL: http_reset_fuzz exit $tool_rc"; status=1; }
 if [ $status = 0 ]; then
-  echo "campaign: PASS ($SECS s, seed $SEED; lb exit $lb_rc after SIGTERM)"
+  echo "campaign: PASS ($SECS s, seed $SEED; lb exit $LB_RC after SIGTERM)"
   rm -rf "$DIR"
 else
   echo "campaign: reproduce with FUZZ_SEED=$SEED FUZZ_SECONDS=$SECS FUZZ_CONNS=$CONNS $0"

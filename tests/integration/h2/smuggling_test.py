@@ -106,6 +106,11 @@ REFUSED = {
     "empty_name": (plus(("", "1")), None, "head"),
     "crlf_in_path": (replace(":path", "/smuggle/x HTTP/1.1\r\nx-injected: 1\r\n\r\nGET /y"), None, "head"),
     "space_in_method": (replace(":method", "GE T"), None, "head"),
+    # What an HTTP/1.1 request-target or Host may not hold (nghttp2 lets these
+    # through; RFC 9113 8.3.1 forbids userinfo in :authority)
+    "fragment_in_path": (replace(":path", "/smuggle/x#frag"), None, "head"),
+    "non_ascii_in_path": (replace(":path", "/smuggle/caf\u00e9"), None, "head"),
+    "userinfo_in_authority": (replace(":authority", "user@evil.example"), None, "head"),
     # RFC 9113 8.3.1: Host must not disagree with :authority
     "host_disagrees_with_authority": (plus(("host", "other.example")), None, "head"),
 }
