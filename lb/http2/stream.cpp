@@ -35,7 +35,15 @@ ssize_t read_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, ui
 Stream::Stream(Session& session, int32_t id, uint64_t opened_ms)
     : session_(session), id_(id), opened_ms_(opened_ms), builder_(limits_of(*session.listener().config)) {}
 
-Stream::~Stream() = default;
+// Freed by the session (Session::reap, or with the session), never from
+// inside an exchange call: an exchange that did not complete after its stream
+// ended normally (see on_closed) is told now.
+Stream::~Stream() {
+  if (exchange_ && !completed_) {
+    completed_ = true;
+    exchange_->on_client_gone();
+  }
+}
 
 // ------------------------------------------------------------------ request
 
@@ -353,6 +361,10 @@ void Stream::start_tunnel() {
 // the client's pace, as they do on HTTP/1.1).
 void Stream::exchange_complete() {
   completed_ = true;
+  if (closed_) {  // the stream ended while the exchange was finishing (see on_closed)
+    if (exchange_) exchange_->write_access_log();
+    return;
+  }
   // A response that ended before the request: the client may stop sending
   // (RST_STREAM NO_ERROR once our END_STREAM is out, RFC 9113 8.1).
   if (end_stream_sent_ && !end_stream_received_) reset(NGHTTP2_NO_ERROR);
@@ -370,6 +382,13 @@ void Stream::on_closed() {
     exchange_->write_access_log();
     return;
   }
+  // Our END_STREAM went out with the client's already in: the stream ended
+  // normally, inside the exchange's own send_response_end() or local answer
+  // (the flush it asked for sent the last frame at once). The client is not
+  // gone: the exchange completes when that call returns, keeping its server
+  // connection for the pool, and exchange_complete() writes the access line
+  // (~Stream tells the exchange should it never complete).
+  if (response_ended_ && end_stream_sent_ && end_stream_received_) return;
   completed_ = true;
   exchange_->on_client_gone();
 }

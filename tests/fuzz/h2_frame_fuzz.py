@@ -263,7 +263,9 @@ class Gen:
             sid = self.pick(open_ids) if open_ids else 0
             k = self.pick([0, 1, 3, 4, 5, 6, 10] if sid else [0, 1, 6, 10])
         else:
-            sid = self.pick(open_ids) if open_ids and self.chance(0.7) else self.pick([0, 1, 2, 99, 0x7FFFFFFF])
+            # (Mostly on the connection's own streams: a stream error keeps the
+            # connection, and what follows on it, going.)
+            sid = self.pick(open_ids) if open_ids and self.chance(0.85) else self.pick([0, 1, 2, 99, 0x7FFFFFFF])
             k = r.randrange(11)
         if k == 0:
             self.add(frame(PING, self.pick([0, 0, F_ACK]) if not self.valid else 0, 0,
@@ -344,7 +346,7 @@ class Gen:
         sett = [(0x4, self.pick(windows)), (0x2, 0)]
         if self.chance(0.3):
             sett.append((0x1, self.pick([0, 100, 4096, 65536])))
-        if self.valid or self.chance(0.8):
+        if self.valid or self.chance(0.95):  # (without it: "SETTINGS expected", a connection error)
             self.add(frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", a, b) for a, b in sett)))
         if self.chance(0.8):
             self.add(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))

@@ -9,6 +9,8 @@
 # written from what the stream kept), stops lb with SIGTERM and fails when:
 #   - the driver says lb died or stopped answering GET / over h2 or HTTP/1.1,
 #   - lb was not running at the end, or did not exit 0 on SIGTERM,
+#   - lb's descriptors did not return to what it started with (+2) within 20 s
+#     of the traffic's end (idle server connections expire after 2 s here),
 #   - its stderr holds an ASan/UBSan/LSan report (its top frames are printed).
 #
 #   FUZZ_SECONDS=60 FUZZ_SEED=7 FUZZ_H2_CONNS=32 tests/fuzz/run_h2_campaign.sh
@@ -63,11 +65,14 @@ cat >"$DIR/lb.json" <<JSON
   ],
   "pools": [ { "name": "p", "algorithm": "round_robin",
                "servers": [ { "address": "127.0.0.1:${PORTS[0]}" }, { "address": "127.0.0.1:${PORTS[1]}" } ],
+               "keepalive": { "max_idle": 32, "idle_timeout": "2s" },
                "timeouts": { "connect": "1s", "response": "5s", "idle": "10s" } } ]
 }
 JSON
 
 start_lb "$PORT2"
+lb_fds() { ls "/proc/$LB_PID/fd" 2>/dev/null | wc -l; }
+FDS_START=$(lb_fds)
 
 echo "h2 campaign: $LB_BUILD/lb on :$PORT1 :$PORT2, backend :${PORTS[0]} :${PORTS[1]}, $SECS s, seed $SEED, $CONNS connections (logs in $DIR)"
 if [ -n "${FUZZ_H2_REPLAY:-}" ]; then
@@ -81,8 +86,23 @@ else
 fi
 driver_rc=${PIPESTATUS[0]}
 
+# Every client connection is closed by now, and idle server connections
+# expire after 2 s: lb's descriptors return to what it started with.
+fds_end=$(lb_fds)
+for _ in $(seq 100); do
+  [ "$fds_end" -le $((FDS_START + 2)) ] && break
+  sleep 0.2; fds_end=$(lb_fds)
+done
+echo "lb descriptors: $FDS_START at the start, $fds_end at the end"
+fd_leak=0
+if [ -n "$FDS_START" ] && [ "$fds_end" -gt $((FDS_START + 2)) ]; then
+  fd_leak=1
+  ls -l "/proc/$LB_PID/fd" >"$DIR/lb-fds.txt" 2>&1
+  ss -tanp 2>/dev/null | grep "pid=$LB_PID," >>"$DIR/lb-fds.txt"
+fi
 stop_lb
 status=0
+[ $fd_leak = 0 ] || { echo "FAIL: lb still holds $fds_end descriptors 20 s after the traffic, $FDS_START at the start (list: $DIR/lb-fds.txt)"; status=1; }
 sanitizer_report || status=1
 [ $LB_ALIVE = 1 ] || { echo "FAIL: lb was not running at the end of the campaign (exit $LB_RC)"; status=1; }
 [ $LB_ALIVE = 0 ] || [ $LB_RC = 0 ] || { echo "FAIL: lb exited $LB_RC on SIGTERM (expected 0)"; status=1; }

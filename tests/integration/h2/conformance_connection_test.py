@@ -309,6 +309,23 @@ class ConnectionManagement(Conformance):
         self.assertGreater(l.get("bytes_out", 0), 0, l)
 
     @lb_only
+    def test_a_complete_stream_keeps_its_server_connection(self):
+        """A response whose last frame goes out at once, with the client's
+        END_STREAM already in, ends the stream inside the exchange's own
+        completion: the exchange still completes normally — the server
+        connection goes back to the pool for the next request and the access
+        line does not say "aborted" (found by the HTTP/2 frame campaign)."""
+        key = self.key()
+        c = self.client("h2c")
+        for i in range(3):
+            self.assertEqual(c.request("GET", "/ka/%s/%d" % (key, i)).status, 200)
+        recs = [self.backend.seen_path("/ka/%s/%d" % (key, i))[0] for i in range(3)]
+        self.assertEqual(len({r.conn_id for r in recs}), 1,
+                         "one server connection for three sequential requests: %s" % [r.conn_id for r in recs])
+        lines = self.access_lines(lambda l: (l.get("path") or "").startswith("/ka/%s/" % key), count=3)
+        self.assertEqual([l.get("aborted") for l in lines], [False] * 3, lines)
+
+    @lb_only
     def test_max_requests_per_connection(self):
         """SPEC 9: GOAWAY goes out when the N-th stream opens, naming it as the
         last stream; that stream still completes; later streams are not served."""
