@@ -63,13 +63,17 @@ class Session final : public Deferred {
   // connection produced meanwhile leaves in one write.
   void want_send();
   void run_deferred() override;
+  // Reused per response: the header list handed to nghttp2 (which copies it)
+  // and the lower-cased names it points into. No allocation per response
+  // once they have grown to the largest head seen.
+  std::vector<nghttp2_nv>& nv_scratch() { return nv_scratch_; }
+  std::string& name_scratch() { return name_scratch_; }
   // A stream's deadline changed to `deadline_ms` (loop time).
   void on_stream_deadline(uint64_t deadline_ms);
   // GOAWAY(error) and close once it has left; open streams end.
   void end_connection(uint32_t error_code);
 
  private:
-  static ssize_t send_callback_unused(nghttp2_session*, const uint8_t*, size_t, int, void*);
   static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
@@ -103,6 +107,8 @@ class Session final : public Deferred {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<std::unique_ptr<Stream>> closed_;  // freed by reap()
   std::string out_;  // frames collected by flush() for one write
+  std::vector<nghttp2_nv> nv_scratch_;
+  std::string name_scratch_;
   int in_nghttp2_ = 0;          // depth of nghttp2 calls running (no sending from inside)
   bool flushing_ = false;
   bool draining_ = false;       // GOAWAY sent: no new streams

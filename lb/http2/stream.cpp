@@ -181,24 +181,25 @@ void Stream::consume(size_t n) {
 
 // Response heads go out with lower-case names and without the fields that
 // only describe the HTTP/1.1 hop (RFC 9113 8.2.2).
-void Stream::submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body,
-                         std::string_view extra_name, std::string_view extra_value) {
+void Stream::submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body) {
   char status_text[4];
   snprintf(status_text, sizeof status_text, "%03d", status);
-  std::vector<nghttp2_nv> nva;
-  std::vector<std::string> lowered;
+  std::vector<nghttp2_nv>& nva = session_.nv_scratch();
+  std::string& names = session_.name_scratch();
   const size_t n = headers ? headers->size() : 0;
-  nva.reserve(n + 2);
-  lowered.reserve(n);
+  size_t name_bytes = 0;
+  for (size_t i = 0; i < n; ++i) name_bytes += (*headers)[i].name.size();
+  nva.clear();
+  names.clear();
+  names.reserve(name_bytes);  // no reallocation below: the nv entries point into it
   nva.push_back(make_nv(":status", std::string_view(status_text, 3)));
   for (size_t i = 0; i < n; ++i) {
     const http::Header& h = (*headers)[i];
     if (http::is_hop_by_hop(h.name, *headers)) continue;
-    std::string& name = lowered.emplace_back(h.name);
-    for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    nva.push_back(make_nv(name, h.value));
+    const size_t at = names.size();
+    for (char c : h.name) names.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+    nva.push_back(make_nv(std::string_view(names).substr(at, h.name.size()), h.value));
   }
-  if (!extra_name.empty()) nva.push_back(make_nv(extra_name, extra_value));
   int rv;
   if (!with_body) {
     rv = nghttp2_submit_headers(session_.ng(), end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id_,
@@ -215,8 +216,8 @@ void Stream::submit_head(int status, const http::Headers* headers, bool end_stre
 
 void Stream::submit_trailers() {
   const http::Headers& fields = response_trailers_.fields();
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size());
+  std::vector<nghttp2_nv>& nva = session_.nv_scratch();
+  nva.clear();
   for (const http::Header& h : fields) nva.push_back(make_nv(h.name, h.value));
   nghttp2_submit_trailer(session_.ng(), id_, nva.data(), nva.size());
 }

@@ -87,8 +87,7 @@ class Stream final : public ClientStream {
   bool is_tls() const override;
 
   void submit_trailers();
-  void submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body,
-                   std::string_view extra_name = {}, std::string_view extra_value = {});
+  void submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body);
   void deliver_body();
   void forward_body(std::string_view data);
   void maybe_deliver_end();
