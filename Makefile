@@ -16,8 +16,9 @@ SHELL := /bin/bash
 # HTTP/2 framing, HPACK and flow control of client connections (SPEC 9);
 # nghttp2-client (h2load, nghttp) and python3-h2: independent HTTP/2 clients
 # for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
-# handshakes per request in the TLS benchmark.
-BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev doctest-dev
+# handshakes per request in the TLS benchmark. libre2-dev: route path_regex
+# and regex rewrites (SPEC 10) in linear time, never backtracking.
+BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev doctest-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
@@ -47,7 +48,7 @@ CC       ?= gcc
 CPPFLAGS := -I. -I$(LLHTTP_INC) -MMD -MP
 CXXFLAGS := -std=c++20 $(OPTFLAGS) -Wall -Wextra -pthread
 CFLAGS   := $(OPTFLAGS) -pthread
-LDLIBS   := -luv -lnghttp2 -lssl -lcrypto -pthread
+LDLIBS   := -luv -lnghttp2 -lre2 -lssl -lcrypto -pthread
 
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,11 +66,97 @@ struct LoggingConfig {
   std::optional<std::string> access_log;   // nullopt = off, "-" = stdout
 };
 
+// A header value with %{variable} references (SPEC 10 "Headers"), split at
+// load time so the data path only concatenates.
+struct HeaderTemplate {
+  enum class Var : uint8_t {
+    literal, client_ip, client_port, request_id, scheme, host, path, listener, route, server,
+    tls_version, tls_sni, jwt_claim,
+  };
+  struct Piece {
+    Var var = Var::literal;
+    std::string text;  // the literal, or the claim name for jwt_claim
+  };
+  std::vector<Piece> pieces;
+  bool is_literal() const { return pieces.empty() || (pieces.size() == 1 && pieces[0].var == Var::literal); }
+};
+
+// set / add / remove for one direction (SPEC 10): names as written for set
+// and add (sent in that case), lower-cased for remove and for matching.
+struct HeaderRules {
+  struct Field {
+    std::string name;
+    std::string lower;
+    HeaderTemplate value;
+  };
+  std::vector<Field> set;
+  std::vector<Field> add;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct Redirect {
+  std::optional<std::string> scheme;  // "http" | "https"
+  std::optional<std::string> host;
+  std::optional<uint16_t> port;
+  std::optional<std::string> path;    // replaces the whole path
+  std::optional<std::string> prefix;  // replaces the matched path_prefix
+  int status = 301;                   // 301 | 302 | 303 | 307 | 308
+  bool keep_query = true;
+};
+
+struct Respond {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain";
+};
+
+struct Rewrite {
+  std::optional<std::string> prefix;  // replaces the matched path_prefix
+  std::string regex;                  // RE2, whole path; used when prefix is unset
+  std::string replace;                // \1 … \9 capture groups
+};
+
+struct Fault {
+  Duration delay{0};
+  double delay_percent = 0;  // 0..100
+  int abort_status = 0;      // 0 = no abort
+  double abort_percent = 0;  // 0..100
+};
+
+struct RetriesConfig;
+struct PoolTimeouts;
+
 struct Route {
+  enum class Action { pool, redirect, respond };
+  std::string name;                        // "route-<index>" when not given
   std::optional<std::string> host;         // lower-cased; exact, or "*.example.com"
   std::optional<std::string> path_prefix;
+  std::optional<std::string> path_exact;
+  std::optional<std::string> path_regex;   // RE2, anchored at both ends when matched
+  std::vector<std::string> methods;        // upper-case as written; empty = any
   std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, value exact
-  std::string pool;
+  Action action = Action::pool;
+  std::string pool;                        // the effective pool (the listener's when the route names none)
+  std::optional<Redirect> redirect;
+  std::optional<Respond> respond;
+  std::optional<Rewrite> rewrite;
+  HeaderRules request_headers;
+  HeaderRules response_headers;
+  // The pool's settings with the route's "retries" / "timeouts" keys applied
+  // over them (conf/load.cpp fills these once the pools are known).
+  std::shared_ptr<const RetriesConfig> retries;
+  std::shared_ptr<const PoolTimeouts> timeouts;
+  std::optional<Fault> fault;
+};
+
+// error_pages: a body that replaces lb's JSON body for one status or class.
+struct ErrorPage {
+  int status = 0;        // e.g. 503, or 5 for "5xx"
+  bool is_class = false;
+  std::string path;      // resolved
+  std::string body;      // read at load
+  std::string content_type;
 };
 
 struct TlsCertificate {
@@ -138,6 +225,19 @@ struct ListenerConfig {
   std::optional<RateLimit> rate_limit;
   bool forwarded_headers = true;
   ProxyProtocol proxy_protocol;
+  HeaderRules request_headers;   // applied before the route's (SPEC 10)
+  HeaderRules response_headers;
+  std::vector<ErrorPage> error_pages;
+
+  // The page for `status`: an exact entry, else its class, else null.
+  const ErrorPage* error_page(int status) const {
+    const ErrorPage* cls = nullptr;
+    for (const auto& p : error_pages) {
+      if (!p.is_class && p.status == status) return &p;
+      if (p.is_class && p.status == status / 100) cls = &p;
+    }
+    return cls;
+  }
 };
 
 struct ServerConfig {
@@ -202,6 +302,17 @@ struct PoolTls {
   std::optional<std::string> sni;
 };
 
+// Cookie stickiness (SPEC 10): the cookie names a server by a digest of its
+// pool and address, never the address itself.
+struct StickyConfig {
+  enum class SameSite { none, lax, strict, unset };
+  std::string cookie = "lb_srv";
+  std::optional<Duration> max_age;  // nullopt: a session cookie
+  bool secure = false;
+  bool http_only = true;
+  SameSite same_site = SameSite::lax;
+};
+
 struct PoolConfig {
   std::string name;
   Algorithm algorithm = Algorithm::round_robin;
@@ -216,6 +327,7 @@ struct PoolConfig {
   WhenAllDown when_all_down = WhenAllDown::fail;
   Duration slow_start{0};
   std::optional<PoolTls> tls;
+  std::optional<StickyConfig> sticky;
 };
 
 struct Config {

@@ -20,6 +20,12 @@ inline constexpr EnumName<Protocol> kProtocolNames[] = {
     {"tcp", Protocol::tcp},
 };
 
+inline constexpr EnumName<StickyConfig::SameSite> kSameSiteNames[] = {
+    {"Strict", StickyConfig::SameSite::strict},
+    {"Lax", StickyConfig::SameSite::lax},
+    {"None", StickyConfig::SameSite::none},
+};
+
 inline constexpr EnumName<LogLevel> kLogLevelNames[] = {
     {"debug", LogLevel::debug},
     {"info", LogLevel::info},

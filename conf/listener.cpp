@@ -4,6 +4,7 @@
 // proxy_protocol, plus the rules that depend on the protocol (http-only keys
 // on tcp listeners, tcp's required pool, which ALPN names, rate-limit keys and
 // PROXY sending make sense where) or on TLS (h2c only without it).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -15,72 +16,6 @@ namespace lb::conf::detail {
 namespace {
 
 constexpr int64_t kMaxConnections = 10'000'000;
-
-void load_route_host(Ctx& ctx, const json& v, const Pointer& at, Route& r) {
-  std::string raw;
-  if (!read_string(ctx, v, at, raw)) return;
-  std::string host = to_lower(raw);
-  if (host.find(':') != std::string::npos) {
-    ctx.error(at, "host " + quote(raw) + " must not include a port (routes match the Host header without its port)");
-    return;
-  }
-  std::string_view check = host;
-  if (check.starts_with("*.")) check.remove_prefix(2);
-  if (check.find('*') != std::string_view::npos) {
-    ctx.error(at, "invalid host " + quote(raw) + ": a wildcard is only allowed as a leading \"*.\"");
-    return;
-  }
-  std::string err;
-  if (!valid_hostname(check, err)) {
-    ctx.error(at, "invalid host " + quote(raw) + ": " + err);
-    return;
-  }
-  r.host = host;
-}
-
-void load_route(Ctx& ctx, const json& v, const Pointer& at, Route& r, std::vector<PoolRef>& refs) {
-  Obj o(ctx, v, at, {"host", "path_prefix", "headers", "pool"});
-  if (!o.ok()) return;
-  if (const json* p = o.require("pool"))
-    if (read_name(ctx, *p, o.at("pool"), r.pool)) refs.push_back({o.at("pool"), r.pool});
-  o.with_nonnull("host", [&](const json& x, const Pointer& p) { load_route_host(ctx, x, p, r); });
-  o.with_nonnull("path_prefix", [&](const json& x, const Pointer& p) {
-    std::string s;
-    if (!read_string(ctx, x, p, s)) return;
-    if (s[0] != '/') ctx.error(p, "path_prefix " + quote(s) + " must start with \"/\"");
-    else if (!is_visible_ascii(s)) ctx.error(p, "path_prefix " + quote(s) + " must not contain spaces or control characters");
-    else r.path_prefix = s;
-  });
-  o.with_nonnull("headers", [&](const json& x, const Pointer& p) {
-    if (!x.is_object()) {
-      ctx.error(p, "expected an object of header name → value, got " + describe(x));
-      return;
-    }
-    for (const auto& [name, value] : x.items()) {
-      const Pointer hp = p / name;
-      if (!is_http_token(name)) {
-        ctx.error(hp, "invalid header name " + quote(name));
-        continue;
-      }
-      std::string lower = to_lower(name);
-      bool dup = false;
-      for (const auto& h : r.headers) dup = dup || h.first == lower;
-      if (dup) {
-        ctx.error(hp, "header " + quote(name) + " is listed twice (header names are case-insensitive)");
-        continue;
-      }
-      std::string val;
-      if (!read_string(ctx, value, hp, val, true)) continue;
-      bool bad = false;
-      for (char c : val) bad = bad || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
-      if (bad) {
-        ctx.error(hp, "header value must not contain control characters");
-        continue;
-      }
-      r.headers.emplace_back(std::move(lower), std::move(val));
-    }
-  });
-}
 
 void load_certificate(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
   Obj o(ctx, v, at, {"cert", "key"});
@@ -220,12 +155,56 @@ void load_proxy_protocol(Ctx& ctx, const json& v, const Pointer& at, bool tcp, b
   });
 }
 
+// Content type by extension: error pages are HTML, JSON or text in practice.
+std::string content_type_for(std::string_view path) {
+  auto ends = [&](std::string_view ext) { return path.size() > ext.size() && to_lower(path.substr(path.size() - ext.size())) == ext; };
+  if (ends(".html") || ends(".htm")) return "text/html; charset=utf-8";
+  if (ends(".json")) return "application/json";
+  if (ends(".txt")) return "text/plain; charset=utf-8";
+  if (ends(".xml")) return "application/xml";
+  if (ends(".css")) return "text/css";
+  if (ends(".js")) return "text/javascript";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+constexpr std::size_t kMaxErrorPageBytes = 1 << 20;
+
+void load_error_pages(Ctx& ctx, const json& v, const Pointer& at, std::vector<ErrorPage>& out) {
+  if (!v.is_object()) {
+    ctx.error(at, "expected an object of status (\"503\") or class (\"5xx\") → file, got " + describe(v));
+    return;
+  }
+  for (const auto& [key, value] : v.items()) {
+    const Pointer p = at / key;
+    ErrorPage page;
+    if (key.size() == 3 && key[0] >= '1' && key[0] <= '5' && key[1] == 'x' && key[2] == 'x') {
+      page.is_class = true;
+      page.status = key[0] - '0';
+    } else if (key.size() == 3 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+               key[0] >= '1' && key[0] <= '5') {
+      page.status = std::stoi(key);
+    } else {
+      ctx.error(p, "expected a status (\"503\") or a class (\"5xx\"), got " + quote(key));
+      continue;
+    }
+    if (!read_file_path(ctx, value, p, page.path)) continue;
+    std::string err;
+    if (!read_file(page.path, page.body, err, kMaxErrorPageBytes)) {
+      ctx.error(p, "cannot read error page " + quote(page.path) + ": " + err);
+      continue;
+    }
+    page.content_type = content_type_for(page.path);
+    out.push_back(std::move(page));
+  }
+}
+
 }  // namespace
 
-void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l, std::vector<PoolRef>& refs) {
+void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l, ListenerRefs& refs) {
   Obj o(ctx, v, at,
         {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
-         "rate_limit", "forwarded_headers", "proxy_protocol"});
+         "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
   if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
@@ -243,7 +222,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
     std::string name;
     if (read_name(ctx, x, p, name)) {
       l.pool = name;
-      refs.push_back({p, name});
+      refs.pools.push_back({p, name});
     }
   });
 
@@ -255,7 +234,14 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
     }
     if (!check_array(ctx, x, p)) return;
     has_routes = !x.empty();
-    for (std::size_t i = 0; i < x.size(); ++i) load_route(ctx, x[i], p / i, l.routes.emplace_back(), refs);
+    l.routes.reserve(x.size());  // RouteOverrides keep pointers into it
+    for (std::size_t i = 0; i < x.size(); ++i) load_route(ctx, x[i], p / i, i, l.pool, l.routes.emplace_back(), refs);
+    for (std::size_t i = 0; i < l.routes.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (l.routes[i].name == l.routes[j].name && !l.routes[i].name.empty()) {
+          ctx.error(p / i / "name", "duplicate route name " + quote(l.routes[i].name) + " (also " + (p / j).str() + ")");
+          break;
+        }
   });
 
   if (tcp && !o.has("pool")) o.require("pool", "a tcp listener forwards every connection to its pool");
@@ -285,6 +271,18 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   });
   o.with("proxy_protocol", [&](const json& x, const Pointer& p) {
     load_proxy_protocol(ctx, x, p, tcp, protocol_known, l.proxy_protocol);
+  });
+  o.with_nonnull("request_headers", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "request_headers applies only to http listeners");
+    else load_header_rules(ctx, x, p, HeaderDirection::request, l.request_headers);
+  });
+  o.with_nonnull("response_headers", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "response_headers applies only to http listeners");
+    else load_header_rules(ctx, x, p, HeaderDirection::response, l.response_headers);
+  });
+  o.with_nonnull("error_pages", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "error_pages applies only to http listeners");
+    else load_error_pages(ctx, x, p, l.error_pages);
   });
 }
 

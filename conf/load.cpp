@@ -168,6 +168,25 @@ void check_pool_refs(Ctx& ctx, const json* pools, const std::vector<PoolRef>& re
   }
 }
 
+// A route's "retries" / "timeouts" start from its pool's values (defaults
+// when the pool is unknown: that error is reported already) and replace the
+// keys the route sets.
+void apply_route_overrides(Ctx& ctx, const Config& cfg, const std::vector<RouteOverrides>& overrides) {
+  for (const RouteOverrides& ov : overrides) {
+    const PoolConfig* pool = cfg.find_pool(ov.route->pool);
+    if (ov.retries) {
+      auto r = std::make_shared<RetriesConfig>(pool ? pool->retries : RetriesConfig{});
+      load_retries(ctx, *ov.retries, ov.retries_at, *r);
+      ov.route->retries = std::move(r);
+    }
+    if (ov.timeouts) {
+      auto t = std::make_shared<PoolTimeouts>(pool ? pool->timeouts : PoolTimeouts{});
+      load_pool_timeouts(ctx, *ov.timeouts, ov.timeouts_at, *t);
+      ov.route->timeouts = std::move(t);
+    }
+  }
+}
+
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
   Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "admin", "logging", "listeners", "pools"});
   if (!o.ok()) return;
@@ -178,11 +197,12 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   o.with_nonnull("admin", [&](const json& x, const Pointer& p) { load_admin(ctx, x, p, cfg.admin.emplace()); });
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
 
-  std::vector<PoolRef> refs;
+  ListenerRefs refs;
   if (const json* x = o.require("listeners")) {
     const Pointer p = o.at("listeners");
     if (check_array(ctx, *x, p)) {
       if (x->empty()) ctx.error(p, "at least one listener is required");
+      cfg.listeners.reserve(x->size());  // RouteOverrides keep pointers into the listeners' routes
       for (std::size_t i = 0; i < x->size(); ++i) load_listener(ctx, (*x)[i], p / i, cfg.listeners.emplace_back(), refs);
       check_unique_names(ctx, *x, p, "listener");
     }
@@ -198,7 +218,8 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   }
   check_listen_clashes(ctx, cfg, o.value("admin"));
   // Without a "pools" list every reference would dangle; the missing key is the one error.
-  if (pools) check_pool_refs(ctx, pools, refs);
+  if (pools) check_pool_refs(ctx, pools, refs.pools);
+  apply_route_overrides(ctx, cfg, refs.overrides);
 }
 
 }  // namespace

@@ -153,6 +153,55 @@ void load_circuit_breaker(Ctx& ctx, const json& v, const Pointer& at, CircuitBre
   });
 }
 
+void load_keepalive(Ctx& ctx, const json& v, const Pointer& at, KeepaliveConfig& k) {
+  Obj o(ctx, v, at, {"max_idle", "idle_timeout"});
+  o.with("max_idle", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 65535, k.max_idle); });
+  o.with("idle_timeout", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, k.idle_timeout); });
+}
+
+void load_pool_tls(Ctx& ctx, const json& v, const Pointer& at, PoolTls& t) {
+  Obj o(ctx, v, at, {"verify", "ca", "sni"});
+  if (!o.ok()) return;
+  o.with("verify", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, t.verify); });
+  o.with_nonnull("ca", [&](const json& x, const Pointer& p) {
+    std::string path;
+    if (!read_file_path(ctx, x, p, path)) return;
+    if (!t.verify) ctx.error(p, "ca is set but \"verify\" is false; remove one of them");
+    else t.ca = path;
+  });
+  o.with_nonnull("sni", [&](const json& x, const Pointer& p) {
+    std::string s, err;
+    if (!read_string(ctx, x, p, s)) return;
+    if (!valid_hostname(s, err)) ctx.error(p, "invalid sni " + quote(s) + ": " + err);
+    else t.sni = s;
+  });
+}
+
+void load_sticky(Ctx& ctx, const json& v, const Pointer& at, StickyConfig& s) {
+  Obj o(ctx, v, at, {"cookie", "max_age", "secure", "http_only", "same_site"});
+  if (!o.ok()) return;
+  o.with("cookie", [&](const json& x, const Pointer& p) {
+    std::string name;
+    if (!read_string(ctx, x, p, name)) return;
+    if (!is_http_token(name)) ctx.error(p, "invalid cookie name " + quote(name));
+    else s.cookie = name;
+  });
+  o.with_nonnull("max_age", [&](const json& x, const Pointer& p) {
+    Duration d{};
+    if (read_duration(ctx, x, p, d)) s.max_age = d;
+  });
+  o.with("secure", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, s.secure); });
+  o.with("http_only", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, s.http_only); });
+  o.with("same_site", [&](const json& x, const Pointer& p) {
+    if (x.is_null()) s.same_site = StickyConfig::SameSite::unset;
+    else read_enum(ctx, x, p, kSameSiteNames, "same_site", s.same_site);
+  });
+  if (s.same_site == StickyConfig::SameSite::none && !s.secure)
+    ctx.error(o.at("same_site"), "same_site \"None\" needs \"secure\": true (browsers drop the cookie otherwise)");
+}
+
+}  // namespace
+
 void load_retries(Ctx& ctx, const json& v, const Pointer& at, RetriesConfig& r) {
   Obj o(ctx, v, at, {"attempts", "on", "backoff_base", "backoff_max", "budget_percent"});
   if (!o.ok()) return;
@@ -197,37 +246,13 @@ void load_pool_timeouts(Ctx& ctx, const json& v, const Pointer& at, PoolTimeouts
   o.with("idle", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.idle); });
 }
 
-void load_keepalive(Ctx& ctx, const json& v, const Pointer& at, KeepaliveConfig& k) {
-  Obj o(ctx, v, at, {"max_idle", "idle_timeout"});
-  o.with("max_idle", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 65535, k.max_idle); });
-  o.with("idle_timeout", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, k.idle_timeout); });
-}
-
-void load_pool_tls(Ctx& ctx, const json& v, const Pointer& at, PoolTls& t) {
-  Obj o(ctx, v, at, {"verify", "ca", "sni"});
-  if (!o.ok()) return;
-  o.with("verify", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, t.verify); });
-  o.with_nonnull("ca", [&](const json& x, const Pointer& p) {
-    std::string path;
-    if (!read_file_path(ctx, x, p, path)) return;
-    if (!t.verify) ctx.error(p, "ca is set but \"verify\" is false; remove one of them");
-    else t.ca = path;
-  });
-  o.with_nonnull("sni", [&](const json& x, const Pointer& p) {
-    std::string s, err;
-    if (!read_string(ctx, x, p, s)) return;
-    if (!valid_hostname(s, err)) ctx.error(p, "invalid sni " + quote(s) + ": " + err);
-    else t.sni = s;
-  });
-}
-
-}  // namespace
 
 void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
   Obj o(ctx, v, at,
         {"name", "algorithm", "hash_key", "hash_balance_factor", "servers", "health_check", "circuit_breaker",
-         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls"});
+         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls", "sticky"});
   if (!o.ok()) return;
+  o.with_nonnull("sticky", [&](const json& x, const Pointer& p) { load_sticky(ctx, x, p, pool.sticky.emplace()); });
   pool.hash_key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), pool.name);
   bool algorithm_known = true;

@@ -4,6 +4,7 @@
 // (unique names, pool references, listen clashes) to load.cpp.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,43 @@ struct PoolRef {
   std::string name;
 };
 
+// A route's "retries" / "timeouts" objects: applied over its pool's values
+// once the pools are loaded (load.cpp), so keys the route leaves out come
+// from the pool.
+struct RouteOverrides {
+  Route* route = nullptr;  // stable: the listeners' route vectors are complete when these are applied
+  const json* retries = nullptr;
+  const json* timeouts = nullptr;
+  Pointer retries_at, timeouts_at;
+};
+
+// What the loaders of one listener hand back to load.cpp's cross checks.
+struct ListenerRefs {
+  std::vector<PoolRef> pools;
+  std::vector<RouteOverrides> overrides;
+};
+
 // listener.cpp: one element of "listeners".
-void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& out, std::vector<PoolRef>& refs);
+void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& out, ListenerRefs& refs);
+
+// route.cpp: one element of a listener's "routes"; `listener_pool` is the
+// listener's default pool (routes without an action use it).
+void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
+                const std::optional<std::string>& listener_pool, Route& r, ListenerRefs& refs);
+
+// A rewrite result or configured path byte that may not reach a request line.
+bool has_forbidden_path_byte(std::string_view s);
+
+// header_rules.cpp
+enum class HeaderDirection { request, response };
+bool parse_header_template(Ctx& ctx, const Pointer& at, std::string_view text, HeaderDirection dir,
+                           HeaderTemplate& out);
+void load_header_rules(Ctx& ctx, const json& v, const Pointer& at, HeaderDirection dir, HeaderRules& rules);
 
 // pool.cpp: one element of "pools".
 void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& out);
+// Fill only the keys present in `v` (a route's overrides use them too).
+void load_retries(Ctx& ctx, const json& v, const Pointer& at, RetriesConfig& r);
+void load_pool_timeouts(Ctx& ctx, const json& v, const Pointer& at, PoolTimeouts& t);
 
 }  // namespace lb::conf::detail

@@ -33,6 +33,102 @@ json optional_string(const std::optional<std::string>& s) { return s ? json(*s) 
 
 json optional_duration(const std::optional<Duration>& d) { return d ? json(format_duration(*d)) : json(nullptr); }
 
+json retries_json(const RetriesConfig& r) {
+  json on = json::array();
+  for (RetryOn x : r.on) on.push_back(enum_name(detail::kRetryOnNames, x));
+  return {{"attempts", r.attempts},
+          {"on", on},
+          {"backoff_base", format_duration(r.backoff_base)},
+          {"backoff_max", format_duration(r.backoff_max)},
+          {"budget_percent", r.budget_percent}};
+}
+
+json timeouts_json(const PoolTimeouts& t) {
+  return {{"connect", format_duration(t.connect)},
+          {"response", format_duration(t.response)},
+          {"idle", format_duration(t.idle)}};
+}
+
+std::string template_text(const HeaderTemplate& t) {
+  using Var = HeaderTemplate::Var;
+  static constexpr std::pair<Var, const char*> kNames[] = {
+      {Var::client_ip, "client_ip"}, {Var::client_port, "client_port"}, {Var::request_id, "request_id"},
+      {Var::scheme, "scheme"},       {Var::host, "host"},               {Var::path, "path"},
+      {Var::listener, "listener"},   {Var::route, "route"},             {Var::server, "server"},
+      {Var::tls_version, "tls_version"}, {Var::tls_sni, "tls_sni"},
+  };
+  std::string out;
+  for (const auto& piece : t.pieces) {
+    if (piece.var == Var::literal) {
+      out += piece.text;
+    } else if (piece.var == Var::jwt_claim) {
+      out += "%{jwt." + piece.text + "}";
+    } else {
+      for (const auto& [var, name] : kNames)
+        if (var == piece.var) out += std::string("%{") + name + "}";
+    }
+  }
+  return out;
+}
+
+json header_rules_json(const HeaderRules& rules) {
+  json set = json::object(), add = json::object(), remove = json::array();
+  for (const auto& f : rules.set) set[f.name] = template_text(f.value);
+  for (const auto& f : rules.add) add[f.name] = template_text(f.value);
+  for (const auto& name : rules.remove) remove.push_back(name);
+  return {{"set", set}, {"add", add}, {"remove", remove}};
+}
+
+json route_json(const Route& r) {
+  json headers = json::object();
+  for (const auto& [name, value] : r.headers) headers[name] = value;
+  json j = {{"name", r.name},
+            {"host", optional_string(r.host)},
+            {"path_prefix", optional_string(r.path_prefix)},
+            {"path_exact", optional_string(r.path_exact)},
+            {"path_regex", optional_string(r.path_regex)},
+            {"headers", headers},
+            {"response_headers", header_rules_json(r.response_headers)}};
+  if (!r.methods.empty()) j["methods"] = r.methods;
+  switch (r.action) {
+    case Route::Action::pool:
+      j["pool"] = r.pool;
+      j["request_headers"] = header_rules_json(r.request_headers);
+      if (r.retries) j["retries"] = retries_json(*r.retries);
+      if (r.timeouts) j["timeouts"] = timeouts_json(*r.timeouts);
+      if (r.rewrite) {
+        j["rewrite"] = r.rewrite->prefix ? json{{"prefix", *r.rewrite->prefix}}
+                                         : json{{"regex", r.rewrite->regex}, {"replace", r.rewrite->replace}};
+      }
+      if (r.fault) {
+        json f = json::object();
+        if (r.fault->delay.count() > 0)
+          f.update({{"delay", format_duration(r.fault->delay)}, {"delay_percent", number(r.fault->delay_percent)}});
+        if (r.fault->abort_status != 0)
+          f.update({{"abort_status", r.fault->abort_status}, {"abort_percent", number(r.fault->abort_percent)}});
+        j["fault"] = f;
+      }
+      break;
+    case Route::Action::redirect: {
+      const Redirect& rd = *r.redirect;
+      j["redirect"] = {{"scheme", optional_string(rd.scheme)},
+                       {"host", optional_string(rd.host)},
+                       {"port", rd.port ? json(*rd.port) : json(nullptr)},
+                       {"path", optional_string(rd.path)},
+                       {"prefix", optional_string(rd.prefix)},
+                       {"status", rd.status},
+                       {"keep_query", rd.keep_query}};
+      break;
+    }
+    case Route::Action::respond:
+      j["respond"] = {{"status", r.respond->status},
+                      {"body", r.respond->body},
+                      {"content_type", r.respond->content_type}};
+      break;
+  }
+  return j;
+}
+
 json listener_json(const ListenerConfig& l) {
   const bool http = l.protocol == Protocol::http;
   json j = {
@@ -54,19 +150,18 @@ json listener_json(const ListenerConfig& l) {
   };
   if (http) {
     json routes = json::array();
-    for (const Route& r : l.routes) {
-      json headers = json::object();
-      for (const auto& [name, value] : r.headers) headers[name] = value;
-      routes.push_back({{"host", optional_string(r.host)},
-                        {"path_prefix", optional_string(r.path_prefix)},
-                        {"headers", headers},
-                        {"pool", r.pool}});
-    }
+    for (const Route& r : l.routes) routes.push_back(route_json(r));
     j["routes"] = routes;
     j["limits"] = {{"max_header_bytes", l.limits.max_header_bytes},
                    {"max_headers", l.limits.max_headers},
                    {"max_body_bytes", l.limits.max_body_bytes}};
     j["forwarded_headers"] = l.forwarded_headers;
+    j["request_headers"] = header_rules_json(l.request_headers);
+    j["response_headers"] = header_rules_json(l.response_headers);
+    json pages = json::object();
+    for (const ErrorPage& p : l.error_pages)
+      pages[p.is_class ? std::to_string(p.status) + "xx" : std::to_string(p.status)] = p.path;
+    j["error_pages"] = pages;
     j["http2"] = {{"cleartext", l.http2.cleartext},
                   {"max_concurrent_streams", l.http2.max_concurrent_streams},
                   {"initial_window_size", l.http2.initial_window_size},
@@ -116,8 +211,6 @@ json pool_json(const PoolConfig& p) {
                        {"backup", s.backup},
                        {"state", to_string(s.state)}});
   }
-  json on = json::array();
-  for (RetryOn r : p.retries.on) on.push_back(enum_name(detail::kRetryOnNames, r));
   json j = {
       {"name", p.name},
       {"algorithm", to_string(p.algorithm)},
@@ -128,16 +221,8 @@ json pool_json(const PoolConfig& p) {
         {"recovery_timeout", format_duration(p.circuit_breaker.recovery_timeout)},
         {"success_threshold", p.circuit_breaker.success_threshold},
         {"max_ejection_percent", p.circuit_breaker.max_ejection_percent}}},
-      {"retries",
-       {{"attempts", p.retries.attempts},
-        {"on", on},
-        {"backoff_base", format_duration(p.retries.backoff_base)},
-        {"backoff_max", format_duration(p.retries.backoff_max)},
-        {"budget_percent", p.retries.budget_percent}}},
-      {"timeouts",
-       {{"connect", format_duration(p.timeouts.connect)},
-        {"response", format_duration(p.timeouts.response)},
-        {"idle", format_duration(p.timeouts.idle)}}},
+      {"retries", retries_json(p.retries)},
+      {"timeouts", timeouts_json(p.timeouts)},
       {"keepalive",
        {{"max_idle", p.keepalive.max_idle}, {"idle_timeout", format_duration(p.keepalive.idle_timeout)}}},
       {"when_all_down", enum_name(detail::kWhenAllDownNames, p.when_all_down)},
@@ -147,6 +232,16 @@ json pool_json(const PoolConfig& p) {
   if (p.algorithm == Algorithm::consistent_hash || p.algorithm == Algorithm::maglev)
     j["hash_key"] = p.hash_key.text.empty() ? std::string("client_ip") : p.hash_key.text;
   if (p.algorithm == Algorithm::consistent_hash) j["hash_balance_factor"] = number(p.hash_balance_factor);
+  if (p.sticky) {
+    const StickyConfig& st = *p.sticky;
+    j["sticky"] = {{"cookie", st.cookie},
+                   {"max_age", optional_duration(st.max_age)},
+                   {"secure", st.secure},
+                   {"http_only", st.http_only},
+                   {"same_site", st.same_site == StickyConfig::SameSite::unset
+                                     ? json(nullptr)
+                                     : json(enum_name(detail::kSameSiteNames, st.same_site))}};
+  }
   if (p.tls) j["tls"] = {{"verify", p.tls->verify}, {"ca", optional_string(p.tls->ca)}, {"sni", optional_string(p.tls->sni)}};
   return j;
 }

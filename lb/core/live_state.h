@@ -140,6 +140,12 @@ constexpr const char* to_string(Http2CloseReason r) {
   return "unknown";
 }
 
+// Per route (SPEC 10), by (listener, route name): injected faults.
+struct RouteLive {
+  ShardedCounter faults_delay;
+  ShardedCounter faults_abort;
+};
+
 struct ListenerLive {
   std::atomic<uint32_t> connections_active{0};
   ShardedCounter connections_total;

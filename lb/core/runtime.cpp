@@ -36,6 +36,12 @@ std::shared_ptr<ListenerLive> LiveRegistry::listener(const std::string& name) {
   return slot;
 }
 
+std::shared_ptr<RouteLive> LiveRegistry::route(const std::string& listener, const std::string& name) {
+  auto& slot = routes_[{listener, name}];
+  if (!slot) slot = std::make_shared<RouteLive>();
+  return slot;
+}
+
 std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const conf::RateLimit& c) {
   auto& slot = rate_limiters_[listener];
   if (slot) {
@@ -57,6 +63,10 @@ void LiveRegistry::retain_only(const Runtime& runtime) {
   std::erase_if(servers_, [&](auto& kv) { return !servers.count(kv.first); });
   std::erase_if(pools_, [&](auto& kv) { return !pools.count(kv.first); });
   std::erase_if(listeners_, [&](auto& kv) { return !listeners.count(kv.first); });
+  std::set<std::pair<std::string, std::string>> routes;
+  for (auto& l : runtime.listeners)
+    for (auto& r : l.routes.routes()) routes.insert({l.config->name, r.config->name});
+  std::erase_if(routes_, [&](auto& kv) { return !routes.count(kv.first); });
   std::set<std::string> limited;
   for (auto& l : runtime.listeners)
     if (l.rate_limiter) limited.insert(l.config->name);
@@ -178,7 +188,18 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
     if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
     listener.tls = listener_tls[rt->listeners.size()];
-    for (const auto& route : lc.routes) listener.routes.push_back({&route, pool_index(route.pool)});
+    std::vector<CompiledRoute> routes;
+    for (const auto& route : lc.routes) {
+      CompiledRoute& r = routes.emplace_back();
+      r.config = &route;
+      r.index = static_cast<uint32_t>(routes.size() - 1);
+      if (route.action == conf::Route::Action::pool) r.pool = pool_index(route.pool);
+      // conf/ compiled both patterns once already: these cannot fail.
+      if (route.path_regex) r.path_regex = std::make_unique<RE2>(*route.path_regex);
+      if (route.rewrite && !route.rewrite->prefix) r.rewrite_regex = std::make_unique<RE2>(route.rewrite->regex);
+      r.live = live.route(lc.name, route.name);
+    }
+    listener.routes = RouteTable(std::move(routes));
     rt->listeners.push_back(std::move(listener));
   }
   rt->pools.reserve(config->pools.size());

@@ -17,6 +17,7 @@
 #include "algorithms/balancer.h"
 #include "conf/config.h"
 #include "lb/core/live_state.h"
+#include "lb/exchange/route_table.h"
 
 namespace lb {
 
@@ -50,17 +51,12 @@ struct PoolRuntime {
   std::shared_ptr<const tls::ClientContext> tls;  // backend TLS (re-encryption), when configured
 };
 
-struct RouteRuntime {
-  const conf::Route* config = nullptr;
-  uint32_t pool = 0;  // index into Runtime::pools
-};
-
 struct ListenerRuntime {
   const conf::ListenerConfig* config = nullptr;
   std::shared_ptr<ListenerLive> live;
   std::shared_ptr<const ListenSocket> socket;
   std::optional<uint32_t> default_pool;
-  std::vector<RouteRuntime> routes;
+  RouteTable routes;
   std::shared_ptr<const tls::ServerContext> tls;  // set when the listener terminates TLS
   std::shared_ptr<RateLimiter> rate_limiter;       // set when rate_limit is configured
 };
@@ -79,6 +75,7 @@ class LiveRegistry {
   std::shared_ptr<ServerLive> server(const std::string& pool, const std::string& address);
   std::shared_ptr<PoolLive> pool(const std::string& name);
   std::shared_ptr<ListenerLive> listener(const std::string& name);
+  std::shared_ptr<RouteLive> route(const std::string& listener, const std::string& name);
   // The listener's limiter; kept (with its buckets) while the settings are unchanged.
   std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const conf::RateLimit& config);
   // Forget identities the current runtime no longer uses.
@@ -88,6 +85,7 @@ class LiveRegistry {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<ServerLive>> servers_;
   std::map<std::string, std::shared_ptr<PoolLive>> pools_;
   std::map<std::string, std::shared_ptr<ListenerLive>> listeners_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<RouteLive>> routes_;
   std::map<std::string, std::shared_ptr<RateLimiter>> rate_limiters_;
 };
 

@@ -11,12 +11,26 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "lb/http/http_message.h"
 #include "lb/io/net_util.h"
 
 namespace lb {
+
+// An answer lb gives itself (SPEC 7 and 10): its JSON error, an error page,
+// a redirect or a fixed response.
+struct LocalResponse {
+  int status = 0;
+  std::string_view body;
+  std::string_view content_type;
+  std::span<const http::Header> headers;  // Location, header rules, Set-Cookie…
+  // The request body will not be read, so an HTTP/1.1 connection must end
+  // after the answer; HTTP/2 just ends the stream.
+  bool close_after = false;
+  uint32_t retry_after_s = 0;  // Retry-After (a 503 without one says 1)
+};
 
 class ClientStream {
  public:
@@ -32,11 +46,8 @@ class ClientStream {
   virtual void send_response_end(const http::Headers* trailers) = 0;
   // Everything from one upstream read was handed over: write what is held.
   virtual void flush_response() = 0;
-  // lb's own answer (SPEC section 7): a JSON body {"error": message}.
-  // `close_after`: the request body will not be read, so an HTTP/1.1
-  // connection must end after it; HTTP/2 just ends the stream.
-  virtual void send_local_response(int status, std::string_view message, bool close_after,
-                                   uint32_t retry_after_s) = 0;
+  // lb's own answer, whole (head and body at once).
+  virtual void send_local_response(const LocalResponse& response) = 0;
   // Part of the response reached the client and the rest cannot follow:
   // HTTP/1.1 closes the connection, HTTP/2 resets the stream.
   virtual void abort_response() = 0;
@@ -74,6 +85,7 @@ class ClientStream {
   virtual std::string_view client_ip() = 0;
   virtual std::string_view client_cert_subject() const = 0;  // verified mTLS subject, or empty
   virtual std::string_view tls_version() const = 0;          // empty on cleartext
+  virtual std::string_view tls_sni() const = 0;              // the client's SNI, or empty
   virtual std::string_view protocol_name() const = 0;        // "HTTP/1.1", "HTTP/2.0", … for the log
   virtual bool is_tls() const = 0;
 

@@ -36,34 +36,23 @@ void Exchange::on_request_head(const http::RequestHead& head) {
       return;
     }
   }
-  auto pool = route_request(listener(), head);
-  if (!pool) {
-    answer_locally(404, "no route for this request", head.has_body);
-    return;
-  }
-  pool_ = *pool;
-  pool_chosen_ = true;
+  if (!route(head)) return;
+  prepare_request_edits();
   hash_ = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_.client_address().get())
               : 0;
 }
 
 void Exchange::start() {
-  if (phase_ == Phase::dispatching && !response_done_) dispatch();
-}
-
-// lb answers the request itself. A body that will not be read means the
-// client connection cannot carry another request (`close_after`); otherwise
-// the exchange ends once the (body-less) request has been read.
-void Exchange::answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s) {
-  status_ = status;
-  response_started_ = true;
-  response_done_ = true;
-  phase_ = Phase::exchanging;
-  listener().live->count_status(status);
-  if (close_after) request_done_ = true;  // nothing more is read from this client
-  client_.send_local_response(status, message, close_after, retry_after_s);
-  maybe_complete();
+  if (phase_ != Phase::dispatching || response_done_) return;
+  if (fault_delay_) {
+    // An injected delay (SPEC 10 "fault") waits like a backoff, then dispatches.
+    fault_delay_ = false;
+    phase_ = Phase::backoff;
+    client_.arm_exchange_timer(static_cast<uint64_t>(route_->config->fault->delay.count()));
+    return;
+  }
+  dispatch();
 }
 
 void Exchange::refuse_request(int status, std::string_view reason, bool close_after) {

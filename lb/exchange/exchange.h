@@ -21,10 +21,15 @@
 #include "algorithms/hash.h"
 #include "lb/core/worker.h"
 #include "lb/exchange/client_stream.h"
+#include "lb/exchange/header_edit.h"
+#include "lb/exchange/route_table.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/backend_conn.h"
 
 namespace lb {
+
+// Per-thread pseudo-random numbers for backoff jitter and fault shares.
+uint64_t exchange_random();
 
 class Exchange final : public BackendOwner {
  public:
@@ -91,7 +96,19 @@ class Exchange final : public BackendOwner {
   const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
   const PoolRuntime& pool() const { return rt_.runtime().pools[pool_]; }
 
-  void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0);
+  // exchange_policy.cpp
+  [[nodiscard]] bool route(const http::RequestHead& head);
+  void rewrite_path();
+  void set_target(std::string_view path);
+  HeaderVars header_vars();
+  void prepare_request_edits();
+  bool prepare_response_edits();
+  const http::ResponseHead& edit_response_head(const http::ResponseHead& head);
+  void answer_redirect(const conf::Redirect& redirect);
+  // `respond`: the route's fixed answer instead of lb's JSON error body.
+  void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0,
+                      const conf::Respond* respond = nullptr);
+
   void maybe_complete();
   void complete();
   void dispatch();
@@ -138,6 +155,19 @@ class Exchange final : public BackendOwner {
 
   uint32_t pool_ = 0;
   bool pool_chosen_ = false;  // a route chose pool_ for this request
+  const CompiledRoute* route_ = nullptr;              // the matched route, if any
+  const conf::RetriesConfig* retries_ = nullptr;      // the route's, else the pool's
+  const conf::PoolTimeouts* timeouts_ = nullptr;
+  std::string_view path_;     // the normalized path (routing, %{path}, redirects)
+  std::string path_buf_;      // its storage when normalizing changed it
+  std::string target_;        // what the server is sent when not the received target
+  bool fault_delay_ = false;  // a fault delay waits before the first try
+  HeaderEdits request_edits_;
+  HeaderEdits response_edits_;
+  http::ResponseHead edited_head_;  // the server's head with the response rules applied
+  std::string location_;            // a redirect's Location
+  std::string sticky_cookie_;       // Set-Cookie value to send with the response
+  char client_port_[8] = {};
   uint64_t hash_ = 0;
   ServerAttempts attempts_;
   BackendConn* conn_ = nullptr;

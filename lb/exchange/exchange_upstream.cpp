@@ -19,16 +19,16 @@ namespace lb {
 namespace {
 bool write_queued(uv_stream_t* s) { return uv_stream_get_write_queue_size(s) > 0; }
 
-// Backoff jitter: each worker thread's own splitmix64 stream.
-uint64_t next_random() {
+}  // namespace
+
+// Each worker thread's own splitmix64 stream.
+uint64_t exchange_random() {
   thread_local algo::SplitMix64 rng{uv_hrtime() ^ (reinterpret_cast<uintptr_t>(&rng) << 16)};
   return rng.next();
 }
-}  // namespace
 
 void Exchange::dispatch() {
   if (completed_) return;
-  const conf::PoolConfig& pc = *pool().config;
   // A retry spends from the pool's budget only when it is actually sent.
   const bool retrying = attempts_.count() > 0;
   const bool have_token = !retrying || pool().live->retry_tokens.try_spend();
@@ -44,7 +44,7 @@ void Exchange::dispatch() {
                    !request_done_ && head_->has_body);
     return;
   }
-  if (!retrying) pool().live->retry_tokens.on_request(pc.retries.budget_percent);
+  if (!retrying) pool().live->retry_tokens.on_request(retries_->budget_percent);
   if (BackendConn* idle = worker_.conn_pool().take(server->live.get())) {
     use_connection(idle);
     return;
@@ -62,7 +62,7 @@ void Exchange::connect_server(const ServerRuntime& server) {
     backend_failed(uv_strerror(rc), conf::RetryOn::connect_failure);
     return;
   }
-  client_.arm_exchange_timer(static_cast<uint64_t>(pool().config->timeouts.connect.count()));
+  client_.arm_exchange_timer(static_cast<uint64_t>(timeouts_->connect.count()));
 }
 
 void Exchange::on_backend_connected(int status) {
@@ -89,7 +89,7 @@ void Exchange::use_connection(BackendConn* conn) {
   }
   // Only a reused connection can turn out stale; keep what it is sent.
   capture_body_ = conn->reused() && !stale_retried_;
-  client_.arm_exchange_timer(static_cast<uint64_t>(pool().config->timeouts.response.count()));
+  client_.arm_exchange_timer(static_cast<uint64_t>(timeouts_->response.count()));
   if (!request_done_) client_.want_request_body();  // buffered body bytes go now
 }
 
@@ -97,6 +97,8 @@ bool Exchange::send_request_head() {
   const http::RequestHead& head = *head_;
   http::RequestHeadOptions opt;
   opt.framing = http::request_framing(head);
+  opt.target = target_;
+  opt.drop = request_edits_.dropped();
   // lb always speaks HTTP/1.1 to servers, where keep-alive is the default:
   // no Connection header unless upgrading.
   opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::Omit;
@@ -111,8 +113,11 @@ bool Exchange::send_request_head() {
   }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
-  http::Header cert_subject{"X-Client-Cert-Subject", subject};
-  if (!subject.empty()) opt.extra = std::span<const http::Header>(&cert_subject, 1);
+  opt.extra = request_edits_.added();
+  if (!subject.empty()) {
+    request_edits_.add_field({"X-Client-Cert-Subject", subject});
+    opt.extra = request_edits_.added();
+  }
   head_buf.clear();
   http::serialize_request_head(head, opt, head_buf);
   request_sent_ = true;
@@ -181,9 +186,8 @@ void Exchange::backend_failed(const char* reason, conf::RetryOn condition) {
 // Only what can be replayed is retried: nothing of the body has been sent,
 // and a request that may have reached the server is idempotent or bodiless.
 bool Exchange::replayable(conf::RetryOn condition) const {
-  const conf::PoolConfig& pc = *pool().config;
-  return request_body_sent_ == 0 && !client_.stopping() && pc.retries.retries_on(condition) &&
-         attempts_.count() < 1 + pc.retries.attempts &&
+  return request_body_sent_ == 0 && !client_.stopping() && retries_->retries_on(condition) &&
+         attempts_.count() < 1 + retries_->attempts &&
          (condition == conf::RetryOn::connect_failure || health::is_idempotent(head_->method) || !head_->has_body);
 }
 
@@ -191,9 +195,8 @@ bool Exchange::replayable(conf::RetryOn condition) const {
 // dispatch) and waits a jittered backoff.
 bool Exchange::schedule_retry(conf::RetryOn condition) {
   if (!replayable(condition) || !another_try_possible()) return false;
-  const conf::PoolConfig& pc = *pool().config;
   request_sent_ = false;
-  auto delay = health::backoff(attempts_.count() - 1, pc.retries.backoff_base, pc.retries.backoff_max, next_random());
+  auto delay = health::backoff(attempts_.count() - 1, retries_->backoff_base, retries_->backoff_max, exchange_random());
   phase_ = Phase::backoff;
   client_.arm_exchange_timer(static_cast<uint64_t>(delay.count()));
   return true;
@@ -301,7 +304,7 @@ void Exchange::on_backend_head(const http::ResponseHead& head) {
   if (server) server->live->set_latency(algo::update_latency(server->live->latency(), upstream_ms_, now));
   if (server && !head.upgrade) {
     bool server_error = head.status >= 500;
-    if (auto retry_on = health::retry_on_for_status(head.status); retry_on && pool().config->retries.retries_on(*retry_on)) {
+    if (auto retry_on = health::retry_on_for_status(head.status); retry_on && retries_->retries_on(*retry_on)) {
       // A retryable status: try another server instead of passing it on,
       // while the rules and the budget allow.
       if (replayable(*retry_on) && another_try_possible()) {
@@ -318,7 +321,7 @@ void Exchange::on_backend_head(const http::ResponseHead& head) {
   status_ = head.status;
   response_started_ = true;
   listener().live->count_status(head.status);
-  client_.send_response_head(head);
+  client_.send_response_head(edit_response_head(head));
   if (completed_) return;
   hold_server_if_blocked();
   if (!head.upgrade) return;

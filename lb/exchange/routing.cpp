@@ -1,46 +1,10 @@
-// lb/exchange/routing.cpp — route matching and hash-key extraction.
+// lb/exchange/routing.cpp — hash-key extraction.
 #include "lb/exchange/routing.h"
 
 #include "algorithms/hash.h"
 #include "lb/io/net_util.h"
 
 namespace lb {
-
-static std::string_view strip_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    return end == std::string_view::npos ? host : host.substr(0, end + 1);
-  }
-  size_t colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
-bool host_matches(std::string_view pattern, std::string_view host) {
-  host = strip_port(host);
-  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
-    std::string_view suffix = pattern.substr(1);  // ".example.com"
-    return host.size() > suffix.size() && http::iequals(host.substr(host.size() - suffix.size()), suffix);
-  }
-  return http::iequals(pattern, host);
-}
-
-std::optional<uint32_t> route_request(const ListenerRuntime& listener, const http::RequestHead& head) {
-  for (const auto& route : listener.routes) {
-    const conf::Route& r = *route.config;
-    if (r.host && !host_matches(*r.host, head.host)) continue;
-    if (r.path_prefix && head.path.substr(0, r.path_prefix->size()) != *r.path_prefix) continue;
-    bool headers_match = true;
-    for (const auto& [name, value] : r.headers) {
-      const http::Header* h = head.headers.find(name);
-      if (!h || h->value != value) {
-        headers_match = false;
-        break;
-      }
-    }
-    if (headers_match) return route.pool;
-  }
-  return listener.default_pool;
-}
 
 static std::optional<std::string_view> cookie_value(const http::Headers& headers, std::string_view name) {
   for (const auto& h : headers) {

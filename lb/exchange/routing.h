@@ -1,7 +1,5 @@
-// lb/exchange/routing.h — request → pool: the listener's routes (host exact or "*."
-// wildcard with the port ignored and case-insensitive, path_prefix, exact
-// header matches; first match wins) then the listener's default pool; and the
-// request's hash key for consistent_hash / maglev (SPEC section 3). Pure.
+// lb/exchange/routing.h — the request's hash key for consistent_hash /
+// maglev (SPEC section 3). Pure. Route matching is lb/exchange/route_table.h.
 #pragma once
 
 #include <sys/socket.h>
@@ -13,12 +11,6 @@
 #include "lb/core/runtime.h"
 
 namespace lb {
-
-// Index into Runtime::pools, or nullopt (→ 404).
-std::optional<uint32_t> route_request(const ListenerRuntime& listener, const http::RequestHead& head);
-
-// True when `host` (may carry ":port") matches `pattern` ("api.example.com" or "*.example.com").
-bool host_matches(std::string_view pattern, std::string_view host);
 
 // Hash of the request's hash_key; falls back to the client address when the
 // key is absent from the request (no such header or cookie).

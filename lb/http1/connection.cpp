@@ -145,6 +145,10 @@ std::string_view HttpConnection::tls_version() const {
   return tls_ && tls_->handshake_done() ? tls_->version() : std::string_view();
 }
 
+std::string_view HttpConnection::tls_sni() const {
+  return tls_ && tls_->handshake_done() ? tls_->sni() : std::string_view();
+}
+
 // ---------------------------------------------------------------- client I/O
 
 void HttpConnection::start_client_reading() {

@@ -104,6 +104,7 @@ class HttpConnection final : public Session,
   std::string_view peer_ip() override { return client_ip(); }
   std::string_view peer_cert_subject() const override { return client_cert_subject_; }
   std::string_view negotiated_tls_version() const override { return tls_version(); }
+  std::string_view negotiated_tls_sni() const override { return tls_sni(); }
   bool over_tls() const override { return tls_ != nullptr; }
 
   // HTTP/1.1 request side.
@@ -123,7 +124,7 @@ class HttpConnection final : public Session,
   void send_response_body(std::string_view data) override;
   void send_response_end(const http::Headers* trailers) override;
   void flush_response() override;
-  void send_local_response(int status, std::string_view message, bool close_after, uint32_t retry_after_s) override;
+  void send_local_response(const LocalResponse& response) override;
   void abort_response() override;
   bool output_blocked() const override;
   void want_request_body() override;
@@ -140,6 +141,7 @@ class HttpConnection final : public Session,
   std::string_view client_ip() override;
   std::string_view client_cert_subject() const override { return client_cert_subject_; }
   std::string_view tls_version() const override;
+  std::string_view tls_sni() const override;
   std::string_view protocol_name() const override;
   bool is_tls() const override { return tls_ != nullptr; }
   uv_buf_t pending_head_buf();

@@ -91,24 +91,31 @@ void HttpConnection::flush_response() {
   write_client(&b, 1);
 }
 
-void HttpConnection::send_local_response(int status, std::string_view message, bool close_after,
-                                         uint32_t retry_after_s) {
-  std::string body = "{\"error\":";
-  append_json_string(body, message);
-  body += "}\n";
+void HttpConnection::send_local_response(const LocalResponse& r) {
   std::string& head_buf = worker_.scratch();
   head_buf.clear();
-  head_buf += "HTTP/1.1 " + std::to_string(status) + " ";
-  head_buf += http::default_reason(status);
-  head_buf += "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  if (status == 503 && retry_after_s == 0) retry_after_s = 1;
-  if (retry_after_s != 0) head_buf += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
-  if (close_after) head_buf += "Connection: close\r\n";
+  head_buf += "HTTP/1.1 ";
+  head_buf += std::to_string(r.status);
+  head_buf += ' ';
+  head_buf += http::default_reason(r.status);
+  head_buf += "\r\nContent-Type: ";
+  head_buf += r.content_type;
+  head_buf += "\r\nContent-Length: ";
+  head_buf += std::to_string(r.body.size());
+  head_buf += "\r\n";
+  if (r.retry_after_s != 0) head_buf += "Retry-After: " + std::to_string(r.retry_after_s) + "\r\n";
+  for (const http::Header& h : r.headers) {
+    head_buf += h.name;
+    head_buf += ": ";
+    head_buf += h.value;
+    head_buf += "\r\n";
+  }
+  if (r.close_after) head_buf += "Connection: close\r\n";
   head_buf += "\r\n";
   uv_buf_t bufs[2] = {uv_buf_init(head_buf.data(), static_cast<unsigned>(head_buf.size())),
-                      uv_buf_init(body.data(), static_cast<unsigned>(body.size()))};
-  write_client(bufs, 2);
-  if (close_after) {
+                      uv_buf_init(const_cast<char*>(r.body.data()), static_cast<unsigned>(r.body.size()))};
+  write_client(bufs, r.body.empty() ? 1 : 2);
+  if (r.close_after) {
     // The request body will not be read: the connection ends after this answer.
     close_after_flush_ = true;
     client_keep_alive_ = false;

@@ -141,15 +141,22 @@ Framing response_framing(const ResponseHead& resp, bool client_http11) {
 void serialize_request_head(const RequestHead& head, const RequestHeadOptions& opt, std::string& out) {
   out.append(head.method);
   out.push_back(' ');
-  out.append(head.origin_target);
+  out.append(opt.target.empty() ? head.origin_target : opt.target);
   out.append(" HTTP/1.1\r\n");
 
   const ForwardedHeaders* fwd = opt.forwarded;
   const ConnectionTokens conn(head.headers);
   bool wrote_host = false;
+  auto dropped = [&](std::string_view name) {
+    for (std::string_view d : opt.drop)
+      if (iequals(d, name)) return true;
+    return false;
+  };
+  if (!opt.drop.empty() && dropped("host")) wrote_host = true;  // a header rule supplies it
   for (const Header& h : head.headers) {
     const Known known = classify(h.name);
     if (known == Known::content_length || conn.hop_by_hop(h.name, known)) continue;
+    if (!opt.drop.empty() && dropped(h.name)) continue;
     // lb alone asserts a verified client certificate: never pass a client's own claim.
     if (known == Known::x_client_cert_subject) continue;
     if (known == Known::host) {

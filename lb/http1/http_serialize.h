@@ -72,6 +72,11 @@ struct RequestHeadOptions {
   // Host to send when the request has none (HTTP/1.0): we always speak 1.1
   // upstream, where Host is mandatory. May be empty ("Host:" is valid).
   std::string_view fallback_host = {};
+  // Replaces head.origin_target when set (a normalized or rewritten path).
+  std::string_view target = {};
+  // Received fields not to forward (lower-cased names; header rules).
+  // Dropping "host" leaves the Host field to `extra`.
+  std::span<const std::string_view> drop = {};
 };
 
 // Appends "METHOD origin-target HTTP/1.1", the non-hop-by-hop fields (Host

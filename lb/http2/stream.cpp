@@ -316,22 +316,19 @@ bool Stream::output_blocked() const {
   return blocked;
 }
 
-void Stream::send_local_response(int status, std::string_view message, bool, uint32_t retry_after_s) {
+void Stream::send_local_response(const LocalResponse& r) {
   if (closed_) return;
-  std::string body = "{\"error\":";
-  append_json_string(body, message);
-  body += "}\n";
   http::Headers headers;
-  std::string length = std::to_string(body.size());
-  headers.fields.push_back({"content-type", "application/json"});
+  std::string length = std::to_string(r.body.size());
+  headers.fields.push_back({"content-type", r.content_type});
   headers.fields.push_back({"content-length", length});
-  if (status == 503 && retry_after_s == 0) retry_after_s = 1;
-  std::string retry = std::to_string(retry_after_s);
-  if (retry_after_s != 0) headers.fields.push_back({"retry-after", retry});
+  std::string retry = std::to_string(r.retry_after_s);
+  if (r.retry_after_s != 0) headers.fields.push_back({"retry-after", retry});
+  for (const http::Header& h : r.headers) headers.fields.push_back(h);
   head_submitted_ = true;
-  out_.append(body);
+  out_.append(r.body);
   response_ended_ = true;
-  submit_head(status, &headers, false, true);
+  submit_head(r.status, &headers, false, true);
 }
 
 void Stream::reset(uint32_t error_code) {
@@ -420,6 +417,7 @@ const PeerAddress& Stream::client_address() { return session_.transport().peer_a
 std::string_view Stream::client_ip() { return session_.transport().peer_ip(); }
 std::string_view Stream::client_cert_subject() const { return session_.transport().peer_cert_subject(); }
 std::string_view Stream::tls_version() const { return session_.transport().negotiated_tls_version(); }
+std::string_view Stream::tls_sni() const { return session_.transport().negotiated_tls_sni(); }
 bool Stream::is_tls() const { return session_.transport().over_tls(); }
 
 }  // namespace lb::http2

@@ -66,7 +66,7 @@ class Stream final : public ClientStream {
   void send_response_body(std::string_view data) override;
   void send_response_end(const http::Headers* trailers) override;
   void flush_response() override {}
-  void send_local_response(int status, std::string_view message, bool close_after, uint32_t retry_after_s) override;
+  void send_local_response(const LocalResponse& response) override;
   void abort_response() override;
   bool output_blocked() const override;
   void want_request_body() override;
@@ -83,6 +83,7 @@ class Stream final : public ClientStream {
   std::string_view client_ip() override;
   std::string_view client_cert_subject() const override;
   std::string_view tls_version() const override;
+  std::string_view tls_sni() const override;
   std::string_view protocol_name() const override { return "HTTP/2"; }
   bool is_tls() const override;
 

@@ -28,6 +28,7 @@ class Transport {
   virtual std::string_view peer_ip() = 0;
   virtual std::string_view peer_cert_subject() const = 0;
   virtual std::string_view negotiated_tls_version() const = 0;
+  virtual std::string_view negotiated_tls_sni() const = 0;
   virtual bool over_tls() const = 0;
 
  protected:
