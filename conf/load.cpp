@@ -3,7 +3,8 @@
 // logging, and the "listeners" / "pools" lists, followed by the checks that
 // span objects: unique listener and pool names, listen addresses that would
 // clash when bound, and listener/route references to pools that do not exist.
-// The per-listener and per-pool walks live in listener.cpp and pool.cpp.
+// The per-listener and per-pool walks live in listener.cpp and pool.cpp;
+// ${NAME} substitution, done before the walk, in env_vars.cpp.
 #include "conf/load.h"
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "conf/env_vars.h"
 #include "conf/schema.h"
 #include "conf/values.h"
 
@@ -271,7 +273,10 @@ LoadResult run_load(std::string_view text, const std::string& path, detail::Host
     detail::Ctx ctx(path, detail::config_base_dir(path));
     ctx.set_resolver(resolver);
     detail::json root;
-    if (detail::parse_json(ctx, text, root)) {
+    // ${NAME} is substituted before the walk, so every reader sees the final
+    // value. An unset variable ends the load: walking the raw "${NAME}"
+    // would add a misleading second error at the same pointer.
+    if (detail::parse_json(ctx, text, root) && detail::substitute_env(ctx, root)) {
       auto cfg = std::make_shared<Config>();
       cfg->path = path;
       detail::load_root(ctx, root, *cfg);

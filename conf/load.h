@@ -59,7 +59,8 @@ LoadResult load_string(std::string_view text, const std::string& path);
 bool parse_strict_json(std::string_view text, nlohmann::json& out, std::string& error);
 
 // The running configuration as JSON for GET /config: the same schema as the
-// file, every default filled in, secrets (admin token) replaced by "***".
+// file, every default filled in, secrets (admin token) replaced by "***",
+// and a literal "${" in a string written "$${" (it loads back unchanged).
 nlohmann::json to_json(const Config& config);
 
 }  // namespace lb::conf

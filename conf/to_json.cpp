@@ -2,12 +2,14 @@
 // every default filled in, the admin token replaced by "***"), and the
 // to_string() functions declared in config.h. The output loads back into an
 // equal Config (keys that only apply to another protocol, algorithm or check
-// type are left out, exactly as the loader would demand).
+// type are left out, exactly as the loader would demand; a literal "${" in a
+// value is written "$${" so it is not taken for an environment variable).
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
 #include "conf/enums.h"
+#include "conf/env_vars.h"
 #include "conf/load.h"
 #include "conf/values.h"
 
@@ -271,6 +273,7 @@ json to_json(const Config& c) {
   json pools = json::array();
   for (const PoolConfig& p : c.pools) pools.push_back(pool_json(p));
   j["pools"] = pools;
+  detail::escape_env_refs(j);
   return j;
 }
 

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <system_error>
 
 namespace lb::conf::detail {
@@ -43,8 +44,27 @@ constexpr int64_t kMaxDurationMs = int64_t{8760} * 3600 * 1000;  // 365 days
 
 // ---------------------------------------------------------------- durations
 
+namespace {
+
+struct DurationUnit {
+  std::string_view name;
+  int64_t ms;
+};
+
+// Largest first: a compound duration must use them in this order.
+constexpr DurationUnit kDurationUnits[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1000}, {"ms", 1}};
+constexpr std::size_t kNoUnit = std::size(kDurationUnits);
+
+std::size_t find_duration_unit(std::string_view name) {
+  for (std::size_t k = 0; k < kNoUnit; ++k)
+    if (kDurationUnits[k].name == name) return k;
+  return kNoUnit;
+}
+
+}  // namespace
+
 bool parse_duration(std::string_view s, Duration& out, std::string& err) {
-  const std::string examples = " (use a number with a unit: ms, s, m or h, e.g. \"2s\" or \"250ms\")";
+  const std::string examples = " (use a number with a unit: ms, s, m or h, e.g. \"2s\", \"250ms\" or \"1m30s\")";
   if (s.empty()) {
     err = "empty duration" + examples;
     return false;
@@ -57,62 +77,84 @@ bool parse_duration(std::string_view s, Duration& out, std::string& err) {
     err = "duration " + q(s) + " is negative";
     return false;
   }
+  int64_t total = 0;
+  std::size_t allowed = 0;  // index of the largest unit the next component may use
   std::size_t i = 0;
-  while (i < s.size() && is_digit(s[i])) ++i;
-  const std::size_t int_end = i;
-  std::size_t frac_begin = i, frac_end = i;
-  bool bad_number = int_end == 0;
-  if (i < s.size() && s[i] == '.') {
-    frac_begin = ++i;
+  // One component per turn: a number (integer or decimal) and its unit.
+  while (i < s.size()) {
+    const std::size_t int_begin = i;
     while (i < s.size() && is_digit(s[i])) ++i;
-    frac_end = i;
-    if (frac_end == frac_begin) bad_number = true;
+    const std::size_t int_end = i;
+    std::size_t frac_begin = i, frac_end = i;
+    bool bad_number = int_end == int_begin;
+    if (i < s.size() && s[i] == '.') {
+      frac_begin = ++i;
+      while (i < s.size() && is_digit(s[i])) ++i;
+      frac_end = i;
+      if (frac_end == frac_begin) bad_number = true;
+    }
+    if (bad_number) {
+      err = "invalid duration " + q(s) + examples;
+      return false;
+    }
+    const std::size_t unit_begin = i;
+    while (i < s.size() && !is_digit(s[i]) && s[i] != '.') ++i;
+    const std::string_view unit = s.substr(unit_begin, i - unit_begin);
+    if (unit.empty() && i < s.size()) {  // "1.5.5s": a second '.' where a unit belongs
+      err = "invalid duration " + q(s) + examples;
+      return false;
+    }
+    if (unit.empty() && int_begin == 0) {
+      err = "duration " + q(s) + " has no unit (use ms, s, m or h, e.g. \"" + std::string(s) + "s\")";
+      return false;
+    }
+    if (unit.empty()) {
+      err = "duration " + q(s) + " has no unit after " + q(s.substr(int_begin));
+      if (allowed < kNoUnit) err += " (e.g. \"" + std::string(s) + std::string(kDurationUnits[allowed].name) + "\")";
+      return false;
+    }
+    const std::size_t k = find_duration_unit(unit);
+    if (k == kNoUnit) {
+      err = "unknown unit " + q(unit) + " in duration " + q(s) + " (use ms, s, m or h)";
+      return false;
+    }
+    if (k < allowed) {
+      err = "units in duration " + q(s) +
+            " must go from largest to smallest, each at most once (h, m, s, ms; e.g. \"1m30s\")";
+      return false;
+    }
+    allowed = k + 1;
+    const int64_t unit_ms = kDurationUnits[k].ms;
+    // 12 integer digits of hours would already overflow the maximum; bail
+    // early so the arithmetic below cannot overflow int64.
+    if (int_end - int_begin > 12 || frac_end - frac_begin > 9) {
+      err = "duration " + q(s) + " is too large or too precise (max 8760h, whole milliseconds)";
+      return false;
+    }
+    int64_t whole = 0;
+    for (std::size_t d = int_begin; d < int_end; ++d) whole = whole * 10 + (s[d] - '0');
+    int64_t frac = 0, den = 1;
+    for (std::size_t d = frac_begin; d < frac_end; ++d) {
+      frac = frac * 10 + (s[d] - '0');
+      den *= 10;
+    }
+    if (whole > kMaxDurationMs / unit_ms) {
+      err = "duration " + q(s) + " is too large (max 8760h)";
+      return false;
+    }
+    if ((frac * unit_ms) % den != 0) {
+      err = "duration " + q(s) + " is not a whole number of milliseconds";
+      return false;
+    }
+    // total is at most kMaxDurationMs here and this part at most
+    // kMaxDurationMs + 1h, so the sum cannot overflow int64.
+    total += whole * unit_ms + frac * unit_ms / den;
+    if (total > kMaxDurationMs) {
+      err = "duration " + q(s) + " is too large (max 8760h)";
+      return false;
+    }
   }
-  if (bad_number) {
-    err = "invalid duration " + q(s) + examples;
-    return false;
-  }
-  const std::string_view unit = s.substr(i);
-  int64_t unit_ms = 0;
-  if (unit == "ms") unit_ms = 1;
-  else if (unit == "s") unit_ms = 1000;
-  else if (unit == "m") unit_ms = 60'000;
-  else if (unit == "h") unit_ms = 3'600'000;
-  else if (unit.empty()) {
-    err = "duration " + q(s) + " has no unit (use ms, s, m or h, e.g. \"" + std::string(s) + "s\")";
-    return false;
-  } else {
-    err = "unknown unit " + q(unit) + " in duration " + q(s) + " (use ms, s, m or h)";
-    return false;
-  }
-  // 12 integer digits of hours would already overflow the maximum; bail early
-  // so the arithmetic below cannot overflow int64.
-  if (int_end > 12 || frac_end - frac_begin > 9) {
-    err = "duration " + q(s) + " is too large or too precise (max 8760h, whole milliseconds)";
-    return false;
-  }
-  int64_t whole = 0;
-  for (std::size_t k = 0; k < int_end; ++k) whole = whole * 10 + (s[k] - '0');
-  int64_t frac = 0, den = 1;
-  for (std::size_t k = frac_begin; k < frac_end; ++k) {
-    frac = frac * 10 + (s[k] - '0');
-    den *= 10;
-  }
-  if (whole > kMaxDurationMs / unit_ms) {
-    err = "duration " + q(s) + " is too large (max 8760h)";
-    return false;
-  }
-  int64_t ms = whole * unit_ms;
-  if ((frac * unit_ms) % den != 0) {
-    err = "duration " + q(s) + " is not a whole number of milliseconds";
-    return false;
-  }
-  ms += frac * unit_ms / den;
-  if (ms > kMaxDurationMs) {
-    err = "duration " + q(s) + " is too large (max 8760h)";
-    return false;
-  }
-  out = Duration{ms};
+  out = Duration{total};
   return true;
 }
 

@@ -1,5 +1,5 @@
 // conf/values.h — parsers for the scalar value syntaxes of the file format:
-// durations ("250ms", "2s", "1m", "1h"), addresses ("host:port", "[v6]:port",
+// durations ("250ms", "2s", "1m", "1h", "1m30s"), addresses ("host:port", "[v6]:port",
 // resolved with getaddrinfo), names ([A-Za-z0-9_.-]+), key specs
 // (client_ip | header:NAME | cookie:NAME | path | uri), host names, HTTP
 // tokens, and file paths (resolution against the config's directory and
@@ -18,9 +18,12 @@
 namespace lb::conf::detail {
 
 // Durations. Integer or decimal number followed by ms|s|m|h, e.g. "250ms",
-// "1.5s"; must come out as a whole number of milliseconds; max 8760h.
+// "1.5s", or several such in decreasing unit order, each unit at most once:
+// "1m30s", "1h15m", "1s500ms". Every part must come out as a whole number of
+// milliseconds; max 8760h in all.
 bool parse_duration(std::string_view text, Duration& out, std::string& err);
-// Canonical spelling using the largest exact unit: 0 → "0s", 1500 → "1500ms", 120000 → "2m".
+// Canonical spelling using the largest exact unit: 0 → "0s", 1500 → "1500ms",
+// 90000 → "90s", 120000 → "2m" (one unit: every lb version parses it).
 std::string format_duration(Duration d);
 
 // Where parse_address gets host names' addresses (conf/load.cpp: collect the

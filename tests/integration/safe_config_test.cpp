@@ -6,7 +6,10 @@
 //   - an address another process listens on is a start-up or reload error
 //     naming the listener, even when that process uses SO_REUSEPORT as lb does;
 //   - `lb --check` opens the log files: an access_log in a missing directory
-//     fails the check instead of the start.
+//     fails the check instead of the start;
+//   - `${NAME}` in string values comes from lb's environment at start and at
+//     every reload; an unset variable fails --check and a reload (422) at its
+//     pointer.
 // The slow resolver is build/slow_getaddrinfo.so (LD_PRELOAD): "NAME.slow.test"
 // resolves as NAME after $SLOW_RESOLVER_MS milliseconds.
 #include <doctest/doctest.h>
@@ -235,6 +238,54 @@ TEST_CASE("--check opens the log files: an access_log in a missing directory fai
   REQUIRE(r.status.has_value());
   CHECK(*r.status == 0);
   CHECK_FALSE(std::filesystem::exists(dir.file("access.log")));  // --check creates nothing
+}
+
+TEST_CASE("${NAME} comes from lb's environment at start and on reload; an unset one fails --check and the reload") {
+  Backend be = Backend::http(2);
+  const auto h = be.http_ports();
+  ScopedEnv token("LB_IT_ADMIN_TOKEN", kToken);
+  ScopedEnv first("LB_IT_BACKEND_A", std::to_string(h[0]));
+  ScopedEnv second("LB_IT_BACKEND_B", std::to_string(h[1]));
+  json c = base_config({{{"address", "127.0.0.1:${LB_IT_BACKEND_A}"}}});
+  c["admin"]["token"] = "${LB_IT_ADMIN_TOKEN}";
+  Lb lb(c);
+  const uint16_t web = lb.port("web");
+  CHECK(backend_port(web) == h[0]);
+
+  json next = lb.config();
+  next["pools"][0]["servers"][0]["address"] = "127.0.0.1:${LB_IT_BACKEND_B}";
+  lb.rewrite_config(next);
+  auto r = post_reload(lb, 5s);  // authorised: the token came from the environment too
+  REQUIRE(r.has_value());
+  CHECK_MESSAGE(r->status == 200, r->body);
+  CHECK(backend_port(web) == h[1]);
+
+  next["pools"][0]["servers"][0]["address"] = "127.0.0.1:${LB_IT_UNSET_PORT}";
+  lb.rewrite_config(next);
+  r = post_reload(lb, 5s);
+  REQUIRE(r.has_value());
+  INFO(r->body);
+  CHECK(r->status == 422);
+  CHECK(r->body.find("/pools/0/servers/0/address: environment variable LB_IT_UNSET_PORT is not set") !=
+        std::string::npos);
+  CHECK(generation(lb) == 2);
+  CHECK(backend_port(web) == h[1]);
+
+  TempDir dir;
+  next["admin"]["listen"] = "127.0.0.1:1";
+  next["listeners"][0]["listen"] = "127.0.0.1:2";
+  write_file(dir.file("lb.json"), next.dump());
+  RunResult check = run_command({lb_bin(), "-c", dir.file("lb.json"), "--check"});
+  INFO(check.out << check.err);
+  REQUIRE(check.status.has_value());
+  CHECK(*check.status == 1);
+  CHECK(check.err.find(dir.file("lb.json") +
+                       ": /pools/0/servers/0/address: environment variable LB_IT_UNSET_PORT is not set") !=
+        std::string::npos);
+  ScopedEnv now_set("LB_IT_UNSET_PORT", std::to_string(h[0]));
+  check = run_command({lb_bin(), "-c", dir.file("lb.json"), "--check"});
+  REQUIRE(check.status.has_value());
+  CHECK(*check.status == 0);
 }
 
 }  // TEST_SUITE
