@@ -89,6 +89,11 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     out.http2_streams_total = live.http2_streams_total.load(std::memory_order_relaxed);
     for (size_t i = 0; i < kHttp2CloseReasons; ++i)
       out.http2_connections_closed[i] = live.http2_connections_closed[i].load(std::memory_order_relaxed);
+    for (const CompiledRoute& r : l.routes.routes()) {
+      if (!r.config->fault) continue;
+      out.faults.push_back({r.config->name, r.live->faults_delay.load(std::memory_order_relaxed),
+                            r.live->faults_abort.load(std::memory_order_relaxed)});
+    }
     snap.listeners.push_back(std::move(out));
   }
   snap.pools.reserve(runtime.pools.size());
@@ -320,6 +325,15 @@ std::string render_metrics(const StatsSnapshot& snap) {
     for (size_t i = 0; i < kHttp2CloseReasons; ++i)
       m.sample({{"listener", l.name}, {"reason", to_string(static_cast<Http2CloseReason>(i))}},
                l.http2_connections_closed[i]);
+  }
+
+  // Routes with a fault rule; both kinds listed, zeros included.
+  m.family("lb_faults_injected_total", "counter", "Faults injected by route fault rules (chaos testing), by kind.");
+  for (const auto& l : snap.listeners) {
+    for (const auto& f : l.faults) {
+      m.sample({{"listener", l.name}, {"route", f.route}, {"kind", "delay"}}, f.delay);
+      m.sample({{"listener", l.name}, {"route", f.route}, {"kind", "abort"}}, f.abort);
+    }
   }
 
   // Pools.

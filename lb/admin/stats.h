@@ -74,6 +74,12 @@ struct ListenerStats {
   // HTTP/2 (SPEC 9); reported for http listeners only.
   uint64_t http2_streams_total = 0;
   uint64_t http2_connections_closed[kHttp2CloseReasons] = {};  // by Http2CloseReason
+  // Routes with a fault rule (SPEC 10): faults injected, by kind.
+  struct RouteFaults {
+    std::string route;
+    uint64_t delay = 0, abort = 0;
+  };
+  std::vector<RouteFaults> faults;
 };
 
 struct StatsSnapshot {

@@ -1,5 +1,6 @@
 // lb/core/runtime.cpp — building Runtime snapshots; live-state and socket registries.
 #include "lb/core/runtime.h"
+#include "lb/upstream/sticky.h"
 
 #include "lb/io/listen_probe.h"
 #include "lb/exchange/rate_limiter.h"
@@ -209,7 +210,8 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     pool.tls = pool_tls[rt->pools.size()];
     pool.live = live.pool(pc.name);
     for (const auto& sc : pc.servers) {
-      ServerRuntime server{&sc, live.server(pc.name, sc.address.text)};
+      ServerRuntime server{&sc, live.server(pc.name, sc.address.text), {}};
+      if (pc.sticky) server.sticky_id = sticky_server_id(pc.name, sc.address.text);
       // Operator state and weight come from the file on every (re)load;
       // admin API overrides last until the next reload (SPEC section 6).
       server.live->admin_state.store(sc.state, std::memory_order_relaxed);

@@ -35,6 +35,7 @@ struct ListenSocket {
 struct ServerRuntime {
   const conf::ServerConfig* config = nullptr;
   std::shared_ptr<ServerLive> live;
+  std::string sticky_id;  // the sticky cookie's value for this server (pools with "sticky")
 };
 
 struct PoolRuntime {

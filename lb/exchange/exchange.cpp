@@ -38,6 +38,7 @@ void Exchange::on_request_head(const http::RequestHead& head) {
   }
   if (!route(head)) return;
   prepare_request_edits();
+  if (pool().config->sticky) choose_sticky(head);
   hash_ = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_.client_address().get())
               : 0;

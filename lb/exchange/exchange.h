@@ -167,6 +167,9 @@ class Exchange final : public BackendOwner {
   http::ResponseHead edited_head_;  // the server's head with the response rules applied
   std::string location_;            // a redirect's Location
   std::string sticky_cookie_;       // Set-Cookie value to send with the response
+  std::optional<uint32_t> sticky_server_;  // the server the request's sticky cookie names
+  void choose_sticky(const http::RequestHead& head);
+  void note_sticky_choice(const ServerRuntime& server);
   char client_port_[8] = {};
   uint64_t hash_ = 0;
   ServerAttempts attempts_;

@@ -65,6 +65,7 @@ void Exchange::write_access_log() {
   r.bytes_out = bytes_out_;
   r.duration_ms = static_cast<double>(worker_.now_ns() - start_ns_) / 1e6;
   if (pool_chosen_) r.pool = pool().config->name;
+  if (route_) r.route = route_->config->name;
   if (!attempts_.server_name().empty()) r.server = attempts_.server_name();
   r.attempts = attempts_.count();
   r.upstream_ms = upstream_ms_;

@@ -10,6 +10,7 @@
 #include "lb/http/path_normalize.h"
 #include "lb/io/access_log.h"
 #include "lb/io/log.h"
+#include "lb/upstream/sticky.h"
 
 namespace lb {
 
@@ -238,6 +239,24 @@ void Exchange::answer_locally(int status, std::string_view message, bool close_a
   }
   client_.send_local_response(r);
   maybe_complete();
+}
+
+// A request whose sticky cookie names a server of the pool prefers it
+// (ServerAttempts decides whether it may serve).
+void Exchange::choose_sticky(const http::RequestHead& head) {
+  if (auto value = cookie_value(head.headers, pool().config->sticky->cookie))
+    sticky_server_ = sticky_lookup(pool(), *value);
+}
+
+// The cookie is (re)set whenever the server that answers is not the one the
+// request's cookie named: a first visit, or its server could not serve.
+void Exchange::note_sticky_choice(const ServerRuntime& server) {
+  const uint32_t index = static_cast<uint32_t>(&server - pool().servers.data());
+  if (sticky_server_ && *sticky_server_ == index) {
+    sticky_cookie_.clear();
+    return;
+  }
+  sticky_cookie_ = sticky_set_cookie(*pool().config->sticky, server.sticky_id);
 }
 
 }  // namespace lb

@@ -35,7 +35,7 @@ void Exchange::dispatch() {
   // An upgrade never serves as a half-open circuit's trial: its outcome is
   // only known when the tunnel ends, and the probe must not wait that long.
   const ServerRuntime* server = nullptr;
-  if (have_token) server = attempts_.begin(rt_, pool_, hash_, worker_.now_ns(), !head_->upgrade);
+  if (have_token) server = attempts_.begin(rt_, pool_, hash_, worker_.now_ns(), !head_->upgrade, sticky_server_);
   if (!server) {
     // On a retry with every server tried, report the last failure instead.
     if (retrying && have_token) pool().live->retry_tokens.refund();
@@ -45,6 +45,7 @@ void Exchange::dispatch() {
     return;
   }
   if (!retrying) pool().live->retry_tokens.on_request(retries_->budget_percent);
+  if (pool().config->sticky) note_sticky_choice(*server);
   if (BackendConn* idle = worker_.conn_pool().take(server->live.get())) {
     use_connection(idle);
     return;

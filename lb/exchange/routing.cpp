@@ -6,7 +6,7 @@
 
 namespace lb {
 
-static std::optional<std::string_view> cookie_value(const http::Headers& headers, std::string_view name) {
+std::optional<std::string_view> cookie_value(const http::Headers& headers, std::string_view name) {
   for (const auto& h : headers) {
     if (!http::iequals(h.name, "cookie")) continue;
     std::string_view rest = h.value;

@@ -12,6 +12,9 @@
 
 namespace lb {
 
+// The value of cookie `name` in the request's Cookie fields, if any.
+std::optional<std::string_view> cookie_value(const http::Headers& headers, std::string_view name);
+
 // Hash of the request's hash_key; falls back to the client address when the
 // key is absent from the request (no such header or cookie).
 uint64_t request_hash(const conf::KeySpec& key, const http::RequestHead& head, const sockaddr* client);

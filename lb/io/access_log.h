@@ -24,7 +24,7 @@ struct AccessRecord {
   std::optional<std::string_view> server;  // null when no server was tried
   uint32_t attempts = 0;
   double upstream_ms = -1;  // < 0: null (no response / no connection)
-  std::optional<std::string_view> route;      // route name (routes have no names yet: null)
+  std::optional<std::string_view> route;      // the matched route's name; null when the default pool served it
   std::optional<std::string_view> host;       // without port
   std::optional<std::string_view> query;      // raw query string, null when none
   std::optional<std::string_view> protocol;   // "HTTP/1.0" | "HTTP/1.1" | "HTTP/2" | "TCP"

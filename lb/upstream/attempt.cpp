@@ -8,10 +8,13 @@
 namespace lb {
 
 const ServerRuntime* ServerAttempts::begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
-                                           bool allow_trial) {
+                                           bool allow_trial, std::optional<uint32_t> sticky) {
   pool_ = &rt.runtime().pools[pool];
   pool_index_ = pool;
-  std::optional<Pick> picked = rt.selector(pool).pick(hash, now_ns, tried_, allow_trial);
+  PoolSelector& selector = rt.selector(pool);
+  std::optional<Pick> picked;
+  if (sticky) picked = selector.pick_sticky(*sticky, now_ns, tried_, allow_trial);
+  if (!picked) picked = selector.pick(hash, now_ns, tried_, allow_trial);
   if (!picked) {
     if (count_ == 0) pool_->live->no_server_total.add(1);
     return nullptr;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "lb/core/runtime.h"
@@ -25,8 +26,9 @@ class ServerAttempts {
   // Picks the next server of `pool` outside the tried set and counts it.
   // Returns it, or null when no server is available (the caller answers or
   // closes; no_server_total is counted on the first try only).
+  // `sticky`: the server a sticky cookie names, preferred when it may serve.
   const ServerRuntime* begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
-                             bool allow_trial = true);
+                             bool allow_trial = true, std::optional<uint32_t> sticky = std::nullopt);
   // The current try failed: failures_total and the breaker/health report,
   // then the server is released (no longer counted active).
   void fail(const char* reason, uint64_t now_ns);

@@ -117,6 +117,20 @@ std::optional<Pick> PoolSelector::pick(uint64_t hash, uint64_t now_ns, TriedSet&
   return std::nullopt;
 }
 
+std::optional<Pick> PoolSelector::pick_sticky(uint32_t s, uint64_t now_ns, const TriedSet& tried, bool allow_trial) {
+  if (s >= pool_.servers.size() || tried.contains(s)) return std::nullopt;
+  const ServerRuntime& server = pool_.servers[s];
+  const ServerLive& live = *server.live;
+  if (live.admin_state.load(std::memory_order_relaxed) == conf::ServerState::maint) return std::nullopt;
+  const uint32_t max = server.config->max_connections;
+  if (max != 0 && live.active.load(std::memory_order_relaxed) >= max) return std::nullopt;
+  if (!server_selectable(pool_, live, now_ns)) return std::nullopt;
+  if (!allow_trial && live.breaker.state() != health::CircuitState::closed) return std::nullopt;
+  auto permit = server.live->breaker.allow(now_ns, pool_.config->circuit_breaker);
+  if (!permit) return std::nullopt;
+  return Pick{s, permit.trial};
+}
+
 bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
   const bool ignore_health = pool_.config->when_all_down == conf::WhenAllDown::panic;
   for (const auto* servers : {&pool_.primary_servers, &pool_.backup_servers}) {

@@ -59,6 +59,12 @@ class PoolSelector {
   // an upgraded (WebSocket) exchange must not be a half-open circuit's trial.
   std::optional<Pick> pick(uint64_t hash, uint64_t now_ns, TriedSet& tried, bool allow_trial = true);
 
+  // A sticky session's server (SPEC 10), if it may serve the request: not
+  // in maintenance (draining servers keep their sessions), up, its circuit
+  // not open, under max_connections and not tried yet. Else nullopt, and
+  // the caller picks with the algorithm.
+  std::optional<Pick> pick_sticky(uint32_t server, uint64_t now_ns, const TriedSet& tried, bool allow_trial = true);
+
   // Side-effect free: could pick() find a server outside `tried` right now?
   // (Decides whether a failed try is worth retrying; O(servers), failure path only.)
   bool has_candidate(uint64_t now_ns, const TriedSet& tried) const;
