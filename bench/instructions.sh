@@ -13,6 +13,8 @@
 # shutdown. Two modes:
 #   keep-alive        one curl process, N URLs: one connection, N requests
 #   conn-per-request  the same with "Connection: close": a new connection each
+#   keep-alive, 10 / 1000 routes   keep-alive requests that match the last of
+#                     10 or 1,000 routes (100 host names, one path_prefix each)
 # Heap allocations per request come from the same runs: the calls to malloc
 # (callgrind's call counts for malloc), differenced the same way.
 #
@@ -60,14 +62,31 @@ mapfile -t ports < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$work
 # A free port for lb: bind-test with bash's /dev/tcp is not possible for
 # listening, so pick from the range bench.sh uses and let lb fail loudly.
 lb_port=$((20000 + RANDOM % 10000))
-cat >"$work/lb.json" <<EOF
+# routes_json N: N routes over 100 host names (exact), each with its own
+# path_prefix, all to pool "web"; the request the route modes send matches
+# the last one, so a linear scan would compare every route.
+routes_json() {
+  local n=$1 i sep=""
+  printf '['
+  for ((i = 0; i < n; i++)); do
+    printf '%s{ "host": "h%d.example.com", "path_prefix": "/api/v%d/", "pool": "web" }' "$sep" $((i % 100)) "$i"
+    sep=","
+  done
+  printf ']'
+}
+
+# write_config ROUTES: lb.json with that many routes (0 = none).
+write_config() {
+  local routes="[]"
+  (($1 > 0)) && routes=$(routes_json "$1")
+  cat >"$work/lb.json" <<EOF
 {
   "workers": 1,
   "shutdown_timeout": "1s",
   "logging": { "level": "warn", "error_log": "-", "access_log": null },
   "listeners": [
     { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
-      "forwarded_headers": false }
+      "forwarded_headers": false, "routes": $routes }
   ],
   "pools": [
     { "name": "web", "algorithm": "round_robin",
@@ -76,22 +95,24 @@ cat >"$work/lb.json" <<EOF
   ]
 }
 EOF
-"$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+  "$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+}
+write_config 0
 
-# measure N close(0|1) → "instructions malloc_calls"
+
+# measure N close(0|1) [HOST PATH] → "instructions malloc_calls"
 measure() {
-  local n=$1 close=$2 vpid out i
-  out=$work/cg.$n.$close
+  local n=$1 close=$2 host=${3:-} path=${4:-/} vpid out i
+  out=$work/cg.$n.$close.${host:-none}
   valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
   vpid=$!
   wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
   : >"$work/urls"
-  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port/\"" >>"$work/urls"; done
-  if ((close)); then
-    curl -s -H 'Connection: close' -K "$work/urls" >/dev/null
-  else
-    curl -s -K "$work/urls" >/dev/null
-  fi
+  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port$path\"" >>"$work/urls"; done
+  local args=(-s -K "$work/urls")
+  ((close)) && args+=(-H 'Connection: close')
+  [[ -n $host ]] && args+=(-H "Host: $host")
+  curl "${args[@]}" >/dev/null
   kill -TERM "$vpid"
   wait "$vpid" || true
   local total mallocs
@@ -109,4 +130,13 @@ for close in 0 1; do
   mode=keep-alive
   ((close)) && mode=conn-per-request
   echo "| $mode | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+done
+# Routing cost (SPEC 10): keep-alive requests matching the last of 10
+# routes, then the last of 1,000 routes.
+for routes in 10 1000; do
+  write_config "$routes"
+  last=$((routes - 1))
+  read -r t1 m1 < <(measure "$N1" 0 "h$((last % 100)).example.com" "/api/v$last/items")
+  read -r t2 m2 < <(measure "$N2" 0 "h$((last % 100)).example.com" "/api/v$last/items")
+  echo "| keep-alive, $routes routes | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
 done

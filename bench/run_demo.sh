@@ -93,17 +93,26 @@ if ! wait_for "$backend_pid" backend backend_ready; then
 fi
 echo "run_demo: backends up (http 9001-9003, echo 9011-9013; log $backend_log)"
 
+# The TLS listener's certificate: self-signed for 127.0.0.1/localhost, made
+# for this run; conf/demo.json names it through ${LB_DEMO_CERT}/${LB_DEMO_KEY}.
+export LB_DEMO_CERT=$work_dir/demo.pem LB_DEMO_KEY=$work_dir/demo.key
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$LB_DEMO_KEY" -out "$LB_DEMO_CERT" 2>/dev/null
+
 "$LB_BIN" -c "$CONF" &
 lb_pid=$!
-wait_for "$lb_pid" lb port_open 8080 || exit 1
+wait_for "$lb_pid" lb port_open 8443 || exit 1
 
 cat <<EOF
 
   lb is running (pid $lb_pid) with $CONF. Try, in another terminal:
 
-    curl -i http://127.0.0.1:8080/          # repeat: X-Backend-Port rotates 9001, 9002, 9003
-    curl -i http://127.0.0.1:8080/api/x     # routed to pool "api" (least_connections)
-    curl -i -d hello http://127.0.0.1:8080/echo   # the backend shows what lb forwarded (X-Seen-*)
+    curl -i http://127.0.0.1:8080/x?y=1       # 308 to https://127.0.0.1:8443/x?y=1 (route "to-https")
+    curl -i http://127.0.0.1:8080/lb-health   # answered by lb itself (route "health", respond)
+    curl -ik https://127.0.0.1:8443/          # HTTP/2; HSTS set; repeat: X-Backend-Port rotates 9001-9003
+    curl -ik https://127.0.0.1:8443/api/x     # pool "api", the server sees /v1/x and X-Route: api
+    curl -ik -c /tmp/lb-jar -b /tmp/lb-jar https://127.0.0.1:8443/app/   # sticky: same X-Backend-Port every time
+    curl -ik -d hello https://127.0.0.1:8443/echo   # the backend shows what lb forwarded (X-Seen-*)
     curl http://127.0.0.1:9901/stats        # admin API: listeners, pools, servers
     curl http://127.0.0.1:9901/metrics
     curl -X POST -H 'Authorization: Bearer demo-token' http://127.0.0.1:9901/reload

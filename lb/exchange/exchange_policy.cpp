@@ -48,9 +48,10 @@ bool Exchange::route(const http::RequestHead& head) {
         return false;
     }
   }
+  const RouteTable& routes = listener().routes;
   char host_buf[256];
-  std::string_view host = normalize_host(head.host, host_buf);
-  route_ = listener().routes.match(host, head.method, path_, head.headers);
+  std::string_view host = routes.matches_hosts() ? normalize_host(head.host, host_buf) : std::string_view{};
+  route_ = routes.empty() ? nullptr : routes.match(host, head.method, path_, head.headers);
   if (!route_) {
     if (!listener().default_pool) {
       answer_locally(404, "no route for this request", head.has_body);
@@ -133,7 +134,7 @@ HeaderVars Exchange::header_vars() {
 void Exchange::prepare_request_edits() {
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = route_ ? &route_->config->request_headers : nullptr;
-  request_edits_.reset();
+  // Runs once per exchange, on fresh (empty) edits.
   if (lr.empty() && (!rr || rr->empty())) return;
   HeaderVars vars = header_vars();
   request_edits_.apply(lr, vars);
@@ -145,9 +146,9 @@ void Exchange::prepare_request_edits() {
 bool Exchange::prepare_response_edits() {
   const conf::HeaderRules& lr = listener().config->response_headers;
   const conf::HeaderRules* rr = route_ ? &route_->config->response_headers : nullptr;
-  response_edits_.reset();
   const bool rules = !lr.empty() || (rr && !rr->empty());
   if (!rules && sticky_cookie_.empty()) return false;
+  response_edits_.reset();  // a local answer after a server's head was refused (retry exhausted)
   if (rules) {
     HeaderVars vars = header_vars();
     response_edits_.apply(lr, vars);

@@ -58,6 +58,8 @@ class RouteTable {
                              const http::Headers& headers) const;
 
   bool empty() const { return routes_.empty(); }
+  // Some route has a host condition (else the host need not be normalized).
+  bool matches_hosts() const { return !exact_hosts_.empty() || !wildcard_hosts_.empty(); }
   const std::vector<CompiledRoute>& routes() const { return routes_; }
 
  private:

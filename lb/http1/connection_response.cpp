@@ -98,9 +98,13 @@ void HttpConnection::send_local_response(const LocalResponse& r) {
   head_buf += std::to_string(r.status);
   head_buf += ' ';
   head_buf += http::default_reason(r.status);
-  head_buf += "\r\nContent-Type: ";
-  head_buf += r.content_type;
-  head_buf += "\r\nContent-Length: ";
+  head_buf += "\r\n";
+  if (!r.content_type.empty()) {
+    head_buf += "Content-Type: ";
+    head_buf += r.content_type;
+    head_buf += "\r\n";
+  }
+  head_buf += "Content-Length: ";
   head_buf += std::to_string(r.body.size());
   head_buf += "\r\n";
   if (r.retry_after_s != 0) head_buf += "Retry-After: " + std::to_string(r.retry_after_s) + "\r\n";

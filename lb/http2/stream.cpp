@@ -320,7 +320,7 @@ void Stream::send_local_response(const LocalResponse& r) {
   if (closed_) return;
   http::Headers headers;
   std::string length = std::to_string(r.body.size());
-  headers.fields.push_back({"content-type", r.content_type});
+  if (!r.content_type.empty()) headers.fields.push_back({"content-type", r.content_type});
   headers.fields.push_back({"content-length", length});
   std::string retry = std::to_string(r.retry_after_s);
   if (r.retry_after_s != 0) headers.fields.push_back({"retry-after", retry});
