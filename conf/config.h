@@ -127,6 +127,14 @@ struct Fault {
 struct RetriesConfig;
 struct PoolTimeouts;
 
+// access (SPEC 11): CIDR lists, IPv4 and IPv6; deny wins, a non-empty allow
+// admits only its ranges. Validated here, compiled by the runtime.
+struct AccessRules {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  bool empty() const { return allow.empty() && deny.empty(); }
+};
+
 struct Route {
   enum class Action { pool, redirect, respond };
   std::string name;                        // "route-<index>" when not given
@@ -136,6 +144,7 @@ struct Route {
   std::optional<std::string> path_regex;   // RE2, anchored at both ends when matched
   std::vector<std::string> methods;        // upper-case as written; empty = any
   std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, value exact
+  AccessRules access;
   Action action = Action::pool;
   std::string pool;                        // the effective pool (the listener's when the route names none)
   std::optional<Redirect> redirect;
@@ -225,6 +234,8 @@ struct ListenerConfig {
   std::optional<RateLimit> rate_limit;
   bool forwarded_headers = true;
   ProxyProtocol proxy_protocol;
+  AccessRules access;                        // SPEC 11; before any route's
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed (http)
   HeaderRules request_headers;   // applied before the route's (SPEC 10)
   HeaderRules response_headers;
   std::vector<ErrorPage> error_pages;

@@ -204,7 +204,8 @@ void load_error_pages(Ctx& ctx, const json& v, const Pointer& at, std::vector<Er
 void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l, ListenerRefs& refs) {
   Obj o(ctx, v, at,
         {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
-         "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages"});
+         "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages", "access",
+         "trusted_proxies"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
   if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
@@ -279,6 +280,11 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   o.with_nonnull("response_headers", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "response_headers applies only to http listeners");
     else load_header_rules(ctx, x, p, HeaderDirection::response, l.response_headers);
+  });
+  o.with_nonnull("access", [&](const json& x, const Pointer& p) { load_access(ctx, x, p, l.access); });
+  o.with_nonnull("trusted_proxies", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "trusted_proxies applies only to http listeners (X-Forwarded-For); tcp listeners use proxy_protocol");
+    else load_cidr_list(ctx, x, p, l.trusted_proxies);
   });
   o.with_nonnull("error_pages", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "error_pages applies only to http listeners");

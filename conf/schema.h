@@ -46,6 +46,10 @@ void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
 // A rewrite result or configured path byte that may not reach a request line.
 bool has_forbidden_path_byte(std::string_view s);
 
+// access.cpp: CIDR lists ("10.0.0.0/8", "2001:db8::/32", bare addresses).
+void load_cidr_list(Ctx& ctx, const json& v, const Pointer& at, std::vector<std::string>& out);
+void load_access(Ctx& ctx, const json& v, const Pointer& at, AccessRules& out);
+
 // header_rules.cpp
 enum class HeaderDirection { request, response };
 bool parse_header_template(Ctx& ctx, const Pointer& at, std::string_view text, HeaderDirection dir,

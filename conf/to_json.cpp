@@ -73,6 +73,8 @@ std::string template_text(const HeaderTemplate& t) {
   return out;
 }
 
+json access_json(const AccessRules& a) { return {{"allow", a.allow}, {"deny", a.deny}}; }
+
 json header_rules_json(const HeaderRules& rules) {
   json set = json::object(), add = json::object(), remove = json::array();
   for (const auto& f : rules.set) set[f.name] = template_text(f.value);
@@ -90,6 +92,7 @@ json route_json(const Route& r) {
             {"path_exact", optional_string(r.path_exact)},
             {"path_regex", optional_string(r.path_regex)},
             {"headers", headers},
+            {"access", access_json(r.access)},
             {"response_headers", header_rules_json(r.response_headers)}};
   if (!r.methods.empty()) j["methods"] = r.methods;
   switch (r.action) {
@@ -150,6 +153,7 @@ json listener_json(const ListenerConfig& l) {
                                        : json(nullptr)}}},
       {"tls", nullptr},
   };
+  j["access"] = access_json(l.access);
   if (http) {
     json routes = json::array();
     for (const Route& r : l.routes) routes.push_back(route_json(r));
@@ -159,6 +163,7 @@ json listener_json(const ListenerConfig& l) {
                    {"max_body_bytes", l.limits.max_body_bytes}};
     j["forwarded_headers"] = l.forwarded_headers;
     j["request_headers"] = header_rules_json(l.request_headers);
+    j["trusted_proxies"] = l.trusted_proxies;
     j["response_headers"] = header_rules_json(l.response_headers);
     json pages = json::object();
     for (const ErrorPage& p : l.error_pages)

@@ -176,6 +176,18 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     return 0;  // unreachable: conf/ rejects dangling pool references
   };
 
+  // Both lists were checked by conf/: add() cannot fail here.
+  auto compile_access = [](const conf::AccessRules& rules) -> std::shared_ptr<const AccessList> {
+    if (rules.empty()) return nullptr;
+    auto list = std::make_shared<AccessList>();
+    std::string err;
+    for (const auto& c : rules.allow) list->allow.add(c, err);
+    for (const auto& c : rules.deny) list->deny.add(c, err);
+    list->allow.build();
+    list->deny.build();
+    return list;
+  };
+
   for (const auto& lc : config->listeners) {
     ListenerRuntime listener;
     listener.config = &lc;
@@ -188,6 +200,14 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     }
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
     if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
+    listener.access = compile_access(lc.access);
+    if (!lc.trusted_proxies.empty()) {
+      auto trusted = std::make_shared<CidrSet>();
+      std::string err;
+      for (const auto& c : lc.trusted_proxies) trusted->add(c, err);
+      trusted->build();
+      listener.trusted_proxies = std::move(trusted);
+    }
     listener.tls = listener_tls[rt->listeners.size()];
     std::vector<CompiledRoute> routes;
     for (const auto& route : lc.routes) {
@@ -199,6 +219,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       if (route.path_regex) r.path_regex = std::make_unique<RE2>(*route.path_regex);
       if (route.rewrite && !route.rewrite->prefix) r.rewrite_regex = std::make_unique<RE2>(route.rewrite->regex);
       r.live = live.route(lc.name, route.name);
+      r.access = compile_access(route.access);
     }
     listener.routes = RouteTable(std::move(routes));
     rt->listeners.push_back(std::move(listener));

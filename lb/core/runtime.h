@@ -60,6 +60,8 @@ struct ListenerRuntime {
   RouteTable routes;
   std::shared_ptr<const tls::ServerContext> tls;  // set when the listener terminates TLS
   std::shared_ptr<RateLimiter> rate_limiter;       // set when rate_limit is configured
+  std::shared_ptr<const AccessList> access;         // set when "access" has ranges
+  std::shared_ptr<const CidrSet> trusted_proxies;   // set when "trusted_proxies" has ranges
 };
 
 struct Runtime {

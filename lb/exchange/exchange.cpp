@@ -24,23 +24,12 @@ void Exchange::on_request_head(const http::RequestHead& head) {
   head_ = &head;
   chunk_request_ = head.chunked;
   phase_ = Phase::dispatching;
-  if (const auto& limiter = listener().rate_limiter) {
-    const conf::KeySpec& key = limiter->config().key;
-    // A header key falls back to the client IP when the header is missing.
-    const http::Header* h = key.kind == conf::KeySpec::Kind::header ? head.headers.find(key.name) : nullptr;
-    std::string_view value = h ? std::string_view(h->value) : client_.client_ip();
-    uint32_t retry_after = 0;
-    if (!limiter->allow(value, start_ns_, retry_after)) {
-      listener().live->rate_limited_total.add(1);
-      answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
-      return;
-    }
-  }
+  if (listener().trusted_proxies) derive_client(head);
   if (!route(head)) return;
   prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   hash_ = uses_request_hash(this->pool().config->algorithm)
-              ? request_hash(this->pool().config->hash_key, head, client_.client_address().get())
+              ? request_hash(this->pool().config->hash_key, head, client_sockaddr())
               : 0;
 }
 

@@ -96,6 +96,14 @@ class Exchange final : public BackendOwner {
   const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
   const PoolRuntime& pool() const { return rt_.runtime().pools[pool_]; }
 
+  // exchange_admission.cpp: who the client is, and whether it may pass
+  void derive_client(const http::RequestHead& head);
+  [[nodiscard]] bool admit(const http::RequestHead& head);
+  const sockaddr* client_sockaddr() const {
+    return derived_ ? reinterpret_cast<const sockaddr*>(&derived_addr_) : client_.client_address().get();
+  }
+  std::string_view client_ip() { return derived_ ? std::string_view(derived_ip_) : client_.client_ip(); }
+
   // exchange_policy.cpp
   [[nodiscard]] bool route(const http::RequestHead& head);
   void rewrite_path();
@@ -171,6 +179,11 @@ class Exchange final : public BackendOwner {
   void choose_sticky(const http::RequestHead& head);
   void note_sticky_choice(const ServerRuntime& server);
   char client_port_[8] = {};
+  // The client a trusted proxy named in X-Forwarded-For (SPEC 11).
+  bool derived_ = false;
+  sockaddr_storage derived_addr_{};
+  std::string derived_ip_;
+  std::string forwarded_chain_;  // the X-Forwarded-For entries before it
   uint64_t hash_ = 0;
   ServerAttempts attempts_;
   BackendConn* conn_ = nullptr;

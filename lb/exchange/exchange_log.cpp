@@ -47,8 +47,8 @@ void Exchange::write_access_log() {
   if (!Logger::instance().access_enabled()) return;
   AccessRecord r;
   r.listener = listener().config->name;
-  r.client = client_.client_ip();
-  r.client_port = port_of(client_.client_address().get());
+  r.client = client_ip();
+  r.client_port = port_of(client_sockaddr());
   r.tls = non_empty(client_.tls_version());
   if (const http::RequestHead* logged = logged_head()) {
     const http::RequestHead& head = *logged;

@@ -52,6 +52,7 @@ bool Exchange::route(const http::RequestHead& head) {
   char host_buf[256];
   std::string_view host = routes.matches_hosts() ? normalize_host(head.host, host_buf) : std::string_view{};
   route_ = routes.empty() ? nullptr : routes.match(host, head.method, path_, head.headers);
+  if (!admit(head)) return false;
   if (!route_) {
     if (!listener().default_pool) {
       answer_locally(404, "no route for this request", head.has_body);
@@ -115,8 +116,8 @@ void Exchange::rewrite_path() {
 
 HeaderVars Exchange::header_vars() {
   HeaderVars v;
-  v.client_ip = client_.client_ip();
-  int port = port_of(client_.client_address().get());
+  v.client_ip = client_ip();
+  int port = port_of(client_sockaddr());
   int n = std::snprintf(client_port_, sizeof client_port_, "%d", port < 0 ? 0 : port);
   v.client_port = std::string_view(client_port_, n > 0 ? static_cast<size_t>(n) : 0);
   v.request_id = request_id();

@@ -106,7 +106,11 @@ bool Exchange::send_request_head() {
   opt.fallback_host = attempts_.server_name();
   http::ForwardedHeaders fwd;
   if (listener().config->forwarded_headers) {
-    fwd.client_ip = client_.client_ip();
+    fwd.client_ip = client_ip();
+    if (derived_) {
+      fwd.replace_chain = true;  // the chain up to the derived client, not the proxies after it
+      fwd.chain = forwarded_chain_;
+    }
     fwd.proto = client_.is_tls() ? "https" : "http";
     fwd.host = head.host;
     if (!head.headers.contains("x-request-id")) fwd.request_id = request_id();

@@ -25,6 +25,7 @@
 #include "conf/config.h"
 #include "lb/core/live_state.h"
 #include "lb/http/http_message.h"
+#include "lb/security/cidr_set.h"
 
 namespace lb {
 
@@ -36,6 +37,7 @@ struct CompiledRoute {
   std::unique_ptr<RE2> path_regex;       // whole-path match
   std::unique_ptr<RE2> rewrite_regex;
   std::shared_ptr<RouteLive> live;       // counters kept across reloads by (listener, route name)
+  std::shared_ptr<const AccessList> access;  // set when the route has "access" ranges
 };
 
 // The request's host as routes compare it: lower-cased, without port and

@@ -173,10 +173,17 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
     // X-Forwarded-For: keep the chain the client brought, add the peer we saw.
     if (!fwd->client_ip.empty()) {
       out.append("X-Forwarded-For: ");
-      for (const Header& h : head.headers) {
-        if (iequals(h.name, "x-forwarded-for") && !h.value.empty()) {
-          out.append(h.value);
+      if (fwd->replace_chain) {
+        if (!fwd->chain.empty()) {
+          out.append(fwd->chain);
           out.append(", ");
+        }
+      } else {
+        for (const Header& h : head.headers) {
+          if (iequals(h.name, "x-forwarded-for") && !h.value.empty()) {
+            out.append(h.value);
+            out.append(", ");
+          }
         }
       }
       out.append(fwd->client_ip);

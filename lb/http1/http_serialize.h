@@ -62,6 +62,10 @@ struct ForwardedHeaders {
   std::string_view proto;       // X-Forwarded-Proto ("http"/"https"); replaces the client's
   std::string_view host;        // X-Forwarded-Host; replaces the client's
   std::string_view request_id;  // X-Request-Id, added only when the request has none
+  // Instead of the client's X-Forwarded-For values, send `chain` (may be
+  // empty) before client_ip: a trusted proxy's view (SPEC 11).
+  bool replace_chain = false;
+  std::string_view chain;
 };
 
 struct RequestHeadOptions {

@@ -77,6 +77,8 @@ void TcpSession::begin() {
   uv_tcp_nodelay(&client_, 1);
   listener().live->requests_total.add(1);
   last_activity_ms_ = uv_now(worker_.loop());
+  // With PROXY accepted, the header's source is the client: checked once read.
+  if (!listener().config->proxy_protocol.accept && !admitted()) return;
   if (const auto& limiter = listener().rate_limiter) {
     uint32_t retry_after = 0;
     std::string ip = format_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
@@ -112,6 +114,16 @@ void TcpSession::begin() {
     return;
   }
   connect_next();
+}
+
+// The listener's access rule (SPEC 11): a refused client is closed at once.
+bool TcpSession::admitted() {
+  const auto& access = listener().access;
+  if (!access || access->admits(reinterpret_cast<const sockaddr*>(&client_addr_))) return true;
+  listener().live->access_denied_total.add(1);
+  status_ = 403;
+  close_all();
+  return false;
 }
 
 void TcpSession::connect_next() {
@@ -357,6 +369,7 @@ void TcpSession::on_read_proxy_header(ssize_t nread, const uv_buf_t* buf) {
   }
   pending_.erase(0, r.consumed);
   reading_proxy_header_ = false;
+  if (!admitted()) return;
   dir_[kClient].reading = false;
   uv_read_stop(stream(kClient));  // resume once the backend is connected
   connect_next();

@@ -48,6 +48,8 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
 
   void begin();
   void connect_next();
+  // False (and the session closing) when the listener's access rule refuses the client.
+  bool admitted();
   void on_connected();
   void connect_failed(const char* reason);
   void start_reading(Side s);

@@ -1,0 +1,86 @@
+// lb/exchange/exchange_admission.cpp — who the client of a request is and
+// whether it may pass (SPEC 11): the address a trusted proxy forwarded,
+// then, in the SPEC's order, the listener's access rule, the route's, and
+// the listener's rate limit. Each refusal is lb's own answer (403, 429)
+// with its counter and access line; nothing reaches a server.
+#include "lb/exchange/exchange.h"
+#include "lb/exchange/rate_limiter.h"
+#include "lb/io/net_util.h"
+
+namespace lb {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+// A request from a trusted proxy takes its client from X-Forwarded-For: the
+// right-most entry that is not itself a trusted proxy, or the left-most
+// when all are. An entry that is not an IP address ends the walk (nothing
+// left of it can be believed); the peer stays the client then.
+void Exchange::derive_client(const http::RequestHead& head) {
+  const CidrSet& trusted = *listener().trusted_proxies;
+  if (!trusted.contains(client_.client_address().get())) return;
+  std::vector<std::string_view> entries;
+  for (const http::Header& h : head.headers) {
+    if (!http::iequals(h.name, "x-forwarded-for")) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view e = trim(rest.substr(0, comma));
+      if (!e.empty()) entries.push_back(e);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  size_t chosen = entries.size();
+  for (size_t i = entries.size(); i-- > 0;) {
+    sockaddr_storage ss;
+    if (!parse_ip(entries[i], ss)) break;
+    chosen = i;
+    derived_addr_ = ss;
+    if (!trusted.contains(reinterpret_cast<const sockaddr*>(&ss))) break;
+  }
+  if (chosen == entries.size()) return;
+  derived_ = true;
+  derived_ip_ = format_ip(reinterpret_cast<const sockaddr*>(&derived_addr_));
+  for (size_t i = 0; i < chosen; ++i) {
+    if (i) forwarded_chain_ += ", ";
+    forwarded_chain_ += entries[i];
+  }
+}
+
+// Listener access → route access → listener rate limit (auth and the
+// route's rate limit slot in between, SPEC 11). False: answered here.
+bool Exchange::admit(const http::RequestHead& head) {
+  const sockaddr* client = client_sockaddr();
+  if (const auto& access = listener().access; access && !access->admits(client)) {
+    listener().live->access_denied_total.add(1);
+    answer_locally(403, "access denied", head.has_body);
+    return false;
+  }
+  if (route_ && route_->access && !route_->access->admits(client)) {
+    listener().live->access_denied_total.add(1);
+    answer_locally(403, "access denied", head.has_body);
+    return false;
+  }
+  if (const auto& limiter = listener().rate_limiter) {
+    const conf::KeySpec& key = limiter->config().key;
+    // A header key falls back to the client IP when the header is missing.
+    const http::Header* h = key.kind == conf::KeySpec::Kind::header ? head.headers.find(key.name) : nullptr;
+    std::string_view value = h ? std::string_view(h->value) : client_ip();
+    uint32_t retry_after = 0;
+    if (!limiter->allow(value, start_ns_, retry_after)) {
+      listener().live->rate_limited_total.add(1);
+      answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace lb
