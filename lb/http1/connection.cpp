@@ -65,6 +65,8 @@ HttpConnection::~HttpConnection() {
 void HttpConnection::begin() {
   uv_tcp_nodelay(&client_, 1);
   begin_exchange();
+  // PROXY first (SPEC 11): before TLS and before any limit sees an address.
+  awaiting_proxy_header_ = listener().config->proxy_protocol.accept;
   if (listener().tls) {
     std::string error;
     tls_ = tls::Connection::server(listener().tls, error);
@@ -78,8 +80,10 @@ void HttpConnection::begin() {
   } else {
     // The first head must arrive within request_header of the accept (slowloris defence).
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
-    read_first_request();
-    return;
+    if (!awaiting_proxy_header_) {
+      read_first_request();
+      return;
+    }
   }
   start_client_reading();
 }
@@ -171,10 +175,7 @@ void HttpConnection::on_client_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void HttpConnection::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<HttpConnection*>(stream->data);
-  if (nread > 0) {
-    if (s->tls_) s->handle_client_ciphertext(buf->base, static_cast<size_t>(nread));
-    else s->handle_client_data(buf->base, static_cast<size_t>(nread));
-  }
+  if (nread > 0) s->handle_client_bytes(buf->base, static_cast<size_t>(nread));
   s->worker_.buffers().put(buf->base);
   if (nread < 0) s->on_client_eof(nread);
 }

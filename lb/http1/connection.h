@@ -165,6 +165,8 @@ class HttpConnection final : public Session,
   unsigned client_pending_ = 0;
   bool client_reading_ = false;
   bool client_eof_ = false;
+  bool awaiting_proxy_header_ = false;  // proxy_protocol.accept: the PROXY header comes first
+  std::string proxy_header_;            // its bytes so far (a header split across reads)
   bool close_after_flush_ = false;
   bool stopping_ = false;
   bool first_request_ = true;  // nothing has been answered on this connection yet
@@ -183,6 +185,8 @@ class HttpConnection final : public Session,
   // The client's address is looked up (getpeername) and formatted only when
   // something needs it: forwarded headers, ip hashing, rate limiting by IP,
   // logs. A plain proxied request needs neither.
+  // Bytes from the socket: the PROXY header, then TLS records or plain HTTP.
+  void handle_client_bytes(const char* data, size_t len);
   PeerAddress client_addr_{};
   bool have_client_addr_ = false;
   std::string client_ip_;

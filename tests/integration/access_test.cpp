@@ -157,3 +157,48 @@ TEST_CASE("access: bad CIDRs are configuration errors at their pointer") {
   CHECK(r.err.find("/listeners/0/access/allow/1: invalid IP address") != std::string::npos);
   CHECK(r.err.find("/listeners/0/access/allow/2: prefix length of \"::1/129\" must be 0..128") != std::string::npos);
 }
+
+TEST_CASE("proxy_protocol.accept on an http listener: the PROXY source is the client everywhere; no header → closed") {
+  Backend be = Backend::http(1);
+  json listener = http_listener_on("p", {{"proxy_protocol", {{"accept", true}}}, {"access", {{"deny", {"192.0.2.66"}}}}});
+  Lb lb(make_config({listener}, {make_pool("p", "round_robin", servers_for(be.http_ports()))}));
+
+  // v1 header, then a request in the same write.
+  Socket s = Socket::connect(lb.port());
+  REQUIRE(s);
+  REQUIRE(s.send_all("PROXY TCP4 198.51.100.7 127.0.0.1 5555 80\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = read_http_response(s, 5s);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("X-Seen-X-Forwarded-For") == "198.51.100.7");
+
+  // The header split across writes, and a second request on the connection.
+  Socket t = Socket::connect(lb.port());
+  REQUIRE(t);
+  REQUIRE(t.send_all("PROXY TCP4 203.0.1"));
+  CHECK(t.wait_closed(200ms) == Io::timeout);  // an incomplete header waits for the rest
+  REQUIRE(t.send_all("13.9 127.0.0.1 6666 80\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r2 = read_http_response(t, 5s);
+  REQUIRE(r2);
+  CHECK(r2->header("X-Seen-X-Forwarded-For") == "203.0.113.9");
+
+  // The PROXY address meets the access rule.
+  Socket u = Socket::connect(lb.port());
+  REQUIRE(u.send_all("PROXY TCP4 192.0.2.66 127.0.0.1 7777 80\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r3 = read_http_response(u, 5s);
+  REQUIRE(r3);
+  CHECK(r3->status == 403);
+
+  // No header: closed without an answer.
+  Socket v = Socket::connect(lb.port());
+  REQUIRE(v.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto drained = v.recv_until_eof(5s);
+  CHECK(drained.data.empty());
+  CHECK(drained.io != Io::timeout);
+
+  auto lines = wait_access_lines(lb, 3);
+  REQUIRE(lines.size() >= 3);
+  CHECK(lines[0]["client"] == "198.51.100.7");
+  CHECK(lines[1]["client"] == "203.0.113.9");
+  CHECK(lines[2]["client"] == "192.0.2.66");
+}
