@@ -15,6 +15,8 @@
 #   conn-per-request  the same with "Connection: close": a new connection each
 #   keep-alive, 10 / 1000 routes   keep-alive requests that match the last of
 #                     10 or 1,000 routes (100 host names, one path_prefix each)
+#   keep-alive, access list of 10 / 10000 ranges   a listener deny list that
+#                     does not hold the client (every request is checked)
 # Heap allocations per request come from the same runs: the calls to malloc
 # (callgrind's call counts for malloc), differenced the same way.
 #
@@ -75,10 +77,24 @@ routes_json() {
   printf ']'
 }
 
-# write_config ROUTES: lb.json with that many routes (0 = none).
+# access_json N: a deny list of N /24 ranges in 10.0.0.0/8 (none holds the
+# client, 127.0.0.1, so every request is checked against all and admitted).
+access_json() {
+  local n=$1 i sep=""
+  printf '{ "deny": ['
+  for ((i = 0; i < n; i++)); do
+    printf '%s"10.%d.%d.0/24"' "$sep" $((i / 256 % 256)) $((i % 256))
+    sep=","
+  done
+  printf '] }'
+}
+
+# write_config ROUTES [RANGES]: lb.json with that many routes (0 = none)
+# and a listener access list of RANGES ranges (0 = none).
 write_config() {
-  local routes="[]"
+  local routes="[]" access="null"
   (($1 > 0)) && routes=$(routes_json "$1")
+  ((${2:-0} > 0)) && access=$(access_json "$2")
   cat >"$work/lb.json" <<EOF
 {
   "workers": 1,
@@ -86,7 +102,7 @@ write_config() {
   "logging": { "level": "warn", "error_log": "-", "access_log": null },
   "listeners": [
     { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
-      "forwarded_headers": false, "routes": $routes }
+      "forwarded_headers": false, "routes": $routes, "access": $access }
   ],
   "pools": [
     { "name": "web", "algorithm": "round_robin",
@@ -139,4 +155,11 @@ for routes in 10 1000; do
   read -r t1 m1 < <(measure "$N1" 0 "h$((last % 100)).example.com" "/api/v$last/items")
   read -r t2 m2 < <(measure "$N2" 0 "h$((last % 100)).example.com" "/api/v$last/items")
   echo "| keep-alive, $routes routes | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+done
+# Access rules (SPEC 11): a listener deny list of 10, then 10,000 ranges.
+for ranges in 10 10000; do
+  write_config 0 "$ranges"
+  read -r t1 m1 < <(measure "$N1" 0)
+  read -r t2 m2 < <(measure "$N2" 0)
+  echo "| keep-alive, access list of $ranges ranges | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
 done
