@@ -30,6 +30,8 @@ struct LocalResponse {
   // after the answer; HTTP/2 just ends the stream.
   bool close_after = false;
   uint32_t retry_after_s = 0;  // Retry-After (a 503 without one says 1)
+  // A HEAD request: Content-Length says the body's size, the body is not sent.
+  bool head_only = false;
 };
 
 class ClientStream {

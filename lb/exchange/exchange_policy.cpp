@@ -216,6 +216,7 @@ void Exchange::answer_locally(int status, std::string_view message, bool close_a
   r.status = status;
   r.close_after = close_after;
   r.retry_after_s = status == 503 && retry_after_s == 0 ? 1 : retry_after_s;
+  r.head_only = head_ && head_->method_id == HTTP_HEAD;
   std::string body;
   if (respond) {
     r.body = respond->body;

@@ -118,7 +118,7 @@ void HttpConnection::send_local_response(const LocalResponse& r) {
   head_buf += "\r\n";
   uv_buf_t bufs[2] = {uv_buf_init(head_buf.data(), static_cast<unsigned>(head_buf.size())),
                       uv_buf_init(const_cast<char*>(r.body.data()), static_cast<unsigned>(r.body.size()))};
-  write_client(bufs, r.body.empty() ? 1 : 2);
+  write_client(bufs, r.body.empty() || r.head_only ? 1 : 2);
   if (r.close_after) {
     // The request body will not be read: the connection ends after this answer.
     close_after_flush_ = true;

@@ -326,7 +326,7 @@ void Stream::send_local_response(const LocalResponse& r) {
   if (r.retry_after_s != 0) headers.fields.push_back({"retry-after", retry});
   for (const http::Header& h : r.headers) headers.fields.push_back(h);
   head_submitted_ = true;
-  out_.append(r.body);
+  if (!r.head_only) out_.append(r.body);
   response_ended_ = true;
   submit_head(r.status, &headers, false, true);
 }
