@@ -18,7 +18,9 @@ SHELL := /bin/bash
 # for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
 # handshakes per request in the TLS benchmark. libre2-dev: route path_regex
 # and regex rewrites (SPEC 10) in linear time, never backtracking.
-BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev doctest-dev
+# libcrypt-dev: crypt_r for the bcrypt and SHA-crypt entries of basic-auth
+# htpasswd files (SPEC 11).
+BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
@@ -48,7 +50,7 @@ CC       ?= gcc
 CPPFLAGS := -I. -I$(LLHTTP_INC) -MMD -MP
 CXXFLAGS := -std=c++20 $(OPTFLAGS) -Wall -Wextra -pthread
 CFLAGS   := $(OPTFLAGS) -pthread
-LDLIBS   := -luv -lnghttp2 -lre2 -lssl -lcrypto -pthread
+LDLIBS   := -luv -lnghttp2 -lre2 -lcrypt -lssl -lcrypto -pthread
 
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \

@@ -127,6 +127,24 @@ struct Fault {
 struct RetriesConfig;
 struct PoolTimeouts;
 
+// auth.basic (SPEC 11): an htpasswd file of bcrypt ($2y$/$2b$/$2a$) and
+// SHA-crypt ($5$/$6$) entries, read at load and reload.
+struct BasicAuthConfig {
+  std::string users_file;  // resolved path
+  std::string realm = "lb";
+  std::vector<std::pair<std::string, std::string>> users;  // user → crypt hash, file order
+  const std::string* hash_of(std::string_view user) const {
+    for (const auto& [u, h] : users)
+      if (u == user) return &h;
+    return nullptr;
+  }
+};
+
+// "auth" on a listener or a route (a route's replaces its listener's).
+struct AuthConfig {
+  std::optional<BasicAuthConfig> basic;
+};
+
 // access (SPEC 11): CIDR lists, IPv4 and IPv6; deny wins, a non-empty allow
 // admits only its ranges. Validated here, compiled by the runtime.
 struct AccessRules {
@@ -145,6 +163,7 @@ struct Route {
   std::vector<std::string> methods;        // upper-case as written; empty = any
   std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, value exact
   AccessRules access;
+  std::optional<AuthConfig> auth;
   Action action = Action::pool;
   std::string pool;                        // the effective pool (the listener's when the route names none)
   std::optional<Redirect> redirect;
@@ -235,6 +254,7 @@ struct ListenerConfig {
   bool forwarded_headers = true;
   ProxyProtocol proxy_protocol;
   AccessRules access;                        // SPEC 11; before any route's
+  std::optional<AuthConfig> auth;            // unless the matched route has its own
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed (http)
   HeaderRules request_headers;   // applied before the route's (SPEC 10)
   HeaderRules response_headers;

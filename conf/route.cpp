@@ -228,7 +228,7 @@ bool has_forbidden_path_byte(std::string_view s) {
 void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
                 const std::optional<std::string>& listener_pool, Route& r, ListenerRefs& refs) {
   Obj o(ctx, v, at,
-        {"name", "host", "path_prefix", "path_exact", "path_regex", "methods", "headers", "access", "pool", "redirect",
+        {"name", "host", "path_prefix", "path_exact", "path_regex", "methods", "headers", "access", "auth", "pool", "redirect",
          "respond", "rewrite", "request_headers", "response_headers", "timeouts", "retries", "fault"});
   if (!o.ok()) return;
   r.name = "route-" + std::to_string(index);
@@ -254,6 +254,7 @@ void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
   o.with_nonnull("methods", [&](const json& x, const Pointer& p) { load_methods(ctx, x, p, r); });
   o.with_nonnull("headers", [&](const json& x, const Pointer& p) { load_match_headers(ctx, x, p, r); });
   o.with_nonnull("access", [&](const json& x, const Pointer& p) { load_access(ctx, x, p, r.access); });
+  o.with_nonnull("auth", [&](const json& x, const Pointer& p) { load_auth(ctx, x, p, r.auth.emplace()); });
 
   // Exactly one action; none means the listener's pool.
   int actions = 0;

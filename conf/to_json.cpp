@@ -75,6 +75,11 @@ std::string template_text(const HeaderTemplate& t) {
 
 json access_json(const AccessRules& a) { return {{"allow", a.allow}, {"deny", a.deny}}; }
 
+json auth_json(const std::optional<AuthConfig>& a) {
+  if (!a || !a->basic) return nullptr;
+  return {{"basic", {{"users_file", a->basic->users_file}, {"realm", a->basic->realm}}}};
+}
+
 json header_rules_json(const HeaderRules& rules) {
   json set = json::object(), add = json::object(), remove = json::array();
   for (const auto& f : rules.set) set[f.name] = template_text(f.value);
@@ -93,6 +98,7 @@ json route_json(const Route& r) {
             {"path_regex", optional_string(r.path_regex)},
             {"headers", headers},
             {"access", access_json(r.access)},
+            {"auth", auth_json(r.auth)},
             {"response_headers", header_rules_json(r.response_headers)}};
   if (!r.methods.empty()) j["methods"] = r.methods;
   switch (r.action) {
@@ -154,6 +160,7 @@ json listener_json(const ListenerConfig& l) {
       {"tls", nullptr},
   };
   j["access"] = access_json(l.access);
+  if (l.protocol == Protocol::http) j["auth"] = auth_json(l.auth);
   if (http) {
     json routes = json::array();
     for (const Route& r : l.routes) routes.push_back(route_json(r));

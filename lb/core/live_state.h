@@ -153,6 +153,7 @@ struct ListenerLive {
   ShardedCounter responses[5];  // 1xx..5xx
   ShardedCounter rate_limited_total;
   ShardedCounter access_denied_total;  // refused by an access rule (403 / closed)
+  ShardedCounter auth_failed_total;    // refused by auth (401)
   ShardedCounter bytes_in;   // from clients
   ShardedCounter bytes_out;  // to clients
   // HTTP/2 to clients (SPEC 9): streams the clients opened, and connections

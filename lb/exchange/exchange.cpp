@@ -14,6 +14,7 @@ Exchange::Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientS
     : worker_(worker), rt_(rt), listener_(listener), client_(client), start_ns_(start_ns) {}
 
 Exchange::~Exchange() {
+  if (auth_job_) auth_job_->detach();
   attempts_.release();
   drop_backend();
 }
@@ -25,7 +26,20 @@ void Exchange::on_request_head(const http::RequestHead& head) {
   chunk_request_ = head.chunked;
   phase_ = Phase::dispatching;
   if (listener().trusted_proxies) derive_client(head);
-  if (!route(head)) return;
+  // SPEC 11's order: access, auth, rate limits, then the route's action.
+  if (!match_route(head) || !admit_access(head)) return;
+  switch (authenticate(head)) {
+    case AuthStep::refused: return;
+    case AuthStep::pending: return;  // on_basic_auth_result continues
+    case AuthStep::passed: break;
+  }
+  finish_admission();
+}
+
+// The steps after authentication (also reached from an asynchronous check).
+void Exchange::finish_admission() {
+  const http::RequestHead& head = *head_;
+  if (!admit_rate(head) || !act(head)) return;
   prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   hash_ = uses_request_hash(this->pool().config->algorithm)
@@ -34,6 +48,10 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 }
 
 void Exchange::start() {
+  if (phase_ == Phase::authenticating) {
+    start_requested_ = true;  // dispatched once the credentials are checked
+    return;
+  }
   if (phase_ != Phase::dispatching || response_done_) return;
   if (fault_delay_) {
     // An injected delay (SPEC 10 "fault") waits like a backoff, then dispatches.

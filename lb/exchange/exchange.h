@@ -23,6 +23,7 @@
 #include "lb/exchange/client_stream.h"
 #include "lb/exchange/header_edit.h"
 #include "lb/exchange/route_table.h"
+#include "lb/security/basic_auth.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/backend_conn.h"
 
@@ -31,10 +32,11 @@ namespace lb {
 // Per-thread pseudo-random numbers for backoff jitter and fault shares.
 uint64_t exchange_random();
 
-class Exchange final : public BackendOwner {
+class Exchange final : public BackendOwner, public BasicAuthWaiter {
  public:
   enum class Phase {
     receiving,    // the request head is arriving
+    authenticating,  // credentials being checked off the loop (basic auth)
     dispatching,  // head accepted: choosing and connecting a server (or answered locally)
     backoff,      // waiting before a retry
     exchanging,   // request forwarded / response streaming
@@ -97,15 +99,22 @@ class Exchange final : public BackendOwner {
   const PoolRuntime& pool() const { return rt_.runtime().pools[pool_]; }
 
   // exchange_admission.cpp: who the client is, and whether it may pass
+  enum class AuthStep { passed, refused, pending };
   void derive_client(const http::RequestHead& head);
-  [[nodiscard]] bool admit(const http::RequestHead& head);
+  [[nodiscard]] bool admit_access(const http::RequestHead& head);
+  AuthStep authenticate(const http::RequestHead& head);
+  void refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials);
+  void on_basic_auth_result(bool ok) override;
+  [[nodiscard]] bool admit_rate(const http::RequestHead& head);
+  void finish_admission();
   const sockaddr* client_sockaddr() const {
     return derived_ ? reinterpret_cast<const sockaddr*>(&derived_addr_) : client_.client_address().get();
   }
   std::string_view client_ip() { return derived_ ? std::string_view(derived_ip_) : client_.client_ip(); }
 
   // exchange_policy.cpp
-  [[nodiscard]] bool route(const http::RequestHead& head);
+  [[nodiscard]] bool match_route(const http::RequestHead& head);
+  [[nodiscard]] bool act(const http::RequestHead& head);
   void rewrite_path();
   void set_target(std::string_view path);
   HeaderVars header_vars();
@@ -184,6 +193,11 @@ class Exchange final : public BackendOwner {
   sockaddr_storage derived_addr_{};
   std::string derived_ip_;
   std::string forwarded_chain_;  // the X-Forwarded-For entries before it
+  BasicAuthJob* auth_job_ = nullptr;  // a credentials check in flight
+  bool start_requested_ = false;      // start() came while authenticating
+  bool strip_authorization_ = false;  // basic credentials checked: not forwarded
+  std::string www_authenticate_;      // the challenge on a 401
+  bool auth_unknown_user_ = false;    // checked against a dummy hash: refused whatever it says
   uint64_t hash_ = 0;
   ServerAttempts attempts_;
   BackendConn* conn_ = nullptr;

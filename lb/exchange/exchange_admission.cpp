@@ -54,9 +54,8 @@ void Exchange::derive_client(const http::RequestHead& head) {
   }
 }
 
-// Listener access → route access → listener rate limit (auth and the
-// route's rate limit slot in between, SPEC 11). False: answered here.
-bool Exchange::admit(const http::RequestHead& head) {
+// Listener access, then the route's (SPEC 11). False: answered here.
+bool Exchange::admit_access(const http::RequestHead& head) {
   const sockaddr* client = client_sockaddr();
   if (const auto& access = listener().access; access && !access->admits(client)) {
     listener().live->access_denied_total.add(1);
@@ -68,6 +67,67 @@ bool Exchange::admit(const http::RequestHead& head) {
     answer_locally(403, "access denied", head.has_body);
     return false;
   }
+  return true;
+}
+
+// The route's auth, else the listener's. Basic credentials are checked on
+// the thread pool (bcrypt is slow on purpose) unless this worker verified
+// the same ones before.
+Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
+  const std::optional<conf::AuthConfig>& auth =
+      route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
+  if (!auth || !auth->basic) return AuthStep::passed;
+  const conf::BasicAuthConfig& basic = *auth->basic;
+  const http::Header* h = head.headers.find("authorization");
+  std::string user, password;
+  if (!h || !parse_basic_credentials(h->value, user, password)) {
+    refuse_auth(basic, h != nullptr);
+    return AuthStep::refused;
+  }
+  // An unknown user is checked against a dummy hash of the same kind, so
+  // the answer takes as long as for a wrong password.
+  static const std::string kDummy = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9G5gH5O5KCp1Ay";
+  const std::string* hash = basic.hash_of(user);
+  if (hash && BasicAuthJob::cached(user, password, *hash)) {
+    strip_authorization_ = true;
+    return AuthStep::passed;
+  }
+  auth_job_ = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
+                                  hash ? *hash : kDummy, this);
+  if (!auth_job_) {
+    refuse_auth(basic, true);
+    return AuthStep::refused;
+  }
+  if (!hash) auth_unknown_user_ = true;
+  phase_ = Phase::authenticating;
+  return AuthStep::pending;
+}
+
+void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials) {
+  listener().live->auth_failed_total.add(1);
+  www_authenticate_ = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
+  answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", head_->has_body);
+}
+
+void Exchange::on_basic_auth_result(bool ok) {
+  auth_job_ = nullptr;
+  if (completed_) return;  // the client left meanwhile
+  const std::optional<conf::AuthConfig>& auth =
+      route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
+  phase_ = Phase::dispatching;
+  if (!ok || auth_unknown_user_) {
+    refuse_auth(*auth->basic, true);  // may end the exchange: nothing after
+    return;
+  }
+  strip_authorization_ = true;
+  finish_admission();
+  if (completed_ || phase_ != Phase::dispatching || !start_requested_) return;
+  start_requested_ = false;
+  start();
+}
+
+// The listener's rate limit (the route's follows, SPEC 11). False: answered.
+bool Exchange::admit_rate(const http::RequestHead& head) {
   if (const auto& limiter = listener().rate_limiter) {
     const conf::KeySpec& key = limiter->config().key;
     // A header key falls back to the client IP when the header is missing.

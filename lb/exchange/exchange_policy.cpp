@@ -35,9 +35,8 @@ std::string_view port_of_host(std::string_view host) {
 
 }  // namespace
 
-// Returns false when the request was answered here (400, 404, redirect,
-// respond, fault abort); otherwise pool_ and the forwarding details are set.
-bool Exchange::route(const http::RequestHead& head) {
+// The normalized path and the matching route. False when answered (400).
+bool Exchange::match_route(const http::RequestHead& head) {
   path_ = head.path;
   if (!path_.empty() && path_.front() == '/') {
     switch (http::normalize_path(head.path, path_buf_)) {
@@ -52,7 +51,13 @@ bool Exchange::route(const http::RequestHead& head) {
   char host_buf[256];
   std::string_view host = routes.matches_hosts() ? normalize_host(head.host, host_buf) : std::string_view{};
   route_ = routes.empty() ? nullptr : routes.match(host, head.method, path_, head.headers);
-  if (!admit(head)) return false;
+  return true;
+}
+
+// What the route does with an admitted request. False when answered here
+// (404, redirect, respond, fault abort); otherwise pool_ and the forwarding
+// details are set.
+bool Exchange::act(const http::RequestHead& head) {
   if (!route_) {
     if (!listener().default_pool) {
       answer_locally(404, "no route for this request", head.has_body);
@@ -136,7 +141,11 @@ void Exchange::prepare_request_edits() {
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = route_ ? &route_->config->request_headers : nullptr;
   // Runs once per exchange, on fresh (empty) edits.
-  if (lr.empty() && (!rr || rr->empty())) return;
+  if (strip_authorization_) request_edits_.drop("authorization");
+  if (lr.empty() && (!rr || rr->empty())) {
+    if (strip_authorization_) request_edits_.finish();
+    return;
+  }
   HeaderVars vars = header_vars();
   request_edits_.apply(lr, vars);
   if (rr) request_edits_.apply(*rr, vars);
@@ -174,16 +183,21 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
   const http::RequestHead& head = *head_;
   const std::string_view scheme = client_.is_tls() ? "https" : "http";
   const std::string_view new_scheme = rd.scheme ? std::string_view(*rd.scheme) : scheme;
-  std::string_view host = host_without_port(head.host);
-  std::string port(port_of_host(head.host));
-  if (rd.scheme && *rd.scheme != scheme) port.clear();  // the old scheme's port means nothing to the new one
+  const std::string_view old_host = host_without_port(head.host);
+  const std::string old_port(port_of_host(head.host));
+  std::string_view host = rd.host ? std::string_view(*rd.host) : old_host;
+  std::string port = old_port;
+  if (new_scheme != scheme) port.clear();  // the old scheme's port means nothing to the new one
   if (rd.port) port = std::to_string(*rd.port);
-  if (rd.host) host = *rd.host;
   if ((new_scheme == "https" && port == "443") || (new_scheme == "http" && port == "80")) port.clear();
+  std::string_view default_port = scheme == "https" ? "443" : "80";
+  const bool same_port = port == old_port || (port.empty() && old_port == default_port);
 
   std::string& loc = location_;
   loc.clear();
-  const bool absolute = (rd.scheme || rd.host || rd.port) && !host.empty();
+  // Absolute only when the scheme, host or port changes; else the path alone.
+  const bool changed = new_scheme != scheme || !http::iequals(host, old_host) || !same_port;
+  const bool absolute = changed && !host.empty();
   if (absolute) {
     loc.append(new_scheme).append("://").append(host);
     if (!port.empty()) loc.append(":").append(port);
@@ -235,8 +249,9 @@ void Exchange::answer_locally(int status, std::string_view message, bool close_a
   prepare_response_edits();
   std::vector<http::Header> fields;
   const bool edits = !response_edits_.empty();
-  if (!location_.empty() || edits) {
+  if (!location_.empty() || !www_authenticate_.empty() || edits) {
     if (!location_.empty()) fields.push_back({"Location", location_});
+    if (!www_authenticate_.empty()) fields.push_back({"WWW-Authenticate", www_authenticate_});
     for (const http::Header& h : response_edits_.added()) fields.push_back(h);
     r.headers = fields;
   }

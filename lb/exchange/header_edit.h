@@ -36,6 +36,8 @@ class HeaderEdits {
   // One rule set: remove, then set (replaces every earlier field of that
   // name), then add.
   void apply(const conf::HeaderRules& rules, const HeaderVars& vars);
+  // A received field not to forward (lower-cased name), whatever the rules say.
+  void drop(std::string_view lower_name) { drop_pending(lower_name); }
   // Builds added(); call once after the last apply().
   void finish();
 

@@ -171,7 +171,8 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
 
   if (fwd) {
     // X-Forwarded-For: keep the chain the client brought, add the peer we saw.
-    if (!fwd->client_ip.empty()) {
+    // A header rule that sets or removes one of these replaces lb's own.
+    if (!fwd->client_ip.empty() && !dropped("x-forwarded-for")) {
       out.append("X-Forwarded-For: ");
       if (fwd->replace_chain) {
         if (!fwd->chain.empty()) {
@@ -189,9 +190,9 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
       out.append(fwd->client_ip);
       out.append("\r\n");
     }
-    if (!fwd->proto.empty()) append_header(out, "X-Forwarded-Proto", fwd->proto);
-    if (!fwd->host.empty()) append_header(out, "X-Forwarded-Host", fwd->host);
-    if (!fwd->request_id.empty() && !head.headers.contains("x-request-id")) {
+    if (!fwd->proto.empty() && !dropped("x-forwarded-proto")) append_header(out, "X-Forwarded-Proto", fwd->proto);
+    if (!fwd->host.empty() && !dropped("x-forwarded-host")) append_header(out, "X-Forwarded-Host", fwd->host);
+    if (!fwd->request_id.empty() && !head.headers.contains("x-request-id") && !dropped("x-request-id")) {
       append_header(out, "X-Request-Id", fwd->request_id);
     }
   }

@@ -28,7 +28,8 @@ std::string sticky_set_cookie(const conf::StickyConfig& s, std::string_view serv
   out += '=';
   out += server_id;
   out += "; Path=/";
-  if (s.max_age) out += "; Max-Age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*s.max_age).count());
+  // Rounded up: Max-Age=0 would tell the browser to delete the cookie.
+  if (s.max_age) out += "; Max-Age=" + std::to_string((s.max_age->count() + 999) / 1000);
   if (s.secure) out += "; Secure";
   if (s.http_only) out += "; HttpOnly";
   switch (s.same_site) {
