@@ -250,7 +250,8 @@ void HeldListener::release() {
 }
 
 // ---- child processes -------------------------------------------------------------
-Child::Child(const std::vector<std::string>& args, std::string stdout_path, std::string stderr_path)
+Child::Child(const std::vector<std::string>& args, std::string stdout_path, std::string stderr_path,
+             const std::vector<std::pair<std::string, std::string>>& env)
     : out_path_(std::move(stdout_path)), err_path_(std::move(stderr_path)) {
   if (args.empty()) throw std::runtime_error("Child: no command");
   // Everything the child needs is prepared before fork (async-signal-safety).
@@ -258,6 +259,17 @@ Child::Child(const std::vector<std::string>& args, std::string stdout_path, std:
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string_view var(*e);
+    bool replaced = false;
+    for (const auto& [name, value] : env) replaced = replaced || var.starts_with(name + "=");
+    if (!replaced) env_store.emplace_back(var);
+  }
+  for (const auto& [name, value] : env) env_store.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const char* outp = out_path_.c_str();
   const char* errp = err_path_.c_str();
   const char* exe = argv_store[0].c_str();
@@ -284,7 +296,7 @@ Child::Child(const std::vector<std::string>& args, std::string stdout_path, std:
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD}) sigaction(sig, &dfl, nullptr);
-    execv(exe, argv.data());
+    execve(exe, argv.data(), envp.data());
     const char msg[] = "exec failed\n";
     ssize_t ignored = write(2, msg, sizeof msg - 1);
     (void)ignored;
@@ -473,7 +485,7 @@ Lb::Lb(json config, LbOptions options) : opts_(options) {
     config_ = templ;
     fill_defaults_and_ports(config_);
     write_file(config_path_, config_.dump(2));
-    child_ = Child({lb_bin(), "-c", config_path_}, dir_.file("lb.stdout"), dir_.file("lb.stderr"));
+    child_ = Child({lb_bin(), "-c", config_path_}, dir_.file("lb.stdout"), dir_.file("lb.stderr"), opts_.env);
     if (!opts_.wait_ready) return;
     if (wait_listening(opts_.ready_timeout)) return;
     bool exited = !child_.running();

@@ -113,9 +113,11 @@ class Child {
  public:
   Child() = default;
   // Starts args[0] with args; stdout/stderr go to the given files (truncated).
-  // Throws std::runtime_error if fork fails. An exec failure shows up as exit
-  // status 127 with a message in the stderr file.
-  Child(const std::vector<std::string>& args, std::string stdout_path, std::string stderr_path);
+  // The child gets the test's environment plus `env` (NAME, value; replacing
+  // a variable of the same name). Throws std::runtime_error if fork fails. An
+  // exec failure shows up as exit status 127 with a message in the stderr file.
+  Child(const std::vector<std::string>& args, std::string stdout_path, std::string stderr_path,
+        const std::vector<std::pair<std::string, std::string>>& env = {});
   ~Child();  // SIGKILL + reap if still running
   Child(Child&& o) noexcept;
   Child& operator=(Child&& o) noexcept;
@@ -185,6 +187,9 @@ struct LbOptions {
   bool default_logging = true;    // add logging to tmpdir files when config has none
   bool default_workers = true;    // "workers": 1 when config has none
   bool default_shutdown = true;   // "shutdown_timeout": "5s" when config has none
+  // Environment variables lb gets on top of the test's own (for ${NAME} in
+  // the configuration); the test process's environment is left alone.
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 class Lb {
