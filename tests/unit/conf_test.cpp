@@ -19,38 +19,27 @@
 
 #include "conf/load.h"
 #include "conf/values.h"
+#include "tests/unit/conf_test_util.h"
 
 using nlohmann::json;
 using namespace lb::conf;
 using namespace std::chrono_literals;
 
+using conf_test::all;
+using conf_test::has_error;
+using conf_test::load;
+
 namespace {
 
 // A temporary directory holding the files a configuration refers to; removed on destruction.
-struct TempDir {
-  std::string path;
+struct TempDir : conf_test::TempDir {
   TempDir() {
-    char tmpl[] = "/tmp/conf_test.XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
     write("site.pem", "-----BEGIN CERTIFICATE-----\n");
     write("site.key", "-----BEGIN PRIVATE KEY-----\n");
     write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
     write("token.txt", "  file-token-123\n");
     write("empty-token.txt", "\n");
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path + "/" + name) << text;
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::string config() const { return file("lb.json"); }
 };
 
 // Every key set, nothing left at its default.
@@ -109,21 +98,6 @@ json minimal_config() {
   "listeners": [{"name": "web", "listen": "127.0.0.1:8080", "pool": "web"}],
   "pools": [{"name": "web", "servers": [{"address": "127.0.0.1:9001"}]}]
 })");
-}
-
-LoadResult load(const json& j, const std::string& path) { return load_string(j.dump(2), path); }
-
-std::string all(const std::vector<std::string>& errors) {
-  std::string s;
-  for (const auto& e : errors) s += "  " + e + "\n";
-  return s;
-}
-
-bool has_error(const LoadResult& r, const std::string& file, const std::string& pointer, const std::string& msg) {
-  const std::string prefix = file + ": " + (pointer.empty() ? "" : pointer + ": ");
-  for (const auto& e : r.errors)
-    if (e.rfind(prefix, 0) == 0 && e.find(msg, prefix.size()) != std::string::npos) return true;
-  return false;
 }
 
 }  // namespace
@@ -544,11 +518,7 @@ TEST_CASE("conf: to_json redacts the token, fills defaults, and round-trips") {
 
 namespace {
 
-struct Invalid {
-  const char* patch;    // RFC 6902 JSON patch applied to full_config()
-  const char* pointer;  // expected JSON pointer ("" = the root)
-  const char* message;  // expected substring of the message
-};
+using conf_test::Invalid;
 
 const Invalid kInvalid[] = {
     // top level
@@ -748,18 +718,7 @@ const Invalid kInvalid[] = {
 TEST_CASE("conf: invalid configurations report the exact pointer and message") {
   TempDir dir;
   CHECK(std::size(kInvalid) >= 45);
-  for (const Invalid& c : kInvalid) {
-    json j = full_config().patch(json::parse(c.patch));
-    LoadResult r = load(j, dir.config());
-    const std::string expected = dir.config() + ": " + (*c.pointer ? std::string(c.pointer) + ": " : "") + c.message;
-    INFO("patch: " << std::string(c.patch));
-    INFO("expected: " << expected);
-    INFO("got:\n" << all(r.errors));
-    CHECK_FALSE(r.ok());
-    CHECK(r.config == nullptr);
-    CHECK(r.errors.size() == 1);  // one mistake, one message: no cascades
-    CHECK(has_error(r, dir.config(), c.pointer, c.message));
-  }
+  for (const Invalid& c : kInvalid) conf_test::check_invalid(full_config(), c, dir.config());
 }
 
 TEST_CASE("conf: the SPEC's example error, verbatim") {
