@@ -15,14 +15,15 @@ SHELL := /bin/bash
 # Debian packages the build, tests and benchmarks need. libnghttp2-dev: the
 # HTTP/2 framing, HPACK and flow control of client connections (SPEC 9);
 # nghttp2-client (h2load, nghttp) and python3-h2: independent HTTP/2 clients
-# for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
-# handshakes per request in the TLS benchmark. libre2-dev: route path_regex
+# for the interop, conformance and abuse tests; apache2-utils: htpasswd -B
+# makes the bcrypt users of the basic-auth tests, ab full TLS handshakes per
+# request in the TLS benchmark. libre2-dev: route path_regex
 # and regex rewrites (SPEC 10) in linear time, never backtracking.
 # libcrypt-dev: crypt_r for the bcrypt and SHA-crypt entries of basic-auth
 # htpasswd files (SPEC 11).
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
-BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
+TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE)$(TSAN),11)
