@@ -18,8 +18,10 @@ SHELL := /bin/bash
 # for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
 # handshakes per request in the TLS benchmark. libre2-dev: route path_regex
 # and regex rewrites (SPEC 10) in linear time, never backtracking.
+# python3-jwt (PyJWT) with python3-cryptography: an independent JWT
+# implementation that mints the unit tests' tokens (tests/unit/jwt_fixtures.py).
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
+TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 python3-jwt python3-cryptography
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
