@@ -183,7 +183,7 @@ FUZZ_CXX     := clang++
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head path_normalize
+FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head path_normalize jwt
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.cpp=$(FUZZ_OBJ)/%.o) \
                  $(FUZZ_OBJ)/llhttp/llhttp.o $(FUZZ_OBJ)/llhttp/api.o $(FUZZ_OBJ)/llhttp/http.o
