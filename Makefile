@@ -20,9 +20,11 @@ SHELL := /bin/bash
 # request in the TLS benchmark. libre2-dev: route path_regex
 # and regex rewrites (SPEC 10) in linear time, never backtracking.
 # libcrypt-dev: crypt_r for the bcrypt and SHA-crypt entries of basic-auth
-# htpasswd files (SPEC 11).
+# htpasswd files (SPEC 11). python3-jwt (PyJWT) with python3-cryptography:
+# an independent JWT implementation that mints the unit tests' tokens
+# (tests/unit/jwt_fixtures.py).
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils
+TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
@@ -184,7 +186,7 @@ FUZZ_CXX     := clang++
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head path_normalize
+FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head path_normalize jwt
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.cpp=$(FUZZ_OBJ)/%.o) \
                  $(FUZZ_OBJ)/llhttp/llhttp.o $(FUZZ_OBJ)/llhttp/api.o $(FUZZ_OBJ)/llhttp/http.o
