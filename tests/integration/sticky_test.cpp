@@ -34,10 +34,15 @@ struct Answer {
   std::string set_cookie;             // the whole Set-Cookie field
 };
 
-Answer get(Lb& lb, const std::optional<std::string>& cookie) {
+// One request; nullopt when no answer came (for polling while lb reloads).
+std::optional<HttpResponse> request(Lb& lb, const std::optional<std::string>& cookie) {
   HttpRequest req;
   if (cookie) req.headers.emplace_back("Cookie", "theme=dark; lb_srv=" + *cookie + "; x=1");
-  auto r = http_request(lb.port(), req);
+  return http_request(lb.port(), req, 10s);
+}
+
+Answer get(Lb& lb, const std::optional<std::string>& cookie) {
+  auto r = request(lb, cookie);
   REQUIRE(r);
   Answer a;
   a.status = r->status;
@@ -161,7 +166,12 @@ TEST_CASE("sticky: a dead server or one removed by a reload loses its sessions t
   Backend c = Backend::http(1);
   lb.rewrite_config(sticky_config({c.http_port()}));
   REQUIRE(lb.signal(SIGHUP));
-  REQUIRE(wait_until([&] { return get(lb, std::nullopt).port == c.http_port(); }, 5s));
+  REQUIRE(wait_until(
+      [&] {
+        auto r = request(lb, std::nullopt);
+        return r && r->header("X-Backend-Port") == std::to_string(c.http_port());
+      },
+      10s));
   Answer after = get(lb, moved.cookie);
   CHECK(after.port == c.http_port());
   REQUIRE(after.cookie);
