@@ -149,9 +149,4 @@ bool CidrSet::contains(const sockaddr* addr) const {
   return false;
 }
 
-bool CidrSet::contains_text(std::string_view ip) const {
-  sockaddr_storage ss;
-  return parse_ip(ip, ss) && contains(reinterpret_cast<const sockaddr*>(&ss));
-}
-
 }  // namespace lb

@@ -27,8 +27,6 @@ class CidrSet {
   void build();
 
   bool contains(const sockaddr* addr) const;
-  // The text form of an address ("1.2.3.4", "::1").
-  bool contains_text(std::string_view ip) const;
   bool empty() const { return v4_.empty() && v6_.empty(); }
   size_t ranges() const { return v4_.size() + v6_.size(); }
 
