@@ -19,10 +19,19 @@ constexpr size_t kMaxQuoted = 64;
 // An attacker-chosen string for an error message: cut short, then JSON-quoted
 // with everything outside printable ASCII escaped, so a log line stays one
 // line whatever the token held.
+// The bound is on the quoted text: a control byte quotes to six characters
+// ("\u007f"), so the input is cut further until the quoted form fits.
 std::string quote(std::string_view s) {
-  std::string cut(s.substr(0, kMaxQuoted));
-  std::string out = json(std::move(cut)).dump(-1, ' ', true, json::error_handler_t::replace);
-  if (s.size() > kMaxQuoted) out += "...";
+  std::string_view cut = s.substr(0, kMaxQuoted);
+  auto quoted = [](std::string_view text) {
+    return json(std::string(text)).dump(-1, ' ', true, json::error_handler_t::replace);
+  };
+  std::string out = quoted(cut);
+  while (out.size() > kMaxQuoted + 2) {
+    cut.remove_suffix(std::max<size_t>(1, (out.size() - kMaxQuoted - 2) / 6));
+    out = quoted(cut);
+  }
+  if (cut.size() < s.size()) out += "...";
   return out;
 }
 

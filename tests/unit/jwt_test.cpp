@@ -432,6 +432,13 @@ TEST_CASE("verify: hostile inputs are refused cheaply and quoted safely") {
   CHECK(error.ends_with("\"..."));
   CHECK(error.find('\n') == std::string::npos);
   CHECK(error.size() < 120);
+  // Control bytes quote to six characters each; the bound holds on the quoted
+  // text (fuzz_jwt found an unsupported alg of 80 DEL bytes quoting to 480).
+  std::string alg = "HS25" + std::string(80, '\x7f') + "6";
+  error = outcome(*v, base64url_encode(json{{"alg", alg}}.dump()) + ".e30.AAAA", f.now);
+  CHECK(error.starts_with("unsupported alg \"HS25\\u007f"));
+  CHECK(error.ends_with("\"..."));
+  CHECK(error.size() < 120);
   // Deep nesting in the header is refused, not recursed into.
   std::string deep = "{\"alg\":\"HS256\",\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   JwtPolicy big = policy();
