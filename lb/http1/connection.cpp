@@ -401,8 +401,11 @@ void HttpConnection::on_request_complete() { exchange_->on_request_complete(); }
 // the parser's pending completion) go now.
 void HttpConnection::want_request_body() {
   // The body's idle clock starts: the exchange takes body bytes from now on.
-  body_since_ms_ = uv_now(worker_.loop());
-  if (!closing()) ensure_timer(body_since_ms_ + static_cast<uint64_t>(listener().config->timeouts.body_idle.count()));
+  // (A bodiless request's end is simply not parsed yet: no clock for it.)
+  if (exchange_ && exchange_->head() && exchange_->head()->has_body && !closing()) {
+    body_since_ms_ = uv_now(worker_.loop());
+    fire_within(static_cast<uint64_t>(listener().config->timeouts.body_idle.count()));
+  }
   parse_input();
   // Inside the feed loop the loop's caller decides after it returns: the
   // client is already being read, or read_first_request looks at what is left.

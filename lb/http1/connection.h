@@ -84,6 +84,7 @@ class HttpConnection final : public Session,
   void arm_timer(uint64_t ms);
   void disarm_timer() { deadline_ms_ = 0; }
   void ensure_timer(uint64_t due_ms);
+  void fire_within(uint64_t ms);
   void rearm_timer();
   // Slow clients (SPEC 11): the request body's idle clock and the send clock.
   bool body_pending() const;
@@ -91,7 +92,12 @@ class HttpConnection final : public Session,
     if (body_since_ms_ != 0) body_since_ms_ = uv_now(worker_.loop());
   }
   [[nodiscard]] bool check_body(uint64_t now);
-  void note_send_queue(bool progressed);
+  // After every write and write completion; out of line only when bytes
+  // wait (write_queue_size is libuv's documented read-only field).
+  void note_send_queue(bool progressed) {
+    if (send_since_ms_ != 0 || client_.write_queue_size != 0) track_send_queue(progressed);
+  }
+  void track_send_queue(bool progressed);
   [[nodiscard]] bool check_send(uint64_t now);
   uint64_t client_bytes_acked();
   void write_client(const uv_buf_t* bufs, size_t n);

@@ -23,15 +23,18 @@ namespace lb {
 // itself for the rest (a disarmed deadline or a stopped clock is a no-op).
 void HttpConnection::arm_timer(uint64_t ms) {
   deadline_ms_ = uv_now(worker_.loop()) + ms;
-  ensure_timer(deadline_ms_);
+  fire_within(ms);
 }
 
 // The timer fires no later than `due_ms` (loop time).
 void HttpConnection::ensure_timer(uint64_t due_ms) {
   const uint64_t now = uv_now(worker_.loop());
-  const uint64_t in = due_ms > now ? due_ms - now : 0;
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || uv_timer_get_due_in(&timer_) > in)
-    uv_timer_start(&timer_, &HttpConnection::on_timer, in, 0);
+  fire_within(due_ms > now ? due_ms - now : 0);
+}
+
+void HttpConnection::fire_within(uint64_t ms) {
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || uv_timer_get_due_in(&timer_) > ms)
+    uv_timer_start(&timer_, &HttpConnection::on_timer, ms, 0);
 }
 
 void HttpConnection::rearm_timer() {
@@ -125,7 +128,7 @@ bool HttpConnection::check_body(uint64_t now) {
 // client that reads slowly but steadily; it costs one getsockopt when bytes
 // start to wait and one per check, never per write. A client that keeps up
 // keeps the queue empty: one field read per write, and no timer restart.
-void HttpConnection::note_send_queue(bool progressed) {
+void HttpConnection::track_send_queue(bool progressed) {
   const size_t queued = uv_stream_get_write_queue_size(client());
   if (queued == 0) {
     send_since_ms_ = 0;
