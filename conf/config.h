@@ -205,6 +205,11 @@ struct ListenerTimeouts {
   Duration request_header{10'000};
   Duration client_idle{60'000};
   Duration tls_handshake{10'000};
+  // Slow clients (SPEC 11), http listeners: no request-body byte for this
+  // long while lb reads a body → 408; no progress writing to the client for
+  // this long while bytes wait towards it → the connection is closed.
+  Duration body_idle{30'000};
+  Duration send{60'000};
 };
 
 struct ListenerLimits {

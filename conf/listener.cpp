@@ -63,11 +63,22 @@ void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, Li
   });
 }
 
-void load_timeouts(Ctx& ctx, const json& v, const Pointer& at, ListenerTimeouts& t) {
-  Obj o(ctx, v, at, {"request_header", "client_idle", "tls_handshake"});
+// body_idle and send bound HTTP request bodies and responses; a tcp
+// session's inactivity is client_idle's, so they are errors there rather
+// than silently ignored (like "limits").
+void load_timeouts(Ctx& ctx, const json& v, const Pointer& at, bool tcp, ListenerTimeouts& t) {
+  Obj o(ctx, v, at, {"request_header", "client_idle", "tls_handshake", "body_idle", "send"});
   o.with("request_header", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.request_header); });
   o.with("client_idle", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.client_idle); });
   o.with("tls_handshake", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, t.tls_handshake); });
+  o.with("body_idle", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "body_idle applies only to http listeners (tcp sessions use client_idle)");
+    else read_duration(ctx, x, p, t.body_idle);
+  });
+  o.with("send", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "send applies only to http listeners (tcp sessions use client_idle)");
+    else read_duration(ctx, x, p, t.send);
+  });
 }
 
 void load_limits(Ctx& ctx, const json& v, const Pointer& at, ListenerLimits& l) {
@@ -258,7 +269,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   o.with("max_connections", [&](const json& x, const Pointer& p) {
     read_uint(ctx, x, p, 0, kMaxConnections, l.max_connections);
   });
-  o.with("timeouts", [&](const json& x, const Pointer& p) { load_timeouts(ctx, x, p, l.timeouts); });
+  o.with("timeouts", [&](const json& x, const Pointer& p) { load_timeouts(ctx, x, p, tcp, l.timeouts); });
   o.with("limits", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "limits apply only to http listeners");
     else load_limits(ctx, x, p, l.limits);

@@ -162,6 +162,8 @@ json listener_json(const ListenerConfig& l) {
   j["access"] = access_json(l.access);
   if (l.protocol == Protocol::http) j["auth"] = auth_json(l.auth);
   if (http) {
+    j["timeouts"]["body_idle"] = format_duration(l.timeouts.body_idle);
+    j["timeouts"]["send"] = format_duration(l.timeouts.send);
     json routes = json::array();
     for (const Route& r : l.routes) routes.push_back(route_json(r));
     j["routes"] = routes;

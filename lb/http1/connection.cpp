@@ -1,7 +1,8 @@
 // lb/http1/connection.cpp — the client connection of an http listener:
-// socket and TLS, deadlines, the HTTP/1.1 request side (parsing, pipelining,
+// socket and TLS, the HTTP/1.1 request side (parsing, pipelining,
 // keep-alive) and the connection's life. Responses are framed in
-// connection_response.cpp; the HTTP/2 hand-over is in connection_http2.cpp.
+// connection_response.cpp, the HTTP/2 hand-over is in connection_http2.cpp,
+// and the deadlines and slow-client clocks in connection_timers.cpp.
 #include "lb/http1/connection.h"
 
 #include <sys/socket.h>
@@ -158,6 +159,7 @@ std::string_view HttpConnection::tls_sni() const {
 void HttpConnection::start_client_reading() {
   if (client_reading_ || client_eof_ || closing()) return;
   client_reading_ = true;
+  note_body_progress();  // time lb held the client back is not the client's idleness
   uv_read_start(client(), &HttpConnection::on_client_alloc, &HttpConnection::on_client_read);
 }
 
@@ -229,6 +231,7 @@ void HttpConnection::flush_tls() {
   int rc = write_bufs(worker_.buffers(), client(), &b, 1, this, &client_pending_);
   tls_->consume_encrypted(out.size());
   if (rc < 0) close_session();
+  else note_send_queue(false);
 }
 
 void HttpConnection::handle_client_data(const char* data, size_t len) {
@@ -237,6 +240,7 @@ void HttpConnection::handle_client_data(const char* data, size_t len) {
     if (!lingering_) http2_->on_input(data, len);
     return;
   }
+  note_body_progress();
   if (phase_ == Phase::idle) {
     begin_exchange();  // the next request's first bytes: its exchange counts them
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
@@ -292,6 +296,7 @@ void HttpConnection::write_client(const uv_buf_t* bufs, size_t n) {
   }
   int rc = write_bufs(worker_.buffers(), client(), bufs, n, this, &client_pending_);
   if (rc < 0) close_session();
+  else note_send_queue(false);
 }
 
 void HttpConnection::write_client(std::string_view s) {
@@ -309,6 +314,7 @@ void HttpConnection::on_write_done(uv_stream_t*, int status) {
     close_session();
     return;
   }
+  note_send_queue(true);  // a write left: the client accepted bytes
   if (phase_ == Phase::http2) {
     if (!lingering_) http2_->on_output_drained();
     maybe_close_after_flush();
@@ -316,55 +322,6 @@ void HttpConnection::on_write_done(uv_stream_t*, int status) {
   }
   if (exchange_ && !output_blocked()) exchange_->on_client_drained();
   maybe_close_after_flush();
-}
-
-// ------------------------------------------------------------------ deadlines
-
-// One deadline at a time, kept lazily: a keep-alive request moves it up to
-// five times (head, dispatch, response, idle), and restarting the uv timer
-// each time is a timer-heap removal and insertion. The uv timer is restarted
-// only when it would fire too late; when it fires early it re-arms itself
-// for the rest, and a disarmed deadline makes it a no-op.
-void HttpConnection::arm_timer(uint64_t ms) {
-  deadline_ms_ = uv_now(worker_.loop()) + ms;
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || uv_timer_get_due_in(&timer_) > ms)
-    uv_timer_start(&timer_, &HttpConnection::on_timer, ms, 0);
-}
-
-void HttpConnection::on_timer(uv_timer_t* t) {
-  auto* s = static_cast<HttpConnection*>(t->data);
-  if (s->deadline_ms_ == 0) return;  // disarmed since it was started
-  uint64_t now = uv_now(s->worker_.loop());
-  if (now < s->deadline_ms_) {
-    uv_timer_start(t, &HttpConnection::on_timer, s->deadline_ms_ - now, 0);
-    return;
-  }
-  s->deadline_ms_ = 0;
-  switch (s->phase_) {
-    case Phase::idle:
-      s->close_session();
-      break;
-    case Phase::head:
-      if (s->tls_ && !s->tls_->handshake_done()) {
-        s->close_session();  // tls_handshake deadline
-        break;
-      }
-      if (s->in_.empty() && !s->in_request()) {
-        s->close_session();  // nothing sent at all: just close, like an idle connection
-        break;
-      }
-      s->exchange_->refuse_request(408, "request header timeout", true);
-      break;
-    case Phase::exchange:
-      s->exchange_->on_timeout();  // may end the exchange: touch nothing after
-      break;
-    case Phase::http2:
-      if (s->lingering_) s->close_session();
-      else s->http2_->on_timer();
-      break;
-    case Phase::closing:
-      break;
-  }
 }
 
 // --------------------------------------------------------------- request side
@@ -444,6 +401,12 @@ void HttpConnection::on_request_complete() { exchange_->on_request_complete(); }
 // The exchange has its server connection: body bytes already buffered (and
 // the parser's pending completion) go now.
 void HttpConnection::want_request_body() {
+  // The body's idle clock starts: the exchange takes body bytes from now on.
+  // (A bodiless request's end is simply not parsed yet: no clock for it.)
+  if (exchange_ && exchange_->head() && exchange_->head()->has_body && !closing()) {
+    body_since_ms_ = uv_now(worker_.loop());
+    fire_within(static_cast<uint64_t>(listener().config->timeouts.body_idle.count()));
+  }
   parse_input();
   // Inside the feed loop the loop's caller decides after it returns: the
   // client is already being read, or read_first_request looks at what is left.
@@ -457,6 +420,7 @@ void HttpConnection::want_request_body() {
 // request or closes.
 void HttpConnection::exchange_complete() {
   first_request_ = false;
+  body_since_ms_ = 0;
   exchange_->write_access_log();
   if (closing()) return;
   if (!client_keep_alive_ || stopping_ || exchange_->request_cut_short()) close_after_flush_ = true;

@@ -72,6 +72,7 @@ class HttpConnection final : public Session,
   static void on_client_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_timer(uv_timer_t* t);
+  void on_deadline();
   void begin();
   void read_first_request();
   void on_client_eof(ssize_t nread);
@@ -82,6 +83,23 @@ class HttpConnection final : public Session,
   void stop_client_reading();
   void arm_timer(uint64_t ms);
   void disarm_timer() { deadline_ms_ = 0; }
+  void ensure_timer(uint64_t due_ms);
+  void fire_within(uint64_t ms);
+  void rearm_timer();
+  // Slow clients (SPEC 11): the request body's idle clock and the send clock.
+  bool body_pending() const;
+  void note_body_progress() {
+    if (body_since_ms_ != 0) body_since_ms_ = uv_now(worker_.loop());
+  }
+  [[nodiscard]] bool check_body(uint64_t now);
+  // After every write and write completion; out of line only when bytes
+  // wait (write_queue_size is libuv's documented read-only field).
+  void note_send_queue(bool progressed) {
+    if (send_since_ms_ != 0 || client_.write_queue_size != 0) track_send_queue(progressed);
+  }
+  void track_send_queue(bool progressed);
+  [[nodiscard]] bool check_send(uint64_t now);
+  uint64_t client_bytes_acked();
   void write_client(const uv_buf_t* bufs, size_t n);
   void write_client(std::string_view s);
   void close_session();
@@ -151,7 +169,14 @@ class HttpConnection final : public Session,
   uint32_t listener_;
   uv_tcp_t client_{};
   uv_timer_t timer_{};
-  uint64_t deadline_ms_ = 0;  // loop time (uv_now) of the current deadline; 0: none
+  // The one uv timer serves three clocks (see arm_timer): the phase's
+  // deadline, the request body's idle clock and the send clock. The last two
+  // only store a loop time when there is progress; the timer checks them.
+  uint64_t deadline_ms_ = 0;    // loop time (uv_now) of the current deadline; 0: none
+  uint64_t body_since_ms_ = 0;  // a body is being read: its last byte (or lb's resuming to read); 0: none
+  uint64_t send_since_ms_ = 0;  // bytes wait towards the client: its last progress; 0: nothing waits
+  size_t send_queued_ = 0;      // the largest write queue seen since send_since_ms_
+  uint64_t send_acked_ = 0;     // bytes the client had acknowledged (TCP) when last seen to progress
   int open_handles_ = 0;
   Phase phase_ = Phase::idle;
   // Borrowed from the worker's pool while a request is being read or

@@ -16,6 +16,7 @@ std::string_view HttpConnection::protocol_name() const {
 }
 
 void HttpConnection::send_interim(const http::ResponseHead& head) {
+  note_body_progress();  // a client waiting for 100 Continue was not idle
   http::ResponseHeadOptions opt;
   opt.framing = http::Framing::none();
   opt.connection = http::ConnectionMode::Omit;

@@ -165,7 +165,7 @@ void Session::flush() {
   if (!stalled) stalled_since_ms_ = 0;
   else if (stalled_since_ms_ == 0) {
     stalled_since_ms_ = now_ms();
-    on_stream_deadline(stalled_since_ms_ + static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
+    on_stream_deadline(stalled_since_ms_ + static_cast<uint64_t>(listener().config->timeouts.send.count()));
   }
   if (nghttp2_session_want_read(ng_) == 0 && nghttp2_session_want_write(ng_) == 0) transport_.close_after_flush();
 }
@@ -191,9 +191,12 @@ void Session::arm_next_deadline() {
   auto consider = [&next](uint64_t at) {
     if (at != 0 && (next == 0 || at < next)) next = at;
   };
-  for (auto& [id, stream] : streams_) consider(stream->deadline_ms());
+  for (auto& [id, stream] : streams_) {
+    consider(stream->deadline_ms());
+    consider(stream->body_due_ms());
+  }
   if (streams_.empty() && idle_since_ms_ != 0) consider(idle_since_ms_ + static_cast<uint64_t>(c.timeouts.client_idle.count()));
-  if (stalled_since_ms_ != 0) consider(stalled_since_ms_ + static_cast<uint64_t>(c.timeouts.client_idle.count()));
+  if (stalled_since_ms_ != 0) consider(stalled_since_ms_ + static_cast<uint64_t>(c.timeouts.send.count()));
   next_deadline_ms_ = 0;
   if (next != 0) on_stream_deadline(next);
 }
@@ -203,17 +206,22 @@ void Session::on_timer() {
   const conf::ListenerConfig& c = *listener().config;
   next_deadline_ms_ = 0;
   std::vector<int32_t> due;
+  auto is_due = [now](uint64_t at) { return at != 0 && at <= now; };
   for (auto& [id, stream] : streams_)
-    if (stream->deadline_ms() != 0 && stream->deadline_ms() <= now) due.push_back(id);
+    if (is_due(stream->deadline_ms()) || is_due(stream->body_due_ms())) due.push_back(id);
   ++in_nghttp2_;  // what the deadlines submit is sent below, in one go
   for (int32_t id : due) {
     auto it = streams_.find(id);
-    if (it != streams_.end()) it->second->on_deadline();
+    if (it != streams_.end() && is_due(it->second->deadline_ms())) it->second->on_deadline();
+    it = streams_.find(id);  // a deadline may have ended the stream
+    if (it != streams_.end() && is_due(it->second->body_due_ms())) it->second->on_body_deadline(now);
   }
   --in_nghttp2_;
   const uint64_t idle_ms = static_cast<uint64_t>(c.timeouts.client_idle.count());
-  if (stalled_since_ms_ != 0 && now - stalled_since_ms_ >= idle_ms) {
-    calm_down(Http2CloseReason::control_flood);  // a window held at zero while lb has data
+  if (stalled_since_ms_ != 0 && now - stalled_since_ms_ >= static_cast<uint64_t>(c.timeouts.send.count())) {
+    // A window held at zero while lb has data: the client accepts no
+    // response byte (SPEC 11 send), at the HTTP/2 flow-control level.
+    calm_down(Http2CloseReason::control_flood);
   } else if (streams_.empty() && idle_since_ms_ != 0 && now - idle_since_ms_ >= idle_ms && !draining_) {
     goaway_gracefully();  // client_idle with no open stream (PINGs do not count)
   }

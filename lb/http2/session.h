@@ -2,8 +2,8 @@
 // nghttp2's server session: SETTINGS (max_concurrent_streams,
 // initial_window_size, the 4096-byte HPACK table, extended CONNECT), the
 // ≥ 1 MiB connection window, streams (lb/http2/stream.h), the connection's
-// deadlines (client_idle with no open stream, per-stream exchange deadlines,
-// a zero-window stall), GOAWAY on reload, stop and max_requests_per_connection,
+// deadlines (client_idle with no open stream, per-stream exchange deadlines
+// and request-body idleness, a zero-window stall past timeouts.send), GOAWAY on reload, stop and max_requests_per_connection,
 // and the abuse defences (lb/http2/abuse_guard.h).
 //
 // Output is pulled from nghttp2 (mem_send), collected and written through

@@ -96,6 +96,7 @@ void Stream::maybe_deliver_end() {
 
 void Stream::on_data(const uint8_t* data, size_t len) {
   if (exchange_) exchange_->add_bytes_in(len);
+  if (body_since_ms_ != 0) note_body_progress();
   if (!exchange_ || completed_ || exchange_->request_done() ||
       (exchange_->response_done() && !exchange_->has_server_conn())) {
     consume(len);  // nobody wants these bytes: just keep the window open
@@ -140,6 +141,7 @@ void Stream::forward_body(std::string_view data) {
 
 void Stream::on_end_stream() {
   end_stream_received_ = true;
+  body_since_ms_ = 0;
   if (!exchange_ || completed_) return;
   if (tunnel_) {
     exchange_->on_tunnel_client_eof();
@@ -151,6 +153,12 @@ void Stream::on_end_stream() {
 // The exchange has a server connection: buffered body bytes go now.
 void Stream::want_request_body() {
   body_wanted_ = true;
+  // The body's idle clock starts (not for an extended CONNECT: its DATA is a
+  // tunnel's, which waits for the server's answer first).
+  if (!end_stream_received_ && !head_.upgrade) {
+    note_body_progress();
+    session_.on_stream_deadline(body_due_ms());
+  }
   deliver_body();
 }
 
@@ -173,6 +181,7 @@ void Stream::resume_request_body() {
 
 void Stream::consume(size_t n) {
   if (n == 0 || closed_) return;
+  if (body_since_ms_ != 0) note_body_progress();  // the client may send again
   nghttp2_session_consume(session_.ng(), id_, n);
   session_.want_send();
 }
@@ -224,6 +233,7 @@ void Stream::submit_trailers() {
 
 void Stream::send_interim(const http::ResponseHead& head) {
   if (closed_ || head.status == 101) return;
+  if (body_since_ms_ != 0) note_body_progress();  // a client waiting for 100 Continue was not idle
   submit_head(head.status, &head.headers, false, false);
 }
 
@@ -405,6 +415,43 @@ void Stream::on_deadline() {
   }
   if (!exchange_ || completed_ || closed_) return;
   exchange_->on_timeout();
+}
+
+// ------------------------------------------------------- slow request bodies
+
+void Stream::note_body_progress() { body_since_ms_ = uv_now(session_.worker().loop()); }
+
+bool Stream::awaiting_body() const {
+  return body_since_ms_ != 0 && exchange_ && !completed_ && !closed_ && !end_stream_received_ && !tunnel_ &&
+         !exchange_->request_done();
+}
+
+uint64_t Stream::body_due_ms() const {
+  if (body_since_ms_ == 0) return 0;
+  return body_since_ms_ + static_cast<uint64_t>(session_.listener().config->timeouts.body_idle.count());
+}
+
+// Only a client that could send is idle: not while lb holds the body back
+// (a slow server) or either flow-control window it may send on is closed.
+void Stream::on_body_deadline(uint64_t now) {
+  if (!awaiting_body()) {
+    body_since_ms_ = 0;
+    return;
+  }
+  nghttp2_session* ng = session_.ng();
+  if (body_paused_ || nghttp2_session_get_stream_local_window_size(ng, id_) <= 0 ||
+      nghttp2_session_get_local_window_size(ng) <= 0) {
+    body_since_ms_ = now;
+    return;
+  }
+  if (now < body_due_ms()) return;
+  body_since_ms_ = 0;
+  log_debug("http2 request body timeout", {{"listener", session_.listener().config->name},
+                                           {"client", std::string(session_.transport().peer_ip())}});
+  // 408 on this stream (then RST_STREAM NO_ERROR once it has left, as for
+  // any answer before the request's end); the server connection, its request
+  // unfinished, is closed. A response already started is reset instead.
+  exchange_->refuse_request(408, "request body timeout", true);
 }
 
 void Stream::arm_exchange_timer(uint64_t ms) {

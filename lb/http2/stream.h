@@ -4,7 +4,9 @@
 // Request body: DATA bytes are passed to the exchange once it has a server
 // connection, and only acknowledged to the client (nghttp2_session_consume →
 // WINDOW_UPDATE) when the exchange is not holding the client back, so a slow
-// server costs at most one stream window of buffering. Response body: bytes
+// server costs at most one stream window of buffering. A client that has
+// window to send and sends no DATA for timeouts.body_idle gets a 408 on the
+// stream (the connection's other streams go on). Response body: bytes
 // from the server wait in out_ until nghttp2's data provider takes them as
 // the client's windows allow; past kOutputHighWater the exchange stops
 // reading its server until the buffer drains.
@@ -57,6 +59,10 @@ class Stream final : public ClientStream {
   bool has_pending_output() const { return out_.size() > out_off_; }
   uint64_t deadline_ms() const { return deadline_ms_; }
   void on_deadline();
+  // The request body's idle clock (SPEC 11 body_idle): loop time it is due,
+  // 0 when no body is awaited. on_body_deadline re-checks and answers 408.
+  uint64_t body_due_ms() const;
+  void on_body_deadline(uint64_t now);
   void arm_head_deadline(uint64_t ms) { arm_exchange_timer(ms); }
 
  private:
@@ -125,6 +131,11 @@ class Stream final : public ClientStream {
   http::TrailerFields request_trailers_;   // after the body, forwarded chunked
   http::TrailerFields response_trailers_;  // sent as a trailing HEADERS
   uint64_t deadline_ms_ = 0;  // loop time of the exchange's deadline; 0: none
+  // A body is awaited: loop time of its last DATA, or of lb reopening the
+  // window or resuming; 0: none (see body_due_ms).
+  uint64_t body_since_ms_ = 0;
+  bool awaiting_body() const;
+  void note_body_progress();
 };
 
 }  // namespace lb::http2

@@ -1,7 +1,10 @@
-// lb/io/net_util.cpp — socket-address formatting and hashing.
+// lb/io/net_util.cpp — socket-address formatting and hashing, and what TCP says about a socket.
 #include "lb/io/net_util.h"
 
 #include <arpa/inet.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_bytes_acked (glibc's netinet/tcp.h lacks it)
+
+#include <cstddef>
 
 #include "algorithms/hash.h"
 
@@ -41,6 +44,15 @@ std::string_view ip_bytes(const sockaddr* sa) {
 uint64_t hash_client_ip(const sockaddr* sa) {
   std::string_view ip = ip_bytes(sa);
   return algo::hash_client_address(ip.data(), ip.size());
+}
+
+uint64_t tcp_bytes_acked(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  // An old kernel fills less of the struct: the counter reads as 0 then.
+  if (len < offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) return 0;
+  return info.tcpi_bytes_acked;
 }
 
 }  // namespace lb

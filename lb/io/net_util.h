@@ -29,5 +29,9 @@ int port_of(const sockaddr* sa);
 std::string_view ip_bytes(const sockaddr* sa);
 // Stable hash of the whole client address (IP only), for ip_hash and hash_key client_ip.
 uint64_t hash_client_ip(const sockaddr* sa);
+// How many of the bytes written to TCP socket `fd` its peer has acknowledged
+// so far (TCP_INFO tcpi_bytes_acked: only ever grows), or 0 when the socket
+// cannot say (not TCP). One getsockopt: for slow paths (timers) only.
+uint64_t tcp_bytes_acked(int fd);
 
 }  // namespace lb

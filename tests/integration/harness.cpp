@@ -443,6 +443,15 @@ std::optional<long> rss_bytes(pid_t pid) {
   return std::nullopt;
 }
 
+size_t open_fds(pid_t pid) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
 namespace {
 bool has_zero_port(const json& config) {
   auto zero = [](const json& v) {

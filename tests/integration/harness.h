@@ -243,6 +243,8 @@ class Lb {
 
 // VmRSS of any process in bytes.
 std::optional<long> rss_bytes(pid_t pid);
+// Open file descriptors of any process (entries of /proc/PID/fd; 0 if gone).
+size_t open_fds(pid_t pid);
 
 // ---- TCP client --------------------------------------------------------------
 enum class Io { ok, eof, timeout, error };

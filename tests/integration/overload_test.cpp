@@ -31,15 +31,6 @@ void raise_own_nofile(rlim_t want) {
   REQUIRE(lim.rlim_cur >= want);
 }
 
-size_t open_fds(pid_t pid) {
-  std::error_code ec;
-  size_t n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
-}
-
 // User + system CPU seconds of a process (/proc/PID/stat fields 14 and 15).
 double cpu_seconds(pid_t pid) {
   auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");

@@ -58,7 +58,7 @@ json full_config() {
      "tls": {"certificates": [{"cert": "site.pem", "key": "site.key"}], "min_version": "1.3",
              "alpn": ["http/1.1"], "client_ca": "ca.pem"},
      "max_connections": 1000,
-     "timeouts": {"request_header": "5s", "client_idle": "2m", "tls_handshake": "3s"},
+     "timeouts": {"request_header": "5s", "client_idle": "2m", "tls_handshake": "3s", "body_idle": "7s", "send": "1m30s"},
      "limits": {"max_header_bytes": 16384, "max_headers": 50, "max_body_bytes": 1048576},
      "rate_limit": {"key": "header:X-Api-Key", "rate": 100, "per": "1s", "burst": 200},
      "forwarded_headers": false,
@@ -238,6 +238,8 @@ TEST_CASE("conf: a full configuration loads with every value") {
   CHECK(web.timeouts.request_header == 5s);
   CHECK(web.timeouts.client_idle == 120s);
   CHECK(web.timeouts.tls_handshake == 3s);
+  CHECK(web.timeouts.body_idle == 7s);
+  CHECK(web.timeouts.send == 90s);
   CHECK(web.limits.max_header_bytes == 16384);
   CHECK(web.limits.max_headers == 50);
   CHECK(web.limits.max_body_bytes == 1048576);
@@ -336,6 +338,8 @@ TEST_CASE("conf: defaults are applied") {
   CHECK(l.timeouts.request_header == 10s);
   CHECK(l.timeouts.client_idle == 60s);
   CHECK(l.timeouts.tls_handshake == 10s);
+  CHECK(l.timeouts.body_idle == 30s);
+  CHECK(l.timeouts.send == 60s);
   CHECK(l.limits.max_header_bytes == 32768);
   CHECK(l.limits.max_headers == 100);
   CHECK(l.limits.max_body_bytes == 0);
@@ -491,7 +495,7 @@ TEST_CASE("conf: to_json redacts the token, fills defaults, and round-trips") {
   CHECK(d["logging"] == json({{"level", "info"}, {"error_log", "-"}, {"access_log", nullptr}}));
   const json& l = d["listeners"][0];
   CHECK(l["protocol"] == "http");
-  CHECK(l["timeouts"] == json({{"request_header", "10s"}, {"client_idle", "1m"}, {"tls_handshake", "10s"}}));
+  CHECK(l["timeouts"] == json({{"request_header", "10s"}, {"client_idle", "1m"}, {"tls_handshake", "10s"}, {"body_idle", "30s"}, {"send", "1m"}}));
   CHECK(l["limits"] == json({{"max_header_bytes", 32768}, {"max_headers", 100}, {"max_body_bytes", 0}}));
   CHECK(l["forwarded_headers"] == true);
   CHECK(l["rate_limit"].is_null());
@@ -586,6 +590,10 @@ const Invalid kInvalid[] = {
     {R"([{"op":"replace","path":"/listeners/0/max_connections","value":-1}])", "/listeners/0/max_connections", "-1 out of range"},
     {R"([{"op":"replace","path":"/listeners/0/timeouts/client_idle","value":"0s"}])", "/listeners/0/timeouts/client_idle",
      "must be greater than 0"},
+    {R"([{"op":"replace","path":"/listeners/0/timeouts/body_idle","value":"0s"}])", "/listeners/0/timeouts/body_idle",
+     "must be greater than 0"},
+    {R"([{"op":"add","path":"/listeners/1/timeouts","value":{"send":"5s"}}])", "/listeners/1/timeouts/send",
+     "send applies only to http listeners"},
     {R"([{"op":"replace","path":"/listeners/0/limits/max_header_bytes","value":100}])", "/listeners/0/limits/max_header_bytes",
      "100 out of range (1024.."},
     {R"([{"op":"replace","path":"/listeners/0/limits/max_headers","value":0}])", "/listeners/0/limits/max_headers", "0 out of range (1.."},

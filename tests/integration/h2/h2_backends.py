@@ -93,8 +93,9 @@ class _Reader:
 
 class RecordingBackend:
     """An HTTP/1.1 keep-alive server (a thread per connection) that records
-    every request head as it arrives (.heads) and every complete request
-    (.requests). Routes, on the path without the query, any method:
+    every request head as it arrives (.heads), every complete request
+    (.requests) and the ids of the connections that are over (.ended, for
+    Record.conn_id). Routes, on the path without the query, any method:
 
       /status/N                 status N, short body ("status N\\n")
       /bytes/N                  N pattern bytes (Content-Length)
@@ -124,6 +125,7 @@ class RecordingBackend:
         self.heads, self.requests = [], []
         self.request_lines = []  # every request line as received, even unparsable ones
         self.conn_total = 0
+        self.ended = set()       # ids of connections that are over (either side closed)
         self.gates = collections.defaultdict(threading.Event)
         self.closing = threading.Event()
         self._conns = set()
@@ -216,6 +218,8 @@ class RecordingBackend:
         finally:
             with self.cv:
                 self._conns.discard(c)
+                self.ended.add(cid)
+                self.cv.notify_all()
             try:
                 c.close()
             except OSError:
