@@ -215,11 +215,17 @@ TEST_CASE("out of fds: 2 workers at RLIMIT_NOFILE 256 and 1,000 clients — no b
   CHECK_MESSAGE(cpu < 0.3 * wall, "lb used " << cpu << " s CPU in " << wall << " s while out of fds");
   // New clients meanwhile are closed, not left waiting in the accept queue.
   {
+    // Shedding may reset the queue (shutdown of the listening socket) while
+    // the late client's handshake completes: a reset at connect is a close
+    // too. Only a connect that times out was left hanging.
     Socket late = Socket::connect(port, 2s);
-    REQUIRE(late);
-    REQUIRE(late.send_all("GET / HTTP/1.1\r\nHost: lb\r\n\r\n", 1s));
-    Io io = late.wait_closed(3s);
-    CHECK_MESSAGE(io != Io::timeout, "a client arriving while lb is out of fds was left hanging");
+    if (!late) {
+      INFO("late connect: " << std::string(strerror(late.error())));
+      CHECK((late.error() == ECONNRESET || late.error() == ECONNREFUSED));
+    } else if (late.send_all("GET / HTTP/1.1\r\nHost: lb\r\n\r\n", 1s)) {
+      Io io = late.wait_closed(3s);
+      CHECK_MESSAGE(io != Io::timeout, "a client arriving while lb is out of fds was left hanging");
+    }  // else: reset while sending, closed as well
   }
 
   clients.clear();  // the clients leave
