@@ -1,6 +1,6 @@
 // conf/listener.cpp — schema walk for one element of "listeners" (SPEC
 // sections 3 and 9): name, listen, protocol, pool, routes, tls, http2,
-// max_connections, timeouts, limits, rate_limit, forwarded_headers,
+// max_connections, timeouts, limits, rate_limit (conf/rate_limit.cpp), forwarded_headers,
 // proxy_protocol, plus the rules that depend on the protocol (http-only keys
 // on tcp listeners, tcp's required pool, which ALPN names, rate-limit keys and
 // PROXY sending make sense where) or on TLS (h2c only without it).
@@ -108,35 +108,6 @@ void load_http2(Ctx& ctx, const json& v, const Pointer& at, bool has_tls, Http2C
   });
   o.with("max_requests_per_connection", [&](const json& x, const Pointer& p) {
     read_uint(ctx, x, p, 0, 0x7fff'ffff, h.max_requests_per_connection);
-  });
-}
-
-void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r) {
-  Obj o(ctx, v, at, {"key", "rate", "per", "burst"});
-  if (!o.ok()) return;
-  r.key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
-  o.with("key", [&](const json& x, const Pointer& p) {
-    if (read_key_spec(ctx, x, p, r.key) && tcp && r.key.kind != KeySpec::Kind::client_ip)
-      ctx.error(p, "tcp listeners can only rate-limit by \"client_ip\" (" + quote(r.key.text) +
-                       " needs an HTTP request)");
-  });
-  if (const json* x = o.require("rate")) {
-    double rate = 0;
-    if (read_number(ctx, *x, o.at("rate"), rate)) {
-      if (rate <= 0) ctx.error(o.at("rate"), "rate must be greater than 0 (remove rate_limit to turn it off)");
-      else if (rate > 1e9) ctx.error(o.at("rate"), "rate is out of range (at most 1e9)");
-      else r.rate = rate;
-    }
-  }
-  o.with("per", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, r.per); });
-  // One request takes one token, so a bucket smaller than 1 could never admit anything.
-  r.burst = r.rate < 1 ? 1 : r.rate;
-  o.with("burst", [&](const json& x, const Pointer& p) {
-    double burst = 0;
-    if (!read_number(ctx, x, p, burst)) return;
-    if (burst < 1) ctx.error(p, "burst must be at least 1 (each request takes one token)");
-    else if (burst > 1e9) ctx.error(p, "burst is out of range (at most 1e9)");
-    else r.burst = burst;
   });
 }
 

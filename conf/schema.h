@@ -50,6 +50,9 @@ bool has_forbidden_path_byte(std::string_view s);
 void load_cidr_list(Ctx& ctx, const json& v, const Pointer& at, std::vector<std::string>& out);
 void load_access(Ctx& ctx, const json& v, const Pointer& at, AccessRules& out);
 
+// rate_limit.cpp: a listener's or a route's "rate_limit"; `tcp` allows only client_ip keys.
+void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r);
+
 // header_rules.cpp
 enum class HeaderDirection { request, response };
 bool parse_header_template(Ctx& ctx, const Pointer& at, std::string_view text, HeaderDirection dir,

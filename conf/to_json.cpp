@@ -35,6 +35,18 @@ json optional_string(const std::optional<std::string>& s) { return s ? json(*s) 
 
 json optional_duration(const std::optional<Duration>& d) { return d ? json(format_duration(*d)) : json(nullptr); }
 
+// burst only for the token bucket: the loader refuses it on a sliding window.
+json rate_limit_json(const RateLimit& r) {
+  json j = {{"key", r.key.text},
+            {"algorithm", enum_name(detail::kRateLimitAlgorithmNames, r.algorithm)},
+            {"rate", number(r.rate)},
+            {"per", format_duration(r.per)},
+            {"store", enum_name(detail::kRateLimitStoreNames, r.store)},
+            {"on_store_error", enum_name(detail::kOnStoreErrorNames, r.on_store_error)}};
+  if (r.algorithm == RateLimit::Algorithm::token_bucket) j["burst"] = number(r.burst);
+  return j;
+}
+
 json retries_json(const RetriesConfig& r) {
   json on = json::array();
   for (RetryOn x : r.on) on.push_back(enum_name(detail::kRetryOnNames, x));
@@ -93,6 +105,7 @@ json route_json(const Route& r) {
             {"path_regex", optional_string(r.path_regex)},
             {"headers", headers},
             {"access", access_json(r.access)},
+            {"rate_limit", r.rate_limit ? rate_limit_json(*r.rate_limit) : json(nullptr)},
             {"response_headers", header_rules_json(r.response_headers)}};
   if (!r.methods.empty()) j["methods"] = r.methods;
   switch (r.action) {
@@ -182,12 +195,7 @@ json listener_json(const ListenerConfig& l) {
                 {"alpn", l.tls->alpn},
                 {"client_ca", optional_string(l.tls->client_ca)}};
   }
-  if (l.rate_limit) {
-    j["rate_limit"] = {{"key", l.rate_limit->key.text},
-                       {"rate", number(l.rate_limit->rate)},
-                       {"per", format_duration(l.rate_limit->per)},
-                       {"burst", number(l.rate_limit->burst)}};
-  }
+  if (l.rate_limit) j["rate_limit"] = rate_limit_json(*l.rate_limit);
   return j;
 }
 
