@@ -80,6 +80,13 @@ struct ListenerStats {
     uint64_t delay = 0, abort = 0;
   };
   std::vector<RouteFaults> faults;
+  // Routes with their own rate_limit (SPEC 11): requests it refused (also
+  // counted in rate_limited_total, which covers every limit of the listener).
+  struct RouteRateLimited {
+    std::string route;
+    uint64_t refused = 0;
+  };
+  std::vector<RouteRateLimited> route_rate_limited;
 };
 
 struct StatsSnapshot {

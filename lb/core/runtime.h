@@ -79,8 +79,10 @@ class LiveRegistry {
   std::shared_ptr<PoolLive> pool(const std::string& name);
   std::shared_ptr<ListenerLive> listener(const std::string& name);
   std::shared_ptr<RouteLive> route(const std::string& listener, const std::string& name);
-  // The listener's limiter; kept (with its buckets) while the settings are unchanged.
-  std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const conf::RateLimit& config);
+  // The limiter of a listener (route "") or of one of its routes; kept (with
+  // its buckets and windows) across reloads while the settings are unchanged.
+  std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const std::string& route,
+                                            const conf::RateLimit& config);
   // Forget identities the current runtime no longer uses.
   void retain_only(const Runtime& runtime);
 
@@ -89,7 +91,7 @@ class LiveRegistry {
   std::map<std::string, std::shared_ptr<PoolLive>> pools_;
   std::map<std::string, std::shared_ptr<ListenerLive>> listeners_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RouteLive>> routes_;
-  std::map<std::string, std::shared_ptr<RateLimiter>> rate_limiters_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<RateLimiter>> rate_limiters_;
 };
 
 // Listening sockets by address, kept by the main thread across reloads.

@@ -48,7 +48,7 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
 
   void begin();
   void connect_next();
-  // False (and the session closing) when the listener's access rule refuses the client.
+  // False (and the session closing) when the listener's access rule or rate limit refuses the client.
   bool admitted();
   void on_connected();
   void connect_failed(const char* reason);
