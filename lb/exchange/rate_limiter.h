@@ -19,19 +19,12 @@
 // expired), provided nothing else of the key is admitted meanwhile.
 //
 // Sharing: one limiter serves every worker of its listener (or route), so a
-// client is limited the same whichever worker accepts it. Keys are spread
-// over 256 shards by hash; each shard is guarded by a spin flag held only for
-// a hash lookup and a few arithmetic operations (no system call, no wait), so
-// workers practically never meet on a shard and the request path pays one
-// uncontended atomic exchange. One very hot key does serialise its own
-// requests on its shard; its critical section stays the same few
-// instructions. Idle keys (full buckets, empty windows) are swept when a
-// shard grows, bounding memory under key churn.
-//
-// Time: callers pass a monotonic clock (uv_hrtime). Workers read it at
-// slightly different moments, so each shard keeps the latest time it has
-// seen and never goes back: decisions of one key happen at non-decreasing
-// times, which is what makes the window's bound exact.
+// client is limited the same whichever worker accepts it; the table is a
+// KeyedShards (lb/security/keyed_shards.h): one uncontended atomic exchange
+// per request, and a clock per shard that never goes back, so decisions of
+// one key happen at non-decreasing times, which is what makes the window's
+// bound exact even though workers read the clock at slightly different
+// moments.
 #pragma once
 
 #include <cstdint>
