@@ -155,6 +155,16 @@ struct RateLimit {
   bool operator==(const RateLimit&) const = default;
 };
 
+// per_client on a listener (SPEC 11): limits per client address on new
+// connections. connection_rate is a token bucket keyed by client_ip whose
+// burst equals its rate (at least 1).
+struct PerClient {
+  uint32_t max_connections = 0;              // 0 = unlimited
+  std::optional<RateLimit> connection_rate;  // nullopt = unlimited
+  bool any() const { return max_connections > 0 || connection_rate.has_value(); }
+  bool operator==(const PerClient&) const = default;
+};
+
 struct Route {
   enum class Action { pool, redirect, respond };
   std::string name;                        // "route-<index>" when not given
@@ -249,6 +259,7 @@ struct ListenerConfig {
   bool forwarded_headers = true;
   ProxyProtocol proxy_protocol;
   AccessRules access;                        // SPEC 11; before any route's
+  PerClient per_client;                      // SPEC 11: per client address, on new connections
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed (http)
   HeaderRules request_headers;   // applied before the route's (SPEC 10)
   HeaderRules response_headers;

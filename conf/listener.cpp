@@ -176,7 +176,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   Obj o(ctx, v, at,
         {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
          "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages", "access",
-         "trusted_proxies"});
+         "trusted_proxies", "per_client"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
   if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
@@ -253,6 +253,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
     else load_header_rules(ctx, x, p, HeaderDirection::response, l.response_headers);
   });
   o.with_nonnull("access", [&](const json& x, const Pointer& p) { load_access(ctx, x, p, l.access); });
+  o.with_nonnull("per_client", [&](const json& x, const Pointer& p) { load_per_client(ctx, x, p, l.per_client); });
   o.with_nonnull("trusted_proxies", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "trusted_proxies applies only to http listeners (X-Forwarded-For); tcp listeners use proxy_protocol");
     else load_cidr_list(ctx, x, p, l.trusted_proxies);

@@ -1,5 +1,6 @@
 // conf/rate_limit.cpp — schema walk for "rate_limit" on listeners and routes
-// (SPEC 3 and 11): key, algorithm, rate, per, burst, store, on_store_error.
+// (SPEC 3 and 11: key, algorithm, rate, per, burst, store, on_store_error)
+// and for a listener's "per_client" (max_connections, connection_rate).
 #include <cmath>
 
 #include "conf/schema.h"
@@ -51,6 +52,42 @@ void read_rate_limit_key(Ctx& ctx, const json& x, const Pointer& p, bool tcp, Ke
 
 }  // namespace
 
+namespace {
+
+bool read_rate(Ctx& ctx, const json& x, const Pointer& p, double& out) {
+  double rate = 0;
+  if (!read_number(ctx, x, p, rate)) return false;
+  if (rate <= 0) ctx.error(p, "rate must be greater than 0 (remove the limit to turn it off)");
+  else if (rate > 1e9) ctx.error(p, "rate is out of range (at most 1e9)");
+  else {
+    out = rate;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void load_per_client(Ctx& ctx, const json& v, const Pointer& at, PerClient& pc) {
+  Obj o(ctx, v, at, {"max_connections", "connection_rate"});
+  if (!o.ok()) return;
+  o.with("max_connections", [&](const json& x, const Pointer& p) {
+    read_uint(ctx, x, p, 0, 10'000'000, pc.max_connections);
+  });
+  o.with_nonnull("connection_rate", [&](const json& x, const Pointer& p) {
+    Obj r(ctx, x, p, {"rate", "per"});
+    if (!r.ok()) return;
+    RateLimit limit;
+    limit.key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
+    if (const json* rate = r.require("rate"); !rate || !read_rate(ctx, *rate, r.at("rate"), limit.rate)) return;
+    r.with("per", [&](const json& y, const Pointer& q) { read_duration(ctx, y, q, limit.per); });
+    // SPEC 11: the bucket holds `rate` connections; at least one, or it
+    // could never admit any.
+    limit.burst = limit.rate < 1 ? 1 : limit.rate;
+    pc.connection_rate = limit;
+  });
+}
+
 void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r) {
   Obj o(ctx, v, at, {"key", "algorithm", "rate", "per", "burst", "store", "on_store_error"});
   if (!o.ok()) return;
@@ -63,10 +100,8 @@ void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateL
   if (const json* x = o.require("rate")) {
     double rate = 0;
     const Pointer p = o.at("rate");
-    if (read_number(ctx, *x, p, rate)) {
-      if (rate <= 0) ctx.error(p, "rate must be greater than 0 (remove rate_limit to turn it off)");
-      else if (rate > 1e9) ctx.error(p, "rate is out of range (at most 1e9)");
-      else if (window && rate != std::floor(rate))
+    if (read_rate(ctx, *x, p, rate)) {
+      if (window && rate != std::floor(rate))
         ctx.error(p, "a sliding_window admits a whole number of requests per \"per\"; rate must be an integer");
       else if (window && rate > kMaxSlidingWindowRate)
         ctx.error(p, "a sliding_window keeps every admission of its window: rate is at most 1000000 "

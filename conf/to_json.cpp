@@ -167,6 +167,10 @@ json listener_json(const ListenerConfig& l) {
       {"tls", nullptr},
   };
   j["access"] = access_json(l.access);
+  const RateLimit* rate = l.per_client.connection_rate ? &*l.per_client.connection_rate : nullptr;
+  j["per_client"] = {{"max_connections", l.per_client.max_connections},
+                     {"connection_rate", rate ? json{{"rate", number(rate->rate)}, {"per", format_duration(rate->per)}}
+                                              : json(nullptr)}};
   if (http) {
     json routes = json::array();
     for (const Route& r : l.routes) routes.push_back(route_json(r));

@@ -155,6 +155,7 @@ struct ListenerLive {
   ShardedCounter responses[5];  // 1xx..5xx
   ShardedCounter rate_limited_total;   // 429 by the listener's rate limit or a route's
   ShardedCounter access_denied_total;  // refused by an access rule (403 / closed)
+  ShardedCounter per_client_refused_total;  // connections over a per_client limit (429 / closed)
   ShardedCounter bytes_in;   // from clients
   ShardedCounter bytes_out;  // to clients
   // HTTP/2 to clients (SPEC 9): streams the clients opened, and connections

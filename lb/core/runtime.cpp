@@ -4,6 +4,7 @@
 
 #include "lb/io/listen_probe.h"
 #include "lb/exchange/rate_limiter.h"
+#include "lb/security/per_client.h"
 #include "lb/upstream/selection.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
@@ -50,6 +51,16 @@ std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& liste
   return slot;
 }
 
+std::shared_ptr<ConnectionCounts> LiveRegistry::connection_counts(const std::string& listener) {
+  auto& slot = connection_counts_[listener];
+  if (!slot) slot = std::make_shared<ConnectionCounts>();
+  return slot;
+}
+
+// A listener's per_client connection_rate lives among the rate limiters
+// under a "route" name no route can have (names match [A-Za-z0-9_.-]+).
+static const std::string kConnectionRate = "*connection_rate";
+
 void LiveRegistry::retain_only(const Runtime& runtime) {
   std::set<std::pair<std::string, std::string>> servers;
   std::set<std::string> pools, listeners;
@@ -68,10 +79,12 @@ void LiveRegistry::retain_only(const Runtime& runtime) {
   std::set<std::pair<std::string, std::string>> limited;
   for (auto& l : runtime.listeners) {
     if (l.rate_limiter) limited.insert({l.config->name, ""});
+    if (l.config->per_client.connection_rate) limited.insert({l.config->name, kConnectionRate});
     for (auto& r : l.routes.routes())
       if (r.rate_limiter) limited.insert({l.config->name, r.config->name});
   }
   std::erase_if(rate_limiters_, [&](auto& kv) { return !limited.count(kv.first); });
+  std::erase_if(connection_counts_, [&](auto& kv) { return !listeners.count(kv.first); });
 }
 
 // One non-blocking SO_REUSEPORT listening socket.
@@ -201,6 +214,11 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
     if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, "", *lc.rate_limit);
     listener.access = compile_access(lc.access);
+    if (const conf::PerClient& pc = lc.per_client; pc.any()) {
+      listener.per_client = std::make_shared<PerClientLimiter>(
+          pc, pc.max_connections ? live.connection_counts(lc.name) : nullptr,
+          pc.connection_rate ? live.rate_limiter(lc.name, kConnectionRate, *pc.connection_rate) : nullptr);
+    }
     if (!lc.trusted_proxies.empty()) {
       auto trusted = std::make_shared<CidrSet>();
       std::string err;

@@ -106,7 +106,7 @@ void TcpSession::begin() {
   connect_next();
 }
 
-// The listener's access rule, then its rate limit (SPEC 11), for the client
+// The listener's access rule, per_client limits, then its rate limit (SPEC 11), for the client
 // address: the socket's, or the PROXY header's source when the listener
 // accepts one (so this runs once that header is read, and a PROXY-speaking
 // front proxy is not limited as if it were one client). A refused client
@@ -116,6 +116,12 @@ bool TcpSession::admitted() {
   if (const auto& access = listener().access; access && !access->admits(client)) {
     listener().live->access_denied_total.add(1);
     status_ = 403;
+    close_all();
+    return false;
+  }
+  if (const auto& per_client = listener().per_client; per_client && per_client->admit(client, worker_.now_ns(), per_client_slot_)) {
+    listener().live->per_client_refused_total.add(1);
+    status_ = 429;
     close_all();
     return false;
   }

@@ -142,3 +142,43 @@ TEST_CASE("conf: rate_limit mistakes are errors at their pointer") {
     CHECK(error.find(c.message) != std::string::npos);
   }
 }
+
+TEST_CASE("conf: per_client on http and tcp listeners") {
+  json j = base_config();
+  j["listeners"][0]["per_client"] = {{"max_connections", 20}, {"connection_rate", {{"rate", 50}, {"per", "1s"}}}};
+  j["listeners"][1]["per_client"] = {{"connection_rate", {{"rate", 0.5}, {"per", "1m"}}}};
+  LoadResult r = load(j);
+  INFO(joined(r.errors));
+  REQUIRE(r.ok());
+  const auto& http = r.config->listeners[0].per_client;
+  CHECK(http.max_connections == 20);
+  REQUIRE(http.connection_rate);
+  CHECK(http.connection_rate->rate == 50);
+  CHECK(http.connection_rate->burst == 50);  // SPEC 11: burst equals rate
+  CHECK(http.connection_rate->algorithm == RateLimit::Algorithm::token_bucket);
+  const auto& tcp = r.config->listeners[1].per_client;
+  CHECK(tcp.max_connections == 0);
+  CHECK(tcp.connection_rate->burst == 1);  // at least one, or nothing could connect
+  json out = lb::conf::to_json(*r.config);
+  CHECK(out["listeners"][0]["per_client"] ==
+        json({{"max_connections", 20}, {"connection_rate", {{"rate", 50}, {"per", "1s"}}}}));
+  LoadResult again = lb::conf::load_string(out.dump(), "lb.json");
+  REQUIRE(again.ok());
+  CHECK(again.config->listeners[1].per_client == tcp);
+  // Defaults: nothing limited, shown in GET /config.
+  LoadResult plain = load(base_config());
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain.config->listeners[0].per_client.any());
+  CHECK(lb::conf::to_json(*plain.config)["listeners"][0]["per_client"] ==
+        json({{"max_connections", 0}, {"connection_rate", nullptr}}));
+
+  j = base_config();
+  j["listeners"][0]["per_client"] = {{"max_connection", 20}};
+  CHECK(only_error(j).find("/listeners/0/per_client/max_connection: unknown key \"max_connection\"") != std::string::npos);
+  j["listeners"][0]["per_client"] = {{"connection_rate", {{"rate", 5}, {"burst", 9}}}};
+  CHECK(only_error(j).find("/listeners/0/per_client/connection_rate/burst: unknown key \"burst\"") != std::string::npos);
+  j["listeners"][0]["per_client"] = {{"connection_rate", {{"per", "1s"}}}};
+  CHECK(only_error(j).find("missing required key \"rate\"") != std::string::npos);
+  j["listeners"][0]["per_client"] = {{"max_connections", -1}};
+  CHECK(only_error(j).find("/listeners/0/per_client/max_connections: ") != std::string::npos);
+}
