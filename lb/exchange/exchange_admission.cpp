@@ -90,10 +90,9 @@ bool Exchange::within_limit(RateLimiter& limiter, RouteLive* route_live, const h
 
 // A connection refused by per_client, then listener access → route access →
 // (auth, not built yet) → listener rate limit → route rate limit, SPEC 11's
-// order. A request refused by one check
-// never reaches the later ones, so it spends none of their tokens; one
-// refused by the route's limit has spent a listener token, as the SPEC
-// orders. False: answered here.
+// order. A request refused by one check never reaches the later ones, so it
+// spends none of their tokens; one refused by the route's limit has spent a
+// listener token, as the SPEC orders. False: answered here.
 bool Exchange::admit(const http::RequestHead& head) {
   // The connection's client was over a per_client limit when it connected.
   if (const uint32_t retry_after = client_.per_client_refusal()) {
