@@ -409,7 +409,7 @@ TEST_CASE("conf: accepted edge cases") {
   j["admin"] = {{"listen", "localhost:9901"}};  // loopback by resolution: no token needed
   j["listeners"][0].erase("pool");              // routes only, no default pool
   j["listeners"][0]["routes"] = {{{"path_prefix", "/"}, {"pool", "web"}}};
-  j["listeners"][0]["rate_limit"] = {{"key", "path"}, {"rate", 2.5}, {"per", "1.5s"}};
+  j["listeners"][0]["rate_limit"] = {{"key", "jwt.sub"}, {"rate", 2.5}, {"per", "1.5s"}};
   j["pools"][0]["algorithm"] = "consistent_hash";
   j["pools"][0]["hash_balance_factor"] = 0;
   j["pools"][0]["slow_start"] = "0s";
@@ -422,7 +422,8 @@ TEST_CASE("conf: accepted edge cases") {
   REQUIRE(r.ok());
   const Config& c = *r.config;
   CHECK_FALSE(c.listeners[0].pool);
-  CHECK(c.listeners[0].rate_limit->key.kind == KeySpec::Kind::path);
+  CHECK(c.listeners[0].rate_limit->key.kind == KeySpec::Kind::jwt_claim);
+  CHECK(c.listeners[0].rate_limit->key.name == "sub");
   CHECK(c.listeners[0].rate_limit->per == 1500ms);
   CHECK(c.listeners[0].rate_limit->burst == 2.5);
   CHECK(c.pools[0].retries.on.empty());
