@@ -1,6 +1,6 @@
 // tls/server_context.cpp — building a listener's SSL_CTXs (one per set of
-// certificates that serves some name) and the SNI and ALPN callbacks. See
-// server_context.h.
+// certificates that serves some name) and the SNI, ALPN and OCSP status
+// callbacks. See server_context.h.
 #include "tls/server_context.h"
 
 #include <openssl/err.h>
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 namespace lb::tls {
@@ -98,8 +99,16 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
     return nullptr;
   }
 
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
   for (auto& files : config.certificates) {
     if (!self->load_certificate(files, error)) return nullptr;
+    Cert& cert = self->certs_.back();
+    if (!files.ocsp) continue;
+    std::string problem;
+    cert.staple = check_ocsp_response(files.ocsp_der, cert.loaded.leaf.get(), cert.loaded.chain.get(), now, problem);
+    if (!cert.staple)
+      self->warnings_.push_back("certificate file \"" + files.cert + "\": OCSP response \"" + *files.ocsp +
+                                "\" is not stapled: " + problem);
   }
 
   // Which certificates carry which names, in configuration order.
@@ -198,11 +207,13 @@ SslCtxPtr ServerContext::make_ctx(const CertSet& set, const conf::ListenerTls& c
 
   // Last loaded is the context's "current" certificate (what
   // SSL_CTX_get0_certificate shows): make that the first listed.
+  bool stapling = false;
   for (auto it = set.rbegin(); it != set.rend(); ++it) {
     if (!use_certificate(ctx.get(), certs_[*it].loaded, error)) {
       error = "certificate file \"" + config.certificates[*it].cert + "\": " + error;
       return nullptr;
     }
+    stapling = stapling || certs_[*it].staple.has_value();
   }
 
   if (config.client_ca) {
@@ -231,10 +242,16 @@ SslCtxPtr ServerContext::make_ctx(const CertSet& set, const conf::ListenerTls& c
   keys_->attach(ctx.get());
 
   // Every context carries the callbacks: OpenSSL consults the initial one for
-  // SNI and the switched one for ALPN.
+  // SNI and the switched one for ALPN and the OCSP status. The status
+  // callback only where there is something to staple: elsewhere OpenSSL
+  // then answers a status_request with nothing, at no cost.
   SSL_CTX_set_tlsext_servername_callback(ctx.get(), &ServerContext::servername_callback);
   SSL_CTX_set_tlsext_servername_arg(ctx.get(), this);
   if (!alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx.get(), &ServerContext::alpn_callback, this);
+  if (stapling) {
+    SSL_CTX_set_tlsext_status_cb(ctx.get(), &ServerContext::status_callback);
+    SSL_CTX_set_tlsext_status_arg(ctx.get(), this);
+  }
   return ctx;
 }
 
@@ -274,6 +291,27 @@ int ServerContext::alpn_callback(SSL* /*ssl*/, const unsigned char** out, unsign
       }
       i += 1 + len;
     }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// Runs after OpenSSL has chosen the certificate (RSA or ECDSA) for this
+// handshake; only the client's status_request brings us here. The staple is
+// the chosen certificate's, copied because OpenSSL frees what it is given.
+int ServerContext::status_callback(SSL* ssl, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  const X509* served = SSL_get_certificate(ssl);
+  for (const auto& cert : self->certs_) {
+    if (cert.loaded.leaf.get() != served) continue;
+    if (!cert.staple || !cert.staple->fresh(static_cast<int64_t>(::time(nullptr)))) return SSL_TLSEXT_ERR_NOACK;
+    const std::string& der = cert.staple->der;
+    auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(der.data(), der.size()));
+    if (!copy) return SSL_TLSEXT_ERR_NOACK;  // no memory: a handshake without a staple beats none
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size())) != 1) {
+      OPENSSL_free(copy);
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK;
   }
   return SSL_TLSEXT_ERR_NOACK;
 }

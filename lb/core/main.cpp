@@ -27,8 +27,8 @@ const char kUsage[] =
     "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n";
 
 // --check goes as far as start-up would without binding: certificates and
-// keys are loaded and matched, so a bad pair fails here, not at start (a
-// certificate that would never be served is a warning on stderr); log
+// keys are loaded and matched, so a bad pair fails here, not at start (an
+// OCSP response that would not be stapled is a warning on stderr); log
 // files are opened for appending (conf/log_files.h).
 std::vector<std::string> check_tls(const lb::conf::Config& config) {
   std::vector<std::string> errors;
