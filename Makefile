@@ -18,9 +18,11 @@ SHELL := /bin/bash
 # for the interop, conformance and abuse tests; apache2-utils (ab): full TLS
 # handshakes per request in the TLS benchmark. libre2-dev: route path_regex
 # and regex rewrites (SPEC 10) in linear time, never backtracking.
+# testssl.sh: bench/tls_scan.sh, an outside scan of the TLS edge (RSA +
+# ECDSA certificates, OCSP stapling); minutes per run, so bench, not test.
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev doctest-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2
-BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind apache2-utils testssl.sh
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE)$(TSAN),11)
