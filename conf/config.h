@@ -221,6 +221,12 @@ struct ErrorPage {
 struct TlsCertificate {
   std::string cert;  // paths, resolved relative to the config file's directory
   std::string key;
+  // Listener certificates only (SPEC 11): a DER OCSP response to staple. The
+  // loader reads the file (so a reload re-reads it) and has checked that it
+  // parses as an OCSP response; whether it fits this certificate and is still
+  // fresh is tls::ServerContext's question (it needs the certificate).
+  std::optional<std::string> ocsp{};  // path, resolved ("{}": {cert, key} stays warning-free)
+  std::string ocsp_der{};            // its bytes, read at load
 };
 
 struct ListenerTls {

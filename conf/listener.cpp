@@ -3,7 +3,11 @@
 // max_connections, timeouts, limits, rate_limit (conf/rate_limit.cpp), forwarded_headers,
 // proxy_protocol, plus the rules that depend on the protocol (http-only keys
 // on tcp listeners, tcp's required pool, which ALPN names, rate-limit keys and
-// PROXY sending make sense where) or on TLS (h2c only without it).
+// PROXY sending make sense where) or on TLS (h2c only without it). A
+// certificate's OCSP staple is read and parsed here too.
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -17,11 +21,42 @@ namespace {
 
 constexpr int64_t kMaxConnections = 10'000'000;
 
+// Real responses are a few KiB (one certificate's status, maybe the
+// responder's certificate); anything near this bound is not one.
+constexpr std::size_t kMaxOcspBytes = 256 * 1024;
+
+// SPEC 11: the staple is read here, at load and on every reload. Only its
+// syntax is checked: whether it is for this certificate and still fresh needs
+// the certificate, and a response that is not is logged and left unstapled by
+// tls::ServerContext rather than failing the configuration (a response expiring
+// overnight must not stop the next reload).
+void load_ocsp(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
+  std::string path;
+  if (!read_file_path(ctx, v, at, path)) return;
+  std::string der, err;
+  if (!read_file(path, der, err, kMaxOcspBytes)) {
+    ctx.error(at, "cannot read OCSP response " + quote(path) + ": " + err);
+    return;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size()));
+  const bool whole = resp && p == reinterpret_cast<const unsigned char*>(der.data()) + der.size();
+  OCSP_RESPONSE_free(resp);
+  ERR_clear_error();  // d2i leaves its reasons on this thread's queue
+  if (!whole) {
+    ctx.error(at, quote(path) + " is not a DER OCSP response (as written by `openssl ocsp -respout`)");
+    return;
+  }
+  c.ocsp = path;
+  c.ocsp_der = std::move(der);
+}
+
 void load_certificate(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
-  Obj o(ctx, v, at, {"cert", "key"});
+  Obj o(ctx, v, at, {"cert", "key", "ocsp"});
   if (!o.ok()) return;
   if (const json* x = o.require("cert")) read_file_path(ctx, *x, o.at("cert"), c.cert);
   if (const json* x = o.require("key")) read_file_path(ctx, *x, o.at("key"), c.key);
+  o.with_nonnull("ocsp", [&](const json& x, const Pointer& p) { load_ocsp(ctx, x, p, c); });
 }
 
 void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, ListenerTls& t) {

@@ -202,7 +202,8 @@ json listener_json(const ListenerConfig& l) {
   }
   if (l.tls) {
     json certs = json::array();
-    for (const TlsCertificate& c : l.tls->certificates) certs.push_back({{"cert", c.cert}, {"key", c.key}});
+    for (const TlsCertificate& c : l.tls->certificates)
+      certs.push_back({{"cert", c.cert}, {"key", c.key}, {"ocsp", optional_string(c.ocsp)}});
     j["tls"] = {{"certificates", certs},
                 {"min_version", enum_name(detail::kTlsVersionNames, l.tls->min_version)},
                 {"alpn", l.tls->alpn},

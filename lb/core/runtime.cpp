@@ -3,6 +3,7 @@
 #include "lb/upstream/sticky.h"
 
 #include "lb/io/listen_probe.h"
+#include "lb/io/log.h"
 #include "lb/exchange/rate_limiter.h"
 #include "lb/security/per_client.h"
 #include "lb/upstream/selection.h"
@@ -274,6 +275,13 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     rt->pools.push_back(std::move(pool));
   }
 
+  // Only once the runtime is whole, so a rejected reload does not log
+  // warnings about a configuration that never served.
+  for (const auto& listener : rt->listeners) {
+    if (!listener.tls) continue;
+    for (const auto& w : listener.tls->warnings())
+      log_warn("tls: certificate problem", {{"listener", listener.config->name}, {"reason", w}});
+  }
   return rt;
 }
 
