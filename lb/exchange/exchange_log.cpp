@@ -3,6 +3,7 @@
 // lb's own error, a tunnel's close, or the client going away — and the
 // request id it carries.
 #include "lb/exchange/exchange.h"
+#include "lb/http/host_port.h"
 #include "lb/io/access_log.h"
 #include "lb/io/log.h"
 
@@ -55,7 +56,7 @@ void Exchange::write_access_log() {
     r.method = head.method;
     r.path = head.path;
     r.query = non_empty(head.query);
-    r.host = non_empty(host_without_port(head.host));
+    r.host = non_empty(http::split_host_port(head.host).host);
     r.protocol = non_empty(client_.protocol_name());
     if (const http::Header* ua = head.headers.find("user-agent")) r.user_agent = ua->value;
     r.request_id = request_id();

@@ -7,6 +7,7 @@
 
 #include "lb/exchange/exchange.h"
 #include "lb/exchange/routing.h"
+#include "lb/http/host_port.h"
 #include "lb/http/path_normalize.h"
 #include "lb/io/access_log.h"
 #include "lb/io/log.h"
@@ -21,16 +22,6 @@ bool roll(double percent) {
   if (percent <= 0) return false;
   if (percent >= 100) return true;
   return static_cast<double>(exchange_random() % 1'000'000) < percent * 10'000.0;
-}
-
-std::string_view port_of_host(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    if (end == std::string_view::npos || end + 1 >= host.size() || host[end + 1] != ':') return {};
-    return host.substr(end + 2);
-  }
-  size_t colon = host.rfind(':');
-  return colon == std::string_view::npos ? std::string_view{} : host.substr(colon + 1);
 }
 
 }  // namespace
@@ -127,7 +118,7 @@ HeaderVars Exchange::header_vars() {
   v.client_port = std::string_view(client_port_, n > 0 ? static_cast<size_t>(n) : 0);
   v.request_id = request_id();
   v.scheme = client_.is_tls() ? "https" : "http";
-  if (head_) v.host = host_without_port(head_->host);
+  if (head_) v.host = http::split_host_port(head_->host).host;
   v.path = path_;
   v.listener = listener().config->name;
   if (route_) v.route = route_->config->name;
@@ -183,8 +174,9 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
   const http::RequestHead& head = *head_;
   const std::string_view scheme = client_.is_tls() ? "https" : "http";
   const std::string_view new_scheme = rd.scheme ? std::string_view(*rd.scheme) : scheme;
-  const std::string_view old_host = host_without_port(head.host);
-  const std::string old_port(port_of_host(head.host));
+  const http::HostPort old = http::split_host_port(head.host);
+  const std::string_view old_host = old.host;
+  const std::string old_port(old.port);
   std::string_view host = rd.host ? std::string_view(*rd.host) : old_host;
   std::string port = old_port;
   if (new_scheme != scheme) port.clear();  // the old scheme's port means nothing to the new one

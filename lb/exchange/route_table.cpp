@@ -4,15 +4,12 @@
 #include <algorithm>
 #include <span>
 
+#include "lb/http/host_port.h"
+
 namespace lb {
 
-std::string_view normalize_host(std::string_view host, char (&buf)[256]) {
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    if (end != std::string_view::npos) host = host.substr(0, end + 1);
-  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
+std::string_view normalize_host(std::string_view value, char (&buf)[256]) {
+  std::string_view host = http::split_host_port(value).host;
   if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
   if (host.size() > sizeof buf) return {};
   for (size_t i = 0; i < host.size(); ++i) {

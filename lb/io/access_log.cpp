@@ -21,15 +21,6 @@ void append_ms(std::string& out, double ms) {
 
 std::string_view http1_protocol_name(uint8_t minor) { return minor == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
 
-std::string_view host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(0, close + 1);
-  }
-  size_t colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
 void append_access_record(std::string& out, const AccessRecord& r) {
   // Field order is stable (log tooling may rely on it); absent values are null.
   auto key = [&out](const char* name) {

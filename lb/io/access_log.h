@@ -37,8 +37,6 @@ struct AccessRecord {
 
 // "HTTP/1.1" style protocol name of a request of version 1.minor.
 std::string_view http1_protocol_name(uint8_t minor);
-// Host without its port ("example.com:8080" → "example.com", "[::1]:80" → "[::1]").
-std::string_view host_without_port(std::string_view host);
 
 // Appends the record as one JSON object and a newline.
 void append_access_record(std::string& out, const AccessRecord& r);
