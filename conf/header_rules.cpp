@@ -92,21 +92,10 @@ void load_header_rules(Ctx& ctx, const json& v, const Pointer& at, HeaderDirecti
   if (!o.ok()) return;
   auto fields = [&](std::string_view key, std::vector<HeaderRules::Field>& out) {
     o.with_nonnull(key, [&](const json& x, const Pointer& p) {
-      if (!x.is_object()) {
-        ctx.error(p, "expected an object of header name → value, got " + describe(x));
-        return;
-      }
-      for (const auto& [name, value] : x.items()) {
-        const Pointer hp = p / name;
-        if (!is_http_token(name)) {
-          ctx.error(hp, "invalid header name " + quote(name));
-          continue;
-        }
-        std::string text;
-        if (!read_string(ctx, value, hp, text, true)) continue;
+      for_each_header_entry(ctx, x, p, [&](const std::string& name, const Pointer& hp, std::string text) {
         HeaderRules::Field f{name, to_lower(name), {}};
         if (parse_header_template(ctx, hp, text, dir, f.value)) out.push_back(std::move(f));
-      }
+      });
     });
   };
   fields("set", rules.set);

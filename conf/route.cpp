@@ -68,33 +68,22 @@ bool read_regex(Ctx& ctx, const json& v, const Pointer& at, std::string& out, in
 }
 
 void load_match_headers(Ctx& ctx, const json& x, const Pointer& p, Route& r) {
-  if (!x.is_object()) {
-    ctx.error(p, "expected an object of header name → value, got " + describe(x));
-    return;
-  }
-  for (const auto& [name, value] : x.items()) {
-    const Pointer hp = p / name;
-    if (!is_http_token(name)) {
-      ctx.error(hp, "invalid header name " + quote(name));
-      continue;
-    }
+  for_each_header_entry(ctx, x, p, [&](const std::string& name, const Pointer& hp, std::string val) {
     std::string lower = to_lower(name);
     bool dup = false;
     for (const auto& h : r.headers) dup = dup || h.first == lower;
     if (dup) {
       ctx.error(hp, "header " + quote(name) + " is listed twice (header names are case-insensitive)");
-      continue;
+      return;
     }
-    std::string val;
-    if (!read_string(ctx, value, hp, val, true)) continue;
     bool bad = false;
     for (char c : val) bad = bad || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
     if (bad) {
       ctx.error(hp, "header value must not contain control characters");
-      continue;
+      return;
     }
     r.headers.emplace_back(std::move(lower), std::move(val));
-  }
+  });
 }
 
 void load_methods(Ctx& ctx, const json& x, const Pointer& p, Route& r) {

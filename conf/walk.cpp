@@ -311,6 +311,23 @@ bool check_array(Ctx& ctx, const json& v, const Pointer& at) {
   return false;
 }
 
+void for_each_header_entry(Ctx& ctx, const json& v, const Pointer& at,
+                           const std::function<void(const std::string& name, const Pointer& entry, std::string value)>& each) {
+  if (!v.is_object()) {
+    ctx.error(at, "expected an object of header name → value, got " + describe(v));
+    return;
+  }
+  for (const auto& [name, value] : v.items()) {
+    const Pointer entry = at / name;
+    if (!is_http_token(name)) {
+      ctx.error(entry, "invalid header name " + quote(name));
+      continue;
+    }
+    std::string text;
+    if (read_string(ctx, value, entry, text, true)) each(name, entry, std::move(text));
+  }
+}
+
 // ---------------------------------------------------------------- strict parser
 
 namespace {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <span>
@@ -138,6 +139,12 @@ bool read_file_path(Ctx& ctx, const json& v, const Pointer& at, std::string& out
 bool read_log_path(Ctx& ctx, const json& v, const Pointer& at, std::string& out);
 // Type check only: reports "expected an array" otherwise.
 bool check_array(Ctx& ctx, const json& v, const Pointer& at);
+// An object of header name → string value (a route's "headers", header
+// rules' "set" and "add"): a non-object, an entry whose name is not an HTTP
+// token or whose value is not a string is an error at its pointer; `each`
+// gets every other entry, with the entry's pointer for its own checks.
+void for_each_header_entry(Ctx& ctx, const json& v, const Pointer& at,
+                           const std::function<void(const std::string& name, const Pointer& entry, std::string value)>& each);
 
 template <class T>
 bool read_uint(Ctx& ctx, const json& v, const Pointer& at, int64_t lo, int64_t hi, T& out) {
