@@ -5,12 +5,13 @@
 // server's own record of what it received); a full queue and an expired wait
 // answer 503 with Retry-After at once / after the timeout, never reaching the
 // server; a client that leaves while queued is removed; /stats and /metrics
-// count every outcome; HTTP/2 streams (nghttp over h2c) queue too; and with two
+// count every outcome; a reload keeps the waiters; HTTP/2 streams (nghttp over h2c) queue too; and with two
 // workers a slot freed on one worker serves a request waiting on the other.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <csignal>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -225,6 +226,23 @@ TEST_CASE("queue: a client that leaves while queued is removed and its request n
   CHECK(r4->status == 200);
   CHECK(server.targets() == std::vector<std::string>{"/1", "/4"});
   check_access_line(lb, 3, "/2", 499);
+}
+
+TEST_CASE("queue: a reload strands no waiter: old and new requests share the pool's queue in order") {
+  GatedServer server;
+  json config = queue_config(server, 3, "20s");
+  Lb lb(config);
+  Socket s1 = take_slot(server, lb);
+  Socket s2 = join_queue(lb, "/2", 1);
+  config["pools"][0]["queue"]["timeout"] = "15s";  // a changed pool: a new runtime for it
+  lb.rewrite_config(config);
+  REQUIRE(lb.signal(SIGHUP));
+  REQUIRE_MESSAGE(wait_until([&] { return admin_stats(lb).value("generation", 0) == 2; }, 5s), lb.diagnostics());
+  Socket s3 = join_queue(lb, "/3", 2);  // under the new configuration, behind /2
+  server.open(3);
+  for (auto* s : {&s1, &s2, &s3}) expect_200(*s);
+  CHECK(server.targets() == std::vector<std::string>{"/1", "/2", "/3"});
+  CHECK(queue_field(lb, "served_total") == 2);
 }
 
 TEST_CASE("queue: /metrics shows the waiting gauge and every outcome") {
