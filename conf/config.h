@@ -47,11 +47,14 @@ enum class WhenAllDown { fail, panic };
 enum class TlsVersion { v1_2, v1_3 };
 enum class ProxyProtocolVersion { v1, v2 };
 
-// hash_key / rate_limit key: client_ip | header:NAME | cookie:NAME | path | uri
+// hash_key: client_ip | header:NAME | cookie:NAME | path | uri
+// rate_limit key: client_ip | header:NAME | jwt.CLAIM (jwt_claim is only ever
+// produced by the rate-limit loader)
 struct KeySpec {
-  enum class Kind { client_ip, header, cookie, path, uri } kind = Kind::client_ip;
-  std::string name;            // header or cookie name (header names lower-cased)
+  enum class Kind { client_ip, header, cookie, path, uri, jwt_claim } kind = Kind::client_ip;
+  std::string name;            // header, cookie or claim name (header names lower-cased)
   std::string text;            // as written, e.g. "header:X-Api-Key"
+  bool operator==(const KeySpec&) const = default;
 };
 
 struct AdminConfig {
@@ -153,6 +156,33 @@ struct AccessRules {
   bool empty() const { return allow.empty() && deny.empty(); }
 };
 
+// rate_limit on a listener or a route (SPEC 11). A token bucket holds `burst`
+// tokens refilled at `rate` per `per`; a sliding window admits at most `rate`
+// (a whole number) in any interval of length `per` and has no burst.
+struct RateLimit {
+  enum class Algorithm { token_bucket, sliding_window };
+  enum class Store { local, redis };
+  enum class OnStoreError { allow, deny, local };
+  KeySpec key;
+  Algorithm algorithm = Algorithm::token_bucket;
+  double rate = 0;   // tokens (or admissions) per `per`
+  Duration per{1000};
+  double burst = 0;  // token_bucket: bucket size, defaults to rate; sliding_window: unused (0)
+  Store store = Store::local;                      // only local until SPEC 17 (Redis) exists
+  OnStoreError on_store_error = OnStoreError::allow;
+  bool operator==(const RateLimit&) const = default;
+};
+
+// per_client on a listener (SPEC 11): limits per client address on new
+// connections. connection_rate is a token bucket keyed by client_ip whose
+// burst equals its rate (at least 1).
+struct PerClient {
+  uint32_t max_connections = 0;              // 0 = unlimited
+  std::optional<RateLimit> connection_rate;  // nullopt = unlimited
+  bool any() const { return max_connections > 0 || connection_rate.has_value(); }
+  bool operator==(const PerClient&) const = default;
+};
+
 struct Route {
   enum class Action { pool, redirect, respond };
   std::string name;                        // "route-<index>" when not given
@@ -164,6 +194,7 @@ struct Route {
   std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, value exact
   AccessRules access;
   std::optional<AuthConfig> auth;
+  std::optional<RateLimit> rate_limit;     // SPEC 11: checked after the listener's
   Action action = Action::pool;
   std::string pool;                        // the effective pool (the listener's when the route names none)
   std::optional<Redirect> redirect;
@@ -190,6 +221,12 @@ struct ErrorPage {
 struct TlsCertificate {
   std::string cert;  // paths, resolved relative to the config file's directory
   std::string key;
+  // Listener certificates only (SPEC 11): a DER OCSP response to staple. The
+  // loader reads the file (so a reload re-reads it) and has checked that it
+  // parses as an OCSP response; whether it fits this certificate and is still
+  // fresh is tls::ServerContext's question (it needs the certificate).
+  std::optional<std::string> ocsp{};  // path, resolved ("{}": {cert, key} stays warning-free)
+  std::string ocsp_der{};            // its bytes, read at load
 };
 
 struct ListenerTls {
@@ -232,13 +269,6 @@ struct Http2Config {
   uint32_t max_requests_per_connection = 0;  // streams the client may open, then GOAWAY; 0 = unlimited; 0..2^31-1
 };
 
-struct RateLimit {
-  KeySpec key;
-  double rate = 0;   // tokens per `per`
-  Duration per{1000};
-  double burst = 0;  // bucket size; defaults to rate when absent
-};
-
 struct ProxyProtocol {
   bool accept = false;
   std::optional<ProxyProtocolVersion> send;
@@ -260,6 +290,7 @@ struct ListenerConfig {
   ProxyProtocol proxy_protocol;
   AccessRules access;                        // SPEC 11; before any route's
   std::optional<AuthConfig> auth;            // unless the matched route has its own
+  PerClient per_client;                      // SPEC 11: per client address, on new connections
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed (http)
   HeaderRules request_headers;   // applied before the route's (SPEC 10)
   HeaderRules response_headers;

@@ -87,4 +87,20 @@ constexpr const char* enum_name(const EnumName<E> (&table)[N], E value) {
   return "?";
 }
 
+inline constexpr EnumName<RateLimit::Algorithm> kRateLimitAlgorithmNames[] = {
+    {"token_bucket", RateLimit::Algorithm::token_bucket},
+    {"sliding_window", RateLimit::Algorithm::sliding_window},
+};
+
+inline constexpr EnumName<RateLimit::Store> kRateLimitStoreNames[] = {
+    {"local", RateLimit::Store::local},
+    {"redis", RateLimit::Store::redis},
+};
+
+inline constexpr EnumName<RateLimit::OnStoreError> kOnStoreErrorNames[] = {
+    {"allow", RateLimit::OnStoreError::allow},
+    {"deny", RateLimit::OnStoreError::deny},
+    {"local", RateLimit::OnStoreError::local},
+};
+
 }  // namespace lb::conf::detail

@@ -1,9 +1,13 @@
 // conf/listener.cpp — schema walk for one element of "listeners" (SPEC
 // sections 3 and 9): name, listen, protocol, pool, routes, tls, http2,
-// max_connections, timeouts, limits, rate_limit, forwarded_headers,
+// max_connections, timeouts, limits, rate_limit (conf/rate_limit.cpp), forwarded_headers,
 // proxy_protocol, plus the rules that depend on the protocol (http-only keys
 // on tcp listeners, tcp's required pool, which ALPN names, rate-limit keys and
-// PROXY sending make sense where) or on TLS (h2c only without it).
+// PROXY sending make sense where) or on TLS (h2c only without it). A
+// certificate's OCSP staple is read and parsed here too.
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -17,11 +21,42 @@ namespace {
 
 constexpr int64_t kMaxConnections = 10'000'000;
 
+// Real responses are a few KiB (one certificate's status, maybe the
+// responder's certificate); anything near this bound is not one.
+constexpr std::size_t kMaxOcspBytes = 256 * 1024;
+
+// SPEC 11: the staple is read here, at load and on every reload. Only its
+// syntax is checked: whether it is for this certificate and still fresh needs
+// the certificate, and a response that is not is logged and left unstapled by
+// tls::ServerContext rather than failing the configuration (a response expiring
+// overnight must not stop the next reload).
+void load_ocsp(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
+  std::string path;
+  if (!read_file_path(ctx, v, at, path)) return;
+  std::string der, err;
+  if (!read_file(path, der, err, kMaxOcspBytes)) {
+    ctx.error(at, "cannot read OCSP response " + quote(path) + ": " + err);
+    return;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size()));
+  const bool whole = resp && p == reinterpret_cast<const unsigned char*>(der.data()) + der.size();
+  OCSP_RESPONSE_free(resp);
+  ERR_clear_error();  // d2i leaves its reasons on this thread's queue
+  if (!whole) {
+    ctx.error(at, quote(path) + " is not a DER OCSP response (as written by `openssl ocsp -respout`)");
+    return;
+  }
+  c.ocsp = path;
+  c.ocsp_der = std::move(der);
+}
+
 void load_certificate(Ctx& ctx, const json& v, const Pointer& at, TlsCertificate& c) {
-  Obj o(ctx, v, at, {"cert", "key"});
+  Obj o(ctx, v, at, {"cert", "key", "ocsp"});
   if (!o.ok()) return;
   if (const json* x = o.require("cert")) read_file_path(ctx, *x, o.at("cert"), c.cert);
   if (const json* x = o.require("key")) read_file_path(ctx, *x, o.at("key"), c.key);
+  o.with_nonnull("ocsp", [&](const json& x, const Pointer& p) { load_ocsp(ctx, x, p, c); });
 }
 
 void load_listener_tls(Ctx& ctx, const json& v, const Pointer& at, bool http, ListenerTls& t) {
@@ -122,35 +157,6 @@ void load_http2(Ctx& ctx, const json& v, const Pointer& at, bool has_tls, Http2C
   });
 }
 
-void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r) {
-  Obj o(ctx, v, at, {"key", "rate", "per", "burst"});
-  if (!o.ok()) return;
-  r.key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
-  o.with("key", [&](const json& x, const Pointer& p) {
-    if (read_key_spec(ctx, x, p, r.key) && tcp && r.key.kind != KeySpec::Kind::client_ip)
-      ctx.error(p, "tcp listeners can only rate-limit by \"client_ip\" (" + quote(r.key.text) +
-                       " needs an HTTP request)");
-  });
-  if (const json* x = o.require("rate")) {
-    double rate = 0;
-    if (read_number(ctx, *x, o.at("rate"), rate)) {
-      if (rate <= 0) ctx.error(o.at("rate"), "rate must be greater than 0 (remove rate_limit to turn it off)");
-      else if (rate > 1e9) ctx.error(o.at("rate"), "rate is out of range (at most 1e9)");
-      else r.rate = rate;
-    }
-  }
-  o.with("per", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, r.per); });
-  // One request takes one token, so a bucket smaller than 1 could never admit anything.
-  r.burst = r.rate < 1 ? 1 : r.rate;
-  o.with("burst", [&](const json& x, const Pointer& p) {
-    double burst = 0;
-    if (!read_number(ctx, x, p, burst)) return;
-    if (burst < 1) ctx.error(p, "burst must be at least 1 (each request takes one token)");
-    else if (burst > 1e9) ctx.error(p, "burst is out of range (at most 1e9)");
-    else r.burst = burst;
-  });
-}
-
 void load_proxy_protocol(Ctx& ctx, const json& v, const Pointer& at, bool tcp, bool protocol_known, ProxyProtocol& pp) {
   Obj o(ctx, v, at, {"accept", "send"});
   o.with("accept", [&](const json& x, const Pointer& p) { read_bool(ctx, x, p, pp.accept); });
@@ -216,7 +222,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   Obj o(ctx, v, at,
         {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
          "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages", "access",
-         "trusted_proxies", "auth"});
+         "trusted_proxies", "auth", "per_client"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
   if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
@@ -297,6 +303,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
     if (tcp) ctx.error(p, "auth applies only to http listeners");
     else load_auth(ctx, x, p, l.auth.emplace());
   });
+  o.with_nonnull("per_client", [&](const json& x, const Pointer& p) { load_per_client(ctx, x, p, l.per_client); });
   o.with_nonnull("trusted_proxies", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "trusted_proxies applies only to http listeners (X-Forwarded-For); tcp listeners use proxy_protocol");
     else load_cidr_list(ctx, x, p, l.trusted_proxies);

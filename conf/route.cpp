@@ -1,6 +1,6 @@
 // conf/route.cpp — schema walk for one element of a listener's "routes"
-// (SPEC 3 and 10): the match (name, host, path_prefix | path_exact |
-// path_regex, methods, headers), exactly one action (pool, redirect,
+// (SPEC 3, 10 and 11): the match (name, host, path_prefix | path_exact |
+// path_regex, methods, headers), access and rate_limit, exactly one action (pool, redirect,
 // respond), rewrite, header rules, fault and the per-route timeouts and
 // retries (recorded here, applied over the pool's in load.cpp).
 #include <re2/re2.h>
@@ -228,7 +228,7 @@ bool has_forbidden_path_byte(std::string_view s) {
 void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
                 const std::optional<std::string>& listener_pool, Route& r, ListenerRefs& refs) {
   Obj o(ctx, v, at,
-        {"name", "host", "path_prefix", "path_exact", "path_regex", "methods", "headers", "access", "auth", "pool", "redirect",
+        {"name", "host", "path_prefix", "path_exact", "path_regex", "methods", "headers", "access", "auth", "rate_limit", "pool", "redirect",
          "respond", "rewrite", "request_headers", "response_headers", "timeouts", "retries", "fault"});
   if (!o.ok()) return;
   r.name = "route-" + std::to_string(index);
@@ -255,6 +255,9 @@ void load_route(Ctx& ctx, const json& v, const Pointer& at, std::size_t index,
   o.with_nonnull("headers", [&](const json& x, const Pointer& p) { load_match_headers(ctx, x, p, r); });
   o.with_nonnull("access", [&](const json& x, const Pointer& p) { load_access(ctx, x, p, r.access); });
   o.with_nonnull("auth", [&](const json& x, const Pointer& p) { load_auth(ctx, x, p, r.auth.emplace()); });
+  o.with_nonnull("rate_limit", [&](const json& x, const Pointer& p) {
+    load_rate_limit(ctx, x, p, false, r.rate_limit.emplace());
+  });
 
   // Exactly one action; none means the listener's pool.
   int actions = 0;

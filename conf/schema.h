@@ -52,6 +52,10 @@ void load_access(Ctx& ctx, const json& v, const Pointer& at, AccessRules& out);
 
 // auth.cpp: "auth" with "basic" (htpasswd read here) or "jwt".
 void load_auth(Ctx& ctx, const json& v, const Pointer& at, AuthConfig& out);
+// rate_limit.cpp: a listener's or a route's "rate_limit"; `tcp` allows only client_ip keys.
+void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r);
+// rate_limit.cpp: a listener's "per_client".
+void load_per_client(Ctx& ctx, const json& v, const Pointer& at, PerClient& pc);
 
 // header_rules.cpp
 enum class HeaderDirection { request, response };

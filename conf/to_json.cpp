@@ -35,6 +35,18 @@ json optional_string(const std::optional<std::string>& s) { return s ? json(*s) 
 
 json optional_duration(const std::optional<Duration>& d) { return d ? json(format_duration(*d)) : json(nullptr); }
 
+// burst only for the token bucket: the loader refuses it on a sliding window.
+json rate_limit_json(const RateLimit& r) {
+  json j = {{"key", r.key.text},
+            {"algorithm", enum_name(detail::kRateLimitAlgorithmNames, r.algorithm)},
+            {"rate", number(r.rate)},
+            {"per", format_duration(r.per)},
+            {"store", enum_name(detail::kRateLimitStoreNames, r.store)},
+            {"on_store_error", enum_name(detail::kOnStoreErrorNames, r.on_store_error)}};
+  if (r.algorithm == RateLimit::Algorithm::token_bucket) j["burst"] = number(r.burst);
+  return j;
+}
+
 json retries_json(const RetriesConfig& r) {
   json on = json::array();
   for (RetryOn x : r.on) on.push_back(enum_name(detail::kRetryOnNames, x));
@@ -99,6 +111,7 @@ json route_json(const Route& r) {
             {"headers", headers},
             {"access", access_json(r.access)},
             {"auth", auth_json(r.auth)},
+            {"rate_limit", r.rate_limit ? rate_limit_json(*r.rate_limit) : json(nullptr)},
             {"response_headers", header_rules_json(r.response_headers)}};
   if (!r.methods.empty()) j["methods"] = r.methods;
   switch (r.action) {
@@ -161,6 +174,10 @@ json listener_json(const ListenerConfig& l) {
   };
   j["access"] = access_json(l.access);
   if (l.protocol == Protocol::http) j["auth"] = auth_json(l.auth);
+  const RateLimit* rate = l.per_client.connection_rate ? &*l.per_client.connection_rate : nullptr;
+  j["per_client"] = {{"max_connections", l.per_client.max_connections},
+                     {"connection_rate", rate ? json{{"rate", number(rate->rate)}, {"per", format_duration(rate->per)}}
+                                              : json(nullptr)}};
   if (http) {
     j["timeouts"]["body_idle"] = format_duration(l.timeouts.body_idle);
     j["timeouts"]["send"] = format_duration(l.timeouts.send);
@@ -185,18 +202,14 @@ json listener_json(const ListenerConfig& l) {
   }
   if (l.tls) {
     json certs = json::array();
-    for (const TlsCertificate& c : l.tls->certificates) certs.push_back({{"cert", c.cert}, {"key", c.key}});
+    for (const TlsCertificate& c : l.tls->certificates)
+      certs.push_back({{"cert", c.cert}, {"key", c.key}, {"ocsp", optional_string(c.ocsp)}});
     j["tls"] = {{"certificates", certs},
                 {"min_version", enum_name(detail::kTlsVersionNames, l.tls->min_version)},
                 {"alpn", l.tls->alpn},
                 {"client_ca", optional_string(l.tls->client_ca)}};
   }
-  if (l.rate_limit) {
-    j["rate_limit"] = {{"key", l.rate_limit->key.text},
-                       {"rate", number(l.rate_limit->rate)},
-                       {"per", format_duration(l.rate_limit->per)},
-                       {"burst", number(l.rate_limit->burst)}};
-  }
+  if (l.rate_limit) j["rate_limit"] = rate_limit_json(*l.rate_limit);
   return j;
 }
 

@@ -67,22 +67,54 @@ EvpPkeyPtr load_private_key(const std::string& path, std::string& error) {
   return key;
 }
 
-bool use_certificate(SSL_CTX* ctx, const conf::TlsCertificate& files, std::string& error) {
+bool load_certificate_and_key(const conf::TlsCertificate& files, CertificateAndKey& out, std::string& error) {
   ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
-    error = "certificate file \"" + files.cert + "\": " + drain_errors("cannot load certificate");
+  auto cert_error = [&](std::string_view fallback) {
+    error = "certificate file \"" + files.cert + "\": " + drain_errors(fallback);
     return false;
+  };
+  BioPtr bio(BIO_new_file(files.cert.c_str(), "r"));
+  if (!bio) return cert_error("cannot open");
+  // What SSL_CTX_use_certificate_chain_file reads: the leaf (with any trust
+  // settings), then every further certificate until the end of the file.
+  out.leaf.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!out.leaf) return cert_error("cannot load certificate");
+  out.chain.reset(sk_X509_new_null());
+  if (!out.chain) return cert_error("out of memory");
+  while (X509Ptr extra{PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr)}) {
+    if (!sk_X509_push(out.chain.get(), extra.get())) return cert_error("out of memory");
+    extra.release();  // the stack owns it now
   }
-  EvpPkeyPtr key = load_private_key(files.key, error);
-  if (!key) return false;
-  X509* leaf = SSL_CTX_get0_certificate(ctx);
-  if (!leaf || X509_check_private_key(leaf, key.get()) != 1) {
+  unsigned long last = ERR_peek_last_error();
+  if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) ERR_clear_error();  // end of file
+  else if (last != 0) return cert_error("cannot load chain certificate");
+
+  out.key = load_private_key(files.key, error);
+  if (!out.key) return false;
+  if (X509_check_private_key(out.leaf.get(), out.key.get()) != 1) {
     ERR_clear_error();
     error = "key file \"" + files.key + "\" does not match certificate file \"" + files.cert + "\"";
     return false;
   }
-  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    error = "key file \"" + files.key + "\": " + drain_errors("rejected");
+  return true;
+}
+
+bool use_certificate(SSL_CTX* ctx, const CertificateAndKey& cert, std::string& error) {
+  ERR_clear_error();
+  // override = 1 only matters if two certificates of one key type came here;
+  // the callers pick one per type.
+  if (SSL_CTX_use_cert_and_key(ctx, cert.leaf.get(), cert.key.get(), cert.chain.get(), 1) != 1) {
+    error = "certificate \"" + subject_rfc2253(cert.leaf.get()) + "\": " + drain_errors("rejected");
+    return false;
+  }
+  return true;
+}
+
+bool use_certificate(SSL_CTX* ctx, const conf::TlsCertificate& files, std::string& error) {
+  CertificateAndKey cert;
+  if (!load_certificate_and_key(files, cert, error)) return false;
+  if (!use_certificate(ctx, cert, error)) {
+    error = "certificate file \"" + files.cert + "\": " + error;
     return false;
   }
   return true;

@@ -31,6 +31,10 @@ using X509Ptr = std::unique_ptr<X509, OpensslDeleter<X509_free>>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, OpensslDeleter<EVP_PKEY_free>>;
 using BioPtr = std::unique_ptr<BIO, OpensslDeleter<BIO_free_all>>;
 
+// An owned stack of owned certificates (a chain).
+inline void free_x509_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), OpensslDeleter<free_x509_stack>>;
+
 // Drains the calling thread's OpenSSL error queue and returns the reasons,
 // most specific first, joined by "; " (e.g. "no start line"). Returns
 // `fallback` when the queue was empty.
@@ -53,8 +57,26 @@ bool apply_common_settings(SSL_CTX* ctx, int min_version);
 // encrypted key fails instead of blocking on the terminal).
 EvpPkeyPtr load_private_key(const std::string& path, std::string& error);
 
-// Loads files.cert (PEM chain, leaf first) and files.key into ctx and checks
-// they belong together. On failure sets `error` to one line naming the file.
+// A certificate file's contents and its key, checked to belong together.
+struct CertificateAndKey {
+  X509Ptr leaf;
+  X509StackPtr chain;  // the file's other certificates, in file order (may be empty)
+  EvpPkeyPtr key;
+};
+
+// Reads files.cert (PEM, leaf first, then its chain) and files.key, and
+// checks the key is the leaf's. On failure returns false and sets `error` to
+// one line naming the file, e.g.
+//   key file "site.key" does not match certificate file "site.pem"
+bool load_certificate_and_key(const conf::TlsCertificate& files, CertificateAndKey& out, std::string& error);
+
+// Installs a loaded certificate, its chain and key in ctx, in the slot of
+// the key's type (RSA, ECDSA, ...): one context holds one certificate per
+// key type and OpenSSL serves the one the peer's signature algorithms allow.
+// Returns false (error set) on failure.
+bool use_certificate(SSL_CTX* ctx, const CertificateAndKey& cert, std::string& error);
+
+// load_certificate_and_key + use_certificate.
 bool use_certificate(SSL_CTX* ctx, const conf::TlsCertificate& files, std::string& error);
 
 // One-line RFC 2253 form of a certificate's subject ("CN=x,O=y"); "" for null.

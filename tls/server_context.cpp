@@ -1,5 +1,6 @@
-// tls/server_context.cpp — building a listener's SSL_CTXs and the SNI and
-// ALPN callbacks. See server_context.h.
+// tls/server_context.cpp — building a listener's SSL_CTXs (one per set of
+// certificates that serves some name) and the SNI, ALPN and OCSP status
+// callbacks. See server_context.h.
 #include "tls/server_context.h"
 
 #include <openssl/err.h>
@@ -8,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
+#include <map>
 
 namespace lb::tls {
 
@@ -60,6 +63,14 @@ bool make_sid_ctx(const conf::ListenerTls& config, unsigned char out[32]) {
   return EVP_Digest(id.data(), id.size(), out, &len, EVP_sha256(), nullptr) == 1 && len == 32;
 }
 
+// The wildcard key covering `name` ("b.example.com" for "x.b.example.com"):
+// one label replaced, never the whole name. Empty when there is none.
+std::string_view wildcard_key(std::string_view name) {
+  size_t dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= name.size()) return {};
+  return name.substr(dot + 1);
+}
+
 }  // namespace
 
 std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerTls& config,
@@ -88,49 +99,133 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
     return nullptr;
   }
 
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
   for (auto& files : config.certificates) {
-    if (!self->add_certificate(files, config, sid_ctx, sizeof sid_ctx, error)) return nullptr;
+    if (!self->load_certificate(files, error)) return nullptr;
+    Cert& cert = self->certs_.back();
+    if (!files.ocsp) continue;
+    std::string problem;
+    cert.staple = check_ocsp_response(files.ocsp_der, cert.loaded.leaf.get(), cert.loaded.chain.get(), now, problem);
+    if (!cert.staple)
+      self->warnings_.push_back("certificate file \"" + files.cert + "\": OCSP response \"" + *files.ocsp +
+                                "\" is not stapled: " + problem);
   }
 
-  // Name index: exact names before wildcards; the first certificate keeps a
-  // name two certificates share (emplace does not overwrite).
+  // Which certificates carry which names, in configuration order.
+  std::unordered_map<std::string, std::vector<size_t>> exact_certs, wildcard_certs;
   for (size_t i = 0; i < self->certs_.size(); ++i) {
     for (auto& name : self->certs_[i].names) {
-      if (name.size() > 2 && name.compare(0, 2, "*.") == 0)
-        self->wildcard_.emplace(name.substr(2), i);
-      else
-        self->exact_.emplace(name, i);
+      if (name.size() > 2 && name.compare(0, 2, "*.") == 0) wildcard_certs[name.substr(2)].push_back(i);
+      else exact_certs[name].push_back(i);
     }
+  }
+  // The certificates serving a name: the first of each key type, looking at
+  // the tiers in order (exact names, then the wildcard).
+  auto pick = [&](std::initializer_list<const std::vector<size_t>*> tiers) {
+    CertSet set;
+    for (const auto* tier : tiers) {
+      for (size_t i = 0; tier && i < tier->size(); ++i) {
+        size_t c = (*tier)[i];
+        bool type_taken = false;
+        for (size_t have : set) type_taken = type_taken || self->certs_[have].key_type == self->certs_[c].key_type;
+        if (!type_taken) set.push_back(c);
+      }
+    }
+    std::sort(set.begin(), set.end());
+    return set;
+  };
+  auto wildcard_tier = [&](std::string_view key) -> const std::vector<size_t>* {
+    if (key.empty()) return nullptr;
+    auto it = wildcard_certs.find(std::string(key));
+    return it == wildcard_certs.end() ? nullptr : &it->second;
+  };
+
+  std::map<CertSet, size_t> made;
+  std::vector<bool> served(self->certs_.size(), false);
+  auto ctx_for = [&](const CertSet& set) -> std::optional<size_t> {
+    if (auto it = made.find(set); it != made.end()) return it->second;
+    SslCtxPtr ctx = self->make_ctx(set, config, sid_ctx, sizeof sid_ctx, error);
+    if (!ctx) return std::nullopt;
+    self->ctxs_.push_back(std::move(ctx));
+    made.emplace(set, self->ctxs_.size() - 1);
+    for (size_t c : set) served[c] = true;
+    return self->ctxs_.size() - 1;
+  };
+
+  // The default first (ctxs_[0]): what the first certificate's first name
+  // gets, so a client without SNI is served like one asking for that name.
+  CertSet default_set = {0};
+  if (const auto& names = self->certs_[0].names; !names.empty()) {
+    const std::string& first = names.front();
+    if (first.size() > 2 && first.compare(0, 2, "*.") == 0) default_set = pick({wildcard_tier(first.substr(2))});
+    else default_set = pick({&exact_certs[first], wildcard_tier(wildcard_key(first))});
+  }
+  if (!ctx_for(default_set)) return nullptr;
+  for (auto& [name, certs] : exact_certs) {
+    auto index = ctx_for(pick({&certs, wildcard_tier(wildcard_key(name))}));
+    if (!index) return nullptr;
+    self->exact_.emplace(name, *index);
+  }
+  for (auto& [suffix, certs] : wildcard_certs) {
+    auto index = ctx_for(pick({&certs}));
+    if (!index) return nullptr;
+    self->wildcard_.emplace(suffix, *index);
+  }
+
+  // A certificate in no set is never served: an earlier one of its key type
+  // carries each of its names. Say so rather than keep it silently.
+  for (size_t i = 0; i < self->certs_.size(); ++i) {
+    if (!served[i])
+      self->warnings_.push_back("certificate file \"" + config.certificates[i].cert +
+                                "\" is never served: an earlier certificate with the same key type has each of its names");
   }
   return self;
 }
 
-bool ServerContext::add_certificate(const conf::TlsCertificate& files, const conf::ListenerTls& config,
-                                    const unsigned char* sid_ctx, unsigned sid_ctx_len, std::string& error) {
+bool ServerContext::load_certificate(const conf::TlsCertificate& files, std::string& error) {
+  Cert cert;
+  if (!load_certificate_and_key(files, cert.loaded, error)) return false;
+  cert.key_type = EVP_PKEY_get_base_id(cert.loaded.key.get());
+  cert.names = dns_names(cert.loaded.leaf.get());
+  certs_.push_back(std::move(cert));
+  return true;
+}
+
+SslCtxPtr ServerContext::make_ctx(const CertSet& set, const conf::ListenerTls& config, const unsigned char* sid_ctx,
+                                  unsigned sid_ctx_len, std::string& error) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) {
     error = "tls: " + drain_errors("cannot create SSL_CTX");
-    return false;
+    return nullptr;
   }
   int min_version = config.min_version == conf::TlsVersion::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
   if (!apply_common_settings(ctx.get(), min_version)) {
     error = "tls: " + drain_errors("cannot apply protocol settings");
-    return false;
+    return nullptr;
   }
 
-  if (!use_certificate(ctx.get(), files, error)) return false;
+  // Last loaded is the context's "current" certificate (what
+  // SSL_CTX_get0_certificate shows): make that the first listed.
+  bool stapling = false;
+  for (auto it = set.rbegin(); it != set.rend(); ++it) {
+    if (!use_certificate(ctx.get(), certs_[*it].loaded, error)) {
+      error = "certificate file \"" + config.certificates[*it].cert + "\": " + error;
+      return nullptr;
+    }
+    stapling = stapling || certs_[*it].staple.has_value();
+  }
 
   if (config.client_ca) {
     const std::string& ca = *config.client_ca;
     if (SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr) != 1) {
       error = "client_ca file \"" + ca + "\": " + drain_errors("cannot load CA certificates");
-      return false;
+      return nullptr;
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca.c_str());
     if (!names) {
       error = "client_ca file \"" + ca + "\": " + drain_errors("no CA certificates found");
-      return false;
+      return nullptr;
     }
     SSL_CTX_set_client_CA_list(ctx.get(), names);  // takes ownership
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -142,32 +237,31 @@ bool ServerContext::add_certificate(const conf::TlsCertificate& files, const con
   SSL_CTX_set_num_tickets(ctx.get(), 1);
   if (SSL_CTX_set_session_id_context(ctx.get(), sid_ctx, sid_ctx_len) != 1) {
     error = "tls: " + drain_errors("cannot set session id context");
-    return false;
+    return nullptr;
   }
   keys_->attach(ctx.get());
 
   // Every context carries the callbacks: OpenSSL consults the initial one for
-  // SNI and the switched one for ALPN.
+  // SNI and the switched one for ALPN and the OCSP status. The status
+  // callback only where there is something to staple: elsewhere OpenSSL
+  // then answers a status_request with nothing, at no cost.
   SSL_CTX_set_tlsext_servername_callback(ctx.get(), &ServerContext::servername_callback);
   SSL_CTX_set_tlsext_servername_arg(ctx.get(), this);
   if (!alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx.get(), &ServerContext::alpn_callback, this);
-
-  Cert cert;
-  cert.names = dns_names(SSL_CTX_get0_certificate(ctx.get()));
-  cert.ctx = std::move(ctx);
-  certs_.push_back(std::move(cert));
-  return true;
+  if (stapling) {
+    SSL_CTX_set_tlsext_status_cb(ctx.get(), &ServerContext::status_callback);
+    SSL_CTX_set_tlsext_status_arg(ctx.get(), this);
+  }
+  return ctx;
 }
 
 SSL_CTX* ServerContext::select(std::string_view server_name) const {
   if (!server_name.empty() && server_name.back() == '.') server_name.remove_suffix(1);
   if (server_name.empty() || server_name.size() > 253) return default_ctx();
   std::string name = lower(server_name);
-  if (auto it = exact_.find(name); it != exact_.end()) return certs_[it->second].ctx.get();
-  size_t dot = name.find('.');
-  if (dot != std::string::npos && dot > 0 && dot + 1 < name.size()) {
-    if (auto it = wildcard_.find(name.substr(dot + 1)); it != wildcard_.end())
-      return certs_[it->second].ctx.get();
+  if (auto it = exact_.find(name); it != exact_.end()) return ctxs_[it->second].get();
+  if (std::string_view key = wildcard_key(name); !key.empty()) {
+    if (auto it = wildcard_.find(std::string(key)); it != wildcard_.end()) return ctxs_[it->second].get();
   }
   return default_ctx();
 }
@@ -197,6 +291,27 @@ int ServerContext::alpn_callback(SSL* /*ssl*/, const unsigned char** out, unsign
       }
       i += 1 + len;
     }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// Runs after OpenSSL has chosen the certificate (RSA or ECDSA) for this
+// handshake; only the client's status_request brings us here. The staple is
+// the chosen certificate's, copied because OpenSSL frees what it is given.
+int ServerContext::status_callback(SSL* ssl, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  const X509* served = SSL_get_certificate(ssl);
+  for (const auto& cert : self->certs_) {
+    if (cert.loaded.leaf.get() != served) continue;
+    if (!cert.staple || !cert.staple->fresh(static_cast<int64_t>(::time(nullptr)))) return SSL_TLSEXT_ERR_NOACK;
+    const std::string& der = cert.staple->der;
+    auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(der.data(), der.size()));
+    if (!copy) return SSL_TLSEXT_ERR_NOACK;  // no memory: a handshake without a staple beats none
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size())) != 1) {
+      OPENSSL_free(copy);
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK;
   }
   return SSL_TLSEXT_ERR_NOACK;
 }

@@ -85,12 +85,15 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     for (int i = 0; i < 5; ++i) out.responses[i] = live.responses[i].load(std::memory_order_relaxed);
     out.rate_limited_total = live.rate_limited_total.load(std::memory_order_relaxed);
     out.access_denied_total = live.access_denied_total.load(std::memory_order_relaxed);
+    out.per_client_refused_total = live.per_client_refused_total.load(std::memory_order_relaxed);
     out.bytes_in = live.bytes_in.load(std::memory_order_relaxed);
     out.bytes_out = live.bytes_out.load(std::memory_order_relaxed);
     out.http2_streams_total = live.http2_streams_total.load(std::memory_order_relaxed);
     for (size_t i = 0; i < kHttp2CloseReasons; ++i)
       out.http2_connections_closed[i] = live.http2_connections_closed[i].load(std::memory_order_relaxed);
     for (const CompiledRoute& r : l.routes.routes()) {
+      if (r.config->rate_limit)
+        out.route_rate_limited.push_back({r.config->name, r.live->rate_limited.load(std::memory_order_relaxed)});
       if (!r.config->fault) continue;
       out.faults.push_back({r.config->name, r.live->faults_delay.load(std::memory_order_relaxed),
                             r.live->faults_abort.load(std::memory_order_relaxed)});
@@ -169,9 +172,15 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                 {"responses", std::move(responses)},
                 {"rate_limited_total", l.rate_limited_total},
                 {"access_denied_total", l.access_denied_total},
+                {"per_client_refused_total", l.per_client_refused_total},
                 {"bytes_in", l.bytes_in},
                 {"bytes_out", l.bytes_out}};
-    if (is_http(l)) lj["http2"] = http2_json(l);
+    if (is_http(l)) {
+      lj["http2"] = http2_json(l);
+      ojson by_route = ojson::object();
+      for (const auto& r : l.route_rate_limited) by_route[r.route] = r.refused;
+      lj["route_rate_limited_total"] = std::move(by_route);
+    }
     listeners.push_back(std::move(lj));
   }
   root["listeners"] = std::move(listeners);
@@ -328,11 +337,18 @@ std::string render_metrics(const StatsSnapshot& snap) {
     static constexpr const char* kClasses[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int i = 0; i < 5; ++i) m.sample({{"listener", l.name}, {"code", kClasses[i]}}, l.responses[i]);
   }
-  per_listener("lb_listener_rate_limited_total", "counter", "Requests refused by the rate limit (429).",
+  per_listener("lb_listener_rate_limited_total", "counter",
+               "Requests (429) and tcp connections (closed) refused by a rate limit of the listener or its routes.",
                [](const ListenerStats& l) { return l.rate_limited_total; });
+  m.family("lb_route_rate_limited_total", "counter", "Requests refused (429) by a route's own rate limit.");
+  for (const auto& l : snap.listeners)
+    for (const auto& r : l.route_rate_limited) m.sample({{"listener", l.name}, {"route", r.route}}, r.refused);
   per_listener("lb_listener_access_denied_total", "counter",
                "Requests (403) and tcp connections (closed) refused by an access rule.",
                [](const ListenerStats& l) { return l.access_denied_total; });
+  per_listener("lb_listener_per_client_refused_total", "counter",
+               "Client connections over a per_client limit (their requests answered 429; tcp: closed).",
+               [](const ListenerStats& l) { return l.per_client_refused_total; });
   per_listener("lb_listener_bytes_in_total", "counter", "Bytes received from clients.",
                [](const ListenerStats& l) { return l.bytes_in; });
   per_listener("lb_listener_bytes_out_total", "counter", "Bytes sent to clients.",

@@ -76,7 +76,7 @@ struct ListenerStats {
   uint32_t connections_active = 0;
   uint64_t connections_total = 0, requests_total = 0;
   uint64_t responses[5] = {};  // 1xx..5xx
-  uint64_t rate_limited_total = 0, access_denied_total = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t rate_limited_total = 0, access_denied_total = 0, per_client_refused_total = 0, bytes_in = 0, bytes_out = 0;
   // HTTP/2 (SPEC 9); reported for http listeners only.
   uint64_t http2_streams_total = 0;
   uint64_t http2_connections_closed[kHttp2CloseReasons] = {};  // by Http2CloseReason
@@ -86,6 +86,13 @@ struct ListenerStats {
     uint64_t delay = 0, abort = 0;
   };
   std::vector<RouteFaults> faults;
+  // Routes with their own rate_limit (SPEC 11): requests it refused (also
+  // counted in rate_limited_total, which covers every limit of the listener).
+  struct RouteRateLimited {
+    std::string route;
+    uint64_t refused = 0;
+  };
+  std::vector<RouteRateLimited> route_rate_limited;
 };
 
 struct StatsSnapshot {

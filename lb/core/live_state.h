@@ -187,10 +187,12 @@ constexpr const char* to_string(Http2CloseReason r) {
   return "unknown";
 }
 
-// Per route (SPEC 10), by (listener, route name): injected faults.
+// Per route (SPEC 10), by (listener, route name): injected faults and
+// requests refused by the route's own rate limit.
 struct RouteLive {
   ShardedCounter faults_delay;
   ShardedCounter faults_abort;
+  ShardedCounter rate_limited;
 };
 
 struct ListenerLive {
@@ -198,9 +200,10 @@ struct ListenerLive {
   ShardedCounter connections_total;
   ShardedCounter requests_total;
   ShardedCounter responses[5];  // 1xx..5xx
-  ShardedCounter rate_limited_total;
+  ShardedCounter rate_limited_total;   // 429 by the listener's rate limit or a route's
   ShardedCounter access_denied_total;  // refused by an access rule (403 / closed)
   ShardedCounter auth_failed_total;    // refused by auth (401)
+  ShardedCounter per_client_refused_total;  // connections over a per_client limit (429 / closed)
   ShardedCounter bytes_in;   // from clients
   ShardedCounter bytes_out;  // to clients
   // HTTP/2 to clients (SPEC 9): streams the clients opened, and connections

@@ -27,7 +27,8 @@ const char kUsage[] =
     "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n";
 
 // --check goes as far as start-up would without binding: certificates and
-// keys are loaded and matched, so a bad pair fails here, not at start; log
+// keys are loaded and matched, so a bad pair fails here, not at start (an
+// OCSP response that would not be stapled is a warning on stderr); log
 // files are opened for appending (conf/log_files.h).
 std::vector<std::string> check_tls(const lb::conf::Config& config) {
   std::vector<std::string> errors;
@@ -35,8 +36,14 @@ std::vector<std::string> check_tls(const lb::conf::Config& config) {
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     if (!config.listeners[i].tls) continue;
     std::string error;
-    if (!lb::tls::ServerContext::create(*config.listeners[i].tls, keys, error))
+    auto ctx = lb::tls::ServerContext::create(*config.listeners[i].tls, keys, error);
+    if (!ctx) {
       errors.push_back(config.path + ": /listeners/" + std::to_string(i) + "/tls: " + error);
+      continue;
+    }
+    // Not errors (lb would start), but what the operator ran --check to learn.
+    for (const auto& w : ctx->warnings())
+      fprintf(stderr, "%s: warning: /listeners/%zu/tls: %s\n", config.path.c_str(), i, w.c_str());
   }
   for (size_t i = 0; i < config.pools.size(); ++i) {
     if (!config.pools[i].tls) continue;

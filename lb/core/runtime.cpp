@@ -3,7 +3,9 @@
 #include "lb/upstream/sticky.h"
 
 #include "lb/io/listen_probe.h"
+#include "lb/io/log.h"
 #include "lb/exchange/rate_limiter.h"
+#include "lb/security/per_client.h"
 #include "lb/upstream/selection.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
@@ -43,15 +45,22 @@ std::shared_ptr<RouteLive> LiveRegistry::route(const std::string& listener, cons
   return slot;
 }
 
-std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const conf::RateLimit& c) {
-  auto& slot = rate_limiters_[listener];
-  if (slot) {
-    const conf::RateLimit& old = slot->config();
-    if (old.key.text == c.key.text && old.rate == c.rate && old.per == c.per && old.burst == c.burst) return slot;
-  }
-  slot = std::make_shared<RateLimiter>(c);
+std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const std::string& route,
+                                                        const conf::RateLimit& c) {
+  auto& slot = rate_limiters_[{listener, route}];
+  if (!slot || !(slot->config() == c)) slot = RateLimiter::create(c);
   return slot;
 }
+
+std::shared_ptr<ConnectionCounts> LiveRegistry::connection_counts(const std::string& listener) {
+  auto& slot = connection_counts_[listener];
+  if (!slot) slot = std::make_shared<ConnectionCounts>();
+  return slot;
+}
+
+// A listener's per_client connection_rate lives among the rate limiters
+// under a "route" name no route can have (names match [A-Za-z0-9_.-]+).
+static const std::string kConnectionRate = "*connection_rate";
 
 void LiveRegistry::retain_only(const Runtime& runtime) {
   std::set<std::pair<std::string, std::string>> servers;
@@ -68,10 +77,15 @@ void LiveRegistry::retain_only(const Runtime& runtime) {
   for (auto& l : runtime.listeners)
     for (auto& r : l.routes.routes()) routes.insert({l.config->name, r.config->name});
   std::erase_if(routes_, [&](auto& kv) { return !routes.count(kv.first); });
-  std::set<std::string> limited;
-  for (auto& l : runtime.listeners)
-    if (l.rate_limiter) limited.insert(l.config->name);
+  std::set<std::pair<std::string, std::string>> limited;
+  for (auto& l : runtime.listeners) {
+    if (l.rate_limiter) limited.insert({l.config->name, ""});
+    if (l.config->per_client.connection_rate) limited.insert({l.config->name, kConnectionRate});
+    for (auto& r : l.routes.routes())
+      if (r.rate_limiter) limited.insert({l.config->name, r.config->name});
+  }
   std::erase_if(rate_limiters_, [&](auto& kv) { return !limited.count(kv.first); });
+  std::erase_if(connection_counts_, [&](auto& kv) { return !listeners.count(kv.first); });
 }
 
 // One non-blocking SO_REUSEPORT listening socket.
@@ -199,8 +213,13 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       return nullptr;
     }
     if (lc.pool) listener.default_pool = pool_index(*lc.pool);
-    if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, *lc.rate_limit);
+    if (lc.rate_limit) listener.rate_limiter = live.rate_limiter(lc.name, "", *lc.rate_limit);
     listener.access = compile_access(lc.access);
+    if (const conf::PerClient& pc = lc.per_client; pc.any()) {
+      listener.per_client = std::make_shared<PerClientLimiter>(
+          pc, pc.max_connections ? live.connection_counts(lc.name) : nullptr,
+          pc.connection_rate ? live.rate_limiter(lc.name, kConnectionRate, *pc.connection_rate) : nullptr);
+    }
     if (!lc.trusted_proxies.empty()) {
       auto trusted = std::make_shared<CidrSet>();
       std::string err;
@@ -220,6 +239,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       if (route.rewrite && !route.rewrite->prefix) r.rewrite_regex = std::make_unique<RE2>(route.rewrite->regex);
       r.live = live.route(lc.name, route.name);
       r.access = compile_access(route.access);
+      if (route.rate_limit) r.rate_limiter = live.rate_limiter(lc.name, route.name, *route.rate_limit);
     }
     listener.routes = RouteTable(std::move(routes));
     rt->listeners.push_back(std::move(listener));
@@ -255,6 +275,13 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     rt->pools.push_back(std::move(pool));
   }
 
+  // Only once the runtime is whole, so a rejected reload does not log
+  // warnings about a configuration that never served.
+  for (const auto& listener : rt->listeners) {
+    if (!listener.tls) continue;
+    for (const auto& w : listener.tls->warnings())
+      log_warn("tls: certificate problem", {{"listener", listener.config->name}, {"reason", w}});
+  }
   return rt;
 }
 

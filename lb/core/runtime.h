@@ -23,6 +23,8 @@ namespace lb {
 
 namespace tls { class ServerContext; class ClientContext; class TicketKeys; }
 class RateLimiter;
+class PerClientLimiter;
+class ConnectionCounts;
 
 // One listening address bound on the main thread: one SO_REUSEPORT socket per
 // worker. The worker that opens fds[i] owns it from then on (uv_close closes it).
@@ -62,6 +64,7 @@ struct ListenerRuntime {
   std::shared_ptr<RateLimiter> rate_limiter;       // set when rate_limit is configured
   std::shared_ptr<const AccessList> access;         // set when "access" has ranges
   std::shared_ptr<const CidrSet> trusted_proxies;   // set when "trusted_proxies" has ranges
+  std::shared_ptr<const PerClientLimiter> per_client;  // set when "per_client" limits anything
 };
 
 struct Runtime {
@@ -79,8 +82,13 @@ class LiveRegistry {
   std::shared_ptr<PoolLive> pool(const std::string& name);
   std::shared_ptr<ListenerLive> listener(const std::string& name);
   std::shared_ptr<RouteLive> route(const std::string& listener, const std::string& name);
-  // The listener's limiter; kept (with its buckets) while the settings are unchanged.
-  std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const conf::RateLimit& config);
+  // The limiter of a listener (route "") or of one of its routes; kept (with
+  // its buckets and windows) across reloads while the settings are unchanged.
+  std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener, const std::string& route,
+                                            const conf::RateLimit& config);
+  // A listener's open connections per client address (per_client), kept
+  // across every reload: its open connections stay counted.
+  std::shared_ptr<ConnectionCounts> connection_counts(const std::string& listener);
   // Forget identities the current runtime no longer uses.
   void retain_only(const Runtime& runtime);
 
@@ -89,7 +97,8 @@ class LiveRegistry {
   std::map<std::string, std::shared_ptr<PoolLive>> pools_;
   std::map<std::string, std::shared_ptr<ListenerLive>> listeners_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RouteLive>> routes_;
-  std::map<std::string, std::shared_ptr<RateLimiter>> rate_limiters_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<RateLimiter>> rate_limiters_;
+  std::map<std::string, std::shared_ptr<ConnectionCounts>> connection_counts_;
 };
 
 // Listening sockets by address, kept by the main thread across reloads.

@@ -94,6 +94,9 @@ class ClientStream {
   virtual std::string_view tls_sni() const = 0;              // the client's SNI, or empty
   virtual std::string_view protocol_name() const = 0;        // "HTTP/1.1", "HTTP/2.0", … for the log
   virtual bool is_tls() const = 0;
+  // Non-zero when the connection's client was over a per_client limit when
+  // it connected (SPEC 11): the Retry-After its requests are answered 429 with.
+  virtual uint32_t per_client_refusal() const = 0;
 
  protected:
   ~ClientStream() = default;

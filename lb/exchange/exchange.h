@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -113,6 +114,14 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     return derived_ ? reinterpret_cast<const sockaddr*>(&derived_addr_) : client_.client_address().get();
   }
   std::string_view client_ip() { return derived_ ? std::string_view(derived_ip_) : client_.client_ip(); }
+  std::string_view rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head);
+  [[nodiscard]] bool within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
+  // Claim `name` of the request's verified JWT, or nullopt when it has none.
+  // Hook for SPEC 11 auth, which is not wired yet: no request carries a
+  // verified token, so jwt.CLAIM rate-limit keys use the client address,
+  // as the SPEC orders for a request without a token. The verifier fills
+  // this (and %{jwt.CLAIM} in header rules, lb/exchange/header_edit.cpp).
+  std::optional<std::string_view> jwt_claim(std::string_view /*name*/) const { return std::nullopt; }
 
   // exchange_policy.cpp
   [[nodiscard]] bool match_route(const http::RequestHead& head);

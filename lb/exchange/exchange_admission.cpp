@@ -1,8 +1,9 @@
 // lb/exchange/exchange_admission.cpp — who the client of a request is and
 // whether it may pass (SPEC 11): the address a trusted proxy forwarded,
-// then, in the SPEC's order, the listener's access rule, the route's, and
-// the listener's rate limit. Each refusal is lb's own answer (403, 429)
-// with its counter and access line; nothing reaches a server.
+// then, in the SPEC's order, the connection's per_client verdict, the
+// listener's access rule, the route's, auth (basic; JWT), the listener's rate
+// limit and the route's. Each refusal is lb's own answer (429, 403, 401) with
+// its counter and access line; nothing reaches a server.
 #include "lb/exchange/exchange.h"
 #include "lb/exchange/rate_limiter.h"
 #include "lb/io/net_util.h"
@@ -54,8 +55,48 @@ void Exchange::derive_client(const http::RequestHead& head) {
   }
 }
 
-// Listener access, then the route's (SPEC 11). False: answered here.
+// The value `limiter` counts this request under (SPEC 11 keys). A header or
+// claim key without its header or claim (no token yet, or `required: false`)
+// falls back to the client address; that fallback is prefixed with a NUL
+// byte, which no header value or client address contains, so a client
+// cannot spend another client's allowance by sending its address as the
+// header's value.
+std::string_view Exchange::rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head) {
+  std::optional<std::string_view> value;
+  switch (key.kind) {
+    case conf::KeySpec::Kind::client_ip: return client_ip();
+    case conf::KeySpec::Kind::header:
+      if (const http::Header* h = head.headers.find(key.name)) value = h->value;
+      break;
+    case conf::KeySpec::Kind::jwt_claim: value = jwt_claim(key.name); break;
+    default: break;  // conf/ accepts no other rate-limit key
+  }
+  if (value) return *value;
+  // Per thread, reused: no allocation per request once warm.
+  thread_local std::string fallback;
+  fallback.assign(1, '\0');
+  fallback += client_ip();
+  return fallback;
+}
+
+// One rate limit (SPEC 11). False: answered 429 here.
+bool Exchange::within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
+  uint32_t retry_after = 0;
+  if (limiter.allow(rate_limit_key(limiter.config().key, head), start_ns_, retry_after)) return true;
+  listener().live->rate_limited_total.add(1);
+  if (route_live) route_live->rate_limited.add(1);
+  answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
+  return false;
+}
+
+// Listener access, then the route's (SPEC 11), after the connection's
+// per_client verdict. False: answered here.
 bool Exchange::admit_access(const http::RequestHead& head) {
+  // The connection's client was over a per_client limit when it connected.
+  if (const uint32_t retry_after = client_.per_client_refusal()) {
+    answer_locally(429, "too many connections from this client", true, retry_after);
+    return false;
+  }
   const sockaddr* client = client_sockaddr();
   if (const auto& access = listener().access; access && !access->admits(client)) {
     listener().live->access_denied_total.add(1);
@@ -128,18 +169,8 @@ void Exchange::on_basic_auth_result(bool ok) {
 
 // The listener's rate limit (the route's follows, SPEC 11). False: answered.
 bool Exchange::admit_rate(const http::RequestHead& head) {
-  if (const auto& limiter = listener().rate_limiter) {
-    const conf::KeySpec& key = limiter->config().key;
-    // A header key falls back to the client IP when the header is missing.
-    const http::Header* h = key.kind == conf::KeySpec::Kind::header ? head.headers.find(key.name) : nullptr;
-    std::string_view value = h ? std::string_view(h->value) : client_ip();
-    uint32_t retry_after = 0;
-    if (!limiter->allow(value, start_ns_, retry_after)) {
-      listener().live->rate_limited_total.add(1);
-      answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
-      return false;
-    }
-  }
+  if (const auto& limiter = listener().rate_limiter; limiter && !within_limit(*limiter, nullptr, head)) return false;
+  if (route_ && route_->rate_limiter && !within_limit(*route_->rate_limiter, route_->live.get(), head)) return false;
   return true;
 }
 

@@ -1,19 +1,35 @@
-// lb/exchange/rate_limiter.h — per-listener token buckets keyed by client IP or a
-// header value (SPEC section 3 "rate_limit" → 429 with Retry-After).
+// lb/exchange/rate_limiter.h — the rate limits of listeners and routes (SPEC
+// 11 "rate_limit" → 429 with Retry-After): per key (client address, a header
+// value or a JWT claim), either a token bucket or an exact sliding window.
 //
-// Shared by all workers of a listener, so a client is limited the same
-// whichever worker accepts it. The table is split into shards by key hash;
-// each shard is guarded by a spin flag held only for a map lookup and a few
-// arithmetic operations, so with 256 shards two workers practically never
-// meet (an uncontended atomic exchange per request). Idle buckets (refilled
-// to full) are swept when a shard grows, bounding memory under key churn.
+// Token bucket: `burst` tokens, refilled continuously at `rate` per `per`;
+// a request takes one.
+//
+// Sliding window: at most `rate` admissions in any interval of length `per`,
+// exactly. Each key keeps a log of its admissions still inside the window
+// (a ring buffer, grown on demand up to `rate` entries, shrunk when mostly
+// empty): a request is admitted when fewer than `rate` of them are younger
+// than `per`. Memory is 8 bytes per admission in the window, which is why
+// conf/ caps a sliding window's rate. (The common two-window weighted
+// estimate needs only two counters per key, but it is not exact: it can
+// admit more than `rate` in an interval that straddles its two windows.)
+//
+// Retry-After is the truth for this key: whole seconds, rounded up, until a
+// request would pass (a token refilled; the window's oldest admission
+// expired), provided nothing else of the key is admitted meanwhile.
+//
+// Sharing: one limiter serves every worker of its listener (or route), so a
+// client is limited the same whichever worker accepts it; the table is a
+// KeyedShards (lb/security/keyed_shards.h): one uncontended atomic exchange
+// per request, and a clock per shard that never goes back, so decisions of
+// one key happen at non-decreasing times, which is what makes the window's
+// bound exact even though workers read the clock at slightly different
+// moments.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <string>
+#include <memory>
 #include <string_view>
-#include <unordered_map>
 
 #include "conf/config.h"
 
@@ -21,36 +37,18 @@ namespace lb {
 
 class RateLimiter {
  public:
-  explicit RateLimiter(const conf::RateLimit& config);
+  static std::shared_ptr<RateLimiter> create(const conf::RateLimit& config);
+  virtual ~RateLimiter() = default;
 
-  // Takes one token for `key`. When none is left returns false and sets
-  // `retry_after_s` to the whole seconds until one will be (at least 1).
-  bool allow(std::string_view key, uint64_t now_ns, uint32_t& retry_after_s);
+  // Admits (and counts) one request for `key` at `now_ns`. When refused
+  // returns false and sets `retry_after_s` (at least 1). Thread-safe.
+  virtual bool allow(std::string_view key, uint64_t now_ns, uint32_t& retry_after_s) = 0;
 
   const conf::RateLimit& config() const { return config_; }
 
- private:
-  struct Bucket {
-    double tokens;
-    uint64_t updated_ns;
-  };
-  // Transparent hashing: look up by string_view without building a string.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct alignas(64) Shard {
-    std::atomic_flag busy = ATOMIC_FLAG_INIT;
-    std::unordered_map<std::string, Bucket, KeyHash, std::equal_to<>> buckets;
-  };
-  static constexpr size_t kShards = 256;
-  static constexpr size_t kSweepAbove = 4096;  // entries per shard before idle ones are dropped
-
-  void sweep(Shard& shard, uint64_t now_ns);
-
+ protected:
+  explicit RateLimiter(const conf::RateLimit& config) : config_(config) {}
   conf::RateLimit config_;
-  double tokens_per_ns_;
-  Shard shards_[kShards];
 };
 
 }  // namespace lb

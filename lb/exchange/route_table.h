@@ -29,6 +29,8 @@
 
 namespace lb {
 
+class RateLimiter;
+
 // One route ready for the data path.
 struct CompiledRoute {
   const conf::Route* config = nullptr;
@@ -38,6 +40,7 @@ struct CompiledRoute {
   std::unique_ptr<RE2> rewrite_regex;
   std::shared_ptr<RouteLive> live;       // counters kept across reloads by (listener, route name)
   std::shared_ptr<const AccessList> access;  // set when the route has "access" ranges
+  std::shared_ptr<RateLimiter> rate_limiter; // set when the route has "rate_limit"; kept across reloads
 };
 
 // The request's host as routes compare it: lower-cased, without port and

@@ -34,6 +34,7 @@ uint64_t request_hash(const conf::KeySpec& key, const http::RequestHead& head, c
       break;
     case Kind::path: return algo::hash_bytes(head.path);
     case Kind::uri: return algo::hash_bytes(head.origin_target);
+    case Kind::jwt_claim: break;  // a rate-limit key only: conf/ refuses it as a hash_key
   }
   return hash_client_ip(client);
 }

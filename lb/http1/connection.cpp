@@ -65,9 +65,11 @@ HttpConnection::~HttpConnection() {
 
 void HttpConnection::begin() {
   uv_tcp_nodelay(&client_, 1);
-  begin_exchange();
-  // PROXY first (SPEC 11): before TLS and before any limit sees an address.
+  // PROXY first (SPEC 11): before TLS and before any limit sees an address,
+  // so per_client counts the client the header names (connection_proxy.cpp).
   awaiting_proxy_header_ = listener().config->proxy_protocol.accept;
+  if (listener().per_client && !awaiting_proxy_header_) check_per_client();
+  begin_exchange();
   if (listener().tls) {
     std::string error;
     tls_ = tls::Connection::server(listener().tls, error);
@@ -139,6 +141,19 @@ const PeerAddress& HttpConnection::client_address() {
     if (uv_tcp_getpeername(&client_, &client_addr_.sa, &len) != 0) client_addr_.sa.sa_family = AF_UNSPEC;
   }
   return client_addr_;
+}
+
+// per_client (SPEC 11), once per connection. A refused connection is still
+// served far enough to answer each request 429 (Exchange::admit), so the
+// client learns why and when to come back. A trusted proxy is not a client:
+// its connections carry many, named per request by X-Forwarded-For, and are
+// not limited here. With PROXY accepted this runs once the header has named
+// the client.
+void HttpConnection::check_per_client() {
+  const sockaddr* client = client_address().get();
+  if (const auto& trusted = listener().trusted_proxies; trusted && trusted->contains(client)) return;
+  per_client_refusal_ = listener().per_client->admit(client, worker_.now_ns(), per_client_slot_);
+  if (per_client_refusal_) listener().live->per_client_refused_total.add(1);
 }
 
 std::string_view HttpConnection::client_ip() {

@@ -30,6 +30,7 @@
 #include "lb/io/net_util.h"
 #include "lb/io/recycled.h"
 #include "lb/io/stream_writer.h"
+#include "lb/security/per_client.h"
 
 namespace lb {
 
@@ -124,6 +125,7 @@ class HttpConnection final : public Session,
   std::string_view negotiated_tls_version() const override { return tls_version(); }
   std::string_view negotiated_tls_sni() const override { return tls_sni(); }
   bool over_tls() const override { return tls_ != nullptr; }
+  uint32_t per_client_refusal() const override { return per_client_refusal_; }
 
   // HTTP/1.1 request side.
   void parse_input();
@@ -216,6 +218,11 @@ class HttpConnection final : public Session,
   PeerAddress client_addr_{};
   bool have_client_addr_ = false;
   std::string client_ip_;
+  // per_client (SPEC 11): the slot this connection holds, or the Retry-After
+  // its requests get when its client was over a limit.
+  void check_per_client();
+  ConnectionSlot per_client_slot_;
+  uint32_t per_client_refusal_ = 0;
 };
 
 }  // namespace lb

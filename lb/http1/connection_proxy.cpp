@@ -39,6 +39,7 @@ void HttpConnection::handle_client_bytes(const char* data, size_t len) {
       have_client_addr_ = true;
       client_ip_.clear();
     }
+    if (listener().per_client) check_per_client();
     std::string rest(input.substr(r.consumed));
     std::string().swap(proxy_header_);
     if (rest.empty()) return;

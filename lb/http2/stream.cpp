@@ -463,6 +463,7 @@ bool Stream::stopping() const { return session_.draining(); }
 const PeerAddress& Stream::client_address() { return session_.transport().peer_address(); }
 std::string_view Stream::client_ip() { return session_.transport().peer_ip(); }
 std::string_view Stream::client_cert_subject() const { return session_.transport().peer_cert_subject(); }
+uint32_t Stream::per_client_refusal() const { return session_.transport().per_client_refusal(); }
 std::string_view Stream::tls_version() const { return session_.transport().negotiated_tls_version(); }
 std::string_view Stream::tls_sni() const { return session_.transport().negotiated_tls_sni(); }
 bool Stream::is_tls() const { return session_.transport().over_tls(); }

@@ -92,6 +92,7 @@ class Stream final : public ClientStream {
   std::string_view tls_sni() const override;
   std::string_view protocol_name() const override { return "HTTP/2"; }
   bool is_tls() const override;
+  uint32_t per_client_refusal() const override;
 
   void submit_trailers();
   void submit_head(int status, const http::Headers* headers, bool end_stream, bool with_body);

@@ -30,6 +30,7 @@ class Transport {
   virtual std::string_view negotiated_tls_version() const = 0;
   virtual std::string_view negotiated_tls_sni() const = 0;
   virtual bool over_tls() const = 0;
+  virtual uint32_t per_client_refusal() const = 0;  // see ClientStream
 
  protected:
   ~Transport() = default;

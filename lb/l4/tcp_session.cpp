@@ -79,16 +79,6 @@ void TcpSession::begin() {
   last_activity_ms_ = uv_now(worker_.loop());
   // With PROXY accepted, the header's source is the client: checked once read.
   if (!listener().config->proxy_protocol.accept && !admitted()) return;
-  if (const auto& limiter = listener().rate_limiter) {
-    uint32_t retry_after = 0;
-    std::string ip = format_ip(reinterpret_cast<const sockaddr*>(&client_addr_));
-    if (!limiter->allow(ip, start_ns_, retry_after)) {
-      listener().live->rate_limited_total.add(1);
-      status_ = 429;
-      close_all();
-      return;
-    }
-  }
   if (listener().tls) {
     // Terminate TLS first; the backend is chosen once the client proved it
     // speaks TLS, so garbage instead of a ClientHello costs no backend connection.
@@ -116,14 +106,35 @@ void TcpSession::begin() {
   connect_next();
 }
 
-// The listener's access rule (SPEC 11): a refused client is closed at once.
+// The listener's access rule, per_client limits, then its rate limit (SPEC 11), for the client
+// address: the socket's, or the PROXY header's source when the listener
+// accepts one (so this runs once that header is read, and a PROXY-speaking
+// front proxy is not limited as if it were one client). A refused client
+// is closed at once.
 bool TcpSession::admitted() {
-  const auto& access = listener().access;
-  if (!access || access->admits(reinterpret_cast<const sockaddr*>(&client_addr_))) return true;
-  listener().live->access_denied_total.add(1);
-  status_ = 403;
-  close_all();
-  return false;
+  const auto* client = reinterpret_cast<const sockaddr*>(&client_addr_);
+  if (const auto& access = listener().access; access && !access->admits(client)) {
+    listener().live->access_denied_total.add(1);
+    status_ = 403;
+    close_all();
+    return false;
+  }
+  if (const auto& per_client = listener().per_client; per_client && per_client->admit(client, worker_.now_ns(), per_client_slot_)) {
+    listener().live->per_client_refused_total.add(1);
+    status_ = 429;
+    close_all();
+    return false;
+  }
+  if (const auto& limiter = listener().rate_limiter) {
+    uint32_t retry_after = 0;
+    if (!limiter->allow(format_ip(client), worker_.now_ns(), retry_after)) {
+      listener().live->rate_limited_total.add(1);
+      status_ = 429;
+      close_all();
+      return false;
+    }
+  }
+  return true;
 }
 
 void TcpSession::connect_next() {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "lb/io/recycled.h"
+#include "lb/security/per_client.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/selection.h"
 #include "lb/core/worker.h"
@@ -48,7 +49,7 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
 
   void begin();
   void connect_next();
-  // False (and the session closing) when the listener's access rule refuses the client.
+  // False (and the session closing) when the listener's access rule or rate limit refuses the client.
   bool admitted();
   void on_connected();
   void connect_failed(const char* reason);
@@ -96,6 +97,7 @@ class TcpSession final : public Session, public Recycled<TcpSession> {
 
   sockaddr_storage client_addr_{};
   sockaddr_storage local_addr_{};
+  ConnectionSlot per_client_slot_;  // held while open when per_client.max_connections counts
   std::string pending_;  // PROXY header bytes and client bytes read before the backend connected
 
   ServerAttempts attempts_;  // the servers tried; the current one counted active

@@ -637,7 +637,7 @@ void Socket::close() {
   fd_ = -1;
 }
 
-Socket Socket::connect(uint16_t port, ms timeout, const std::string& host) {
+Socket Socket::connect(uint16_t port, ms timeout, const std::string& host, const std::string& local) {
   Socket s;
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -664,6 +664,17 @@ Socket Socket::connect(uint16_t port, ms timeout, const std::string& host) {
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!local.empty()) {
+    sockaddr_storage from{};
+    from.ss_family = static_cast<sa_family_t>(family);
+    void* at = family == AF_INET ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&from)->sin_addr)
+                                 : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr);
+    if (inet_pton(family, local.c_str(), at) != 1 || ::bind(fd, reinterpret_cast<sockaddr*>(&from), len) != 0) {
+      s.err_ = errno ? errno : EINVAL;
+      ::close(fd);
+      return s;
+    }
+  }
   int r = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   if (r != 0 && errno != EINPROGRESS) {
     s.err_ = errno;

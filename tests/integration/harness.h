@@ -262,9 +262,11 @@ class Socket {
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
-  // Connects to host:port within `timeout`. On failure the Socket is invalid
-  // and error() holds the errno (ECONNREFUSED, ETIMEDOUT, ...).
-  static Socket connect(uint16_t port, ms timeout = 2s, const std::string& host = "127.0.0.1");
+  // Connects to host:port within `timeout`, from the address `local` when
+  // given (another client address on loopback: "127.0.0.2"). On failure the
+  // Socket is invalid and error() holds the errno (ECONNREFUSED, ETIMEDOUT, ...).
+  static Socket connect(uint16_t port, ms timeout = 2s, const std::string& host = "127.0.0.1",
+                        const std::string& local = "");
 
   bool valid() const { return fd_ >= 0; }
   explicit operator bool() const { return valid(); }

@@ -37,6 +37,10 @@ struct TempDir : conf_test::TempDir {
     write("site.pem", "-----BEGIN CERTIFICATE-----\n");
     write("site.key", "-----BEGIN PRIVATE KEY-----\n");
     write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    // The smallest OCSP response: OCSPResponse { responseStatus tryLater }.
+    // conf/ only checks that it parses (tls/ decides about stapling).
+    write("site.ocsp", std::string("\x30\x03\x0a\x01\x03", 5));
+    write("site.pem.ocsp", "-----BEGIN CERTIFICATE-----\n");
     write("token.txt", "  file-token-123\n");
     write("empty-token.txt", "\n");
   }
@@ -55,7 +59,7 @@ json full_config() {
        {"host": "API.example.com", "path_prefix": "/api/", "headers": {"X-User-Type": "premium"}, "pool": "api"},
        {"host": "*.static.example.com", "pool": "web"}
      ],
-     "tls": {"certificates": [{"cert": "site.pem", "key": "site.key"}], "min_version": "1.3",
+     "tls": {"certificates": [{"cert": "site.pem", "key": "site.key", "ocsp": "site.ocsp"}], "min_version": "1.3",
              "alpn": ["http/1.1"], "client_ca": "ca.pem"},
      "max_connections": 1000,
      "timeouts": {"request_header": "5s", "client_idle": "2m", "tls_handshake": "3s", "body_idle": "7s", "send": "1m30s"},
@@ -232,6 +236,8 @@ TEST_CASE("conf: a full configuration loads with every value") {
   REQUIRE(web.tls->certificates.size() == 1);
   CHECK(web.tls->certificates[0].cert == dir.file("site.pem"));
   CHECK(web.tls->certificates[0].key == dir.file("site.key"));
+  CHECK(web.tls->certificates[0].ocsp == dir.file("site.ocsp"));
+  CHECK(web.tls->certificates[0].ocsp_der == std::string("\x30\x03\x0a\x01\x03", 5));  // read at load
   CHECK(web.tls->min_version == TlsVersion::v1_3);
   CHECK(web.tls->alpn == std::vector<std::string>{"http/1.1"});
   CHECK(web.tls->client_ca == dir.file("ca.pem"));
@@ -414,7 +420,7 @@ TEST_CASE("conf: accepted edge cases") {
   j["admin"] = {{"listen", "localhost:9901"}};  // loopback by resolution: no token needed
   j["listeners"][0].erase("pool");              // routes only, no default pool
   j["listeners"][0]["routes"] = {{{"path_prefix", "/"}, {"pool", "web"}}};
-  j["listeners"][0]["rate_limit"] = {{"key", "path"}, {"rate", 2.5}, {"per", "1.5s"}};
+  j["listeners"][0]["rate_limit"] = {{"key", "jwt.sub"}, {"rate", 2.5}, {"per", "1.5s"}};
   j["pools"][0]["algorithm"] = "consistent_hash";
   j["pools"][0]["hash_balance_factor"] = 0;
   j["pools"][0]["slow_start"] = "0s";
@@ -427,7 +433,8 @@ TEST_CASE("conf: accepted edge cases") {
   REQUIRE(r.ok());
   const Config& c = *r.config;
   CHECK_FALSE(c.listeners[0].pool);
-  CHECK(c.listeners[0].rate_limit->key.kind == KeySpec::Kind::path);
+  CHECK(c.listeners[0].rate_limit->key.kind == KeySpec::Kind::jwt_claim);
+  CHECK(c.listeners[0].rate_limit->key.name == "sub");
   CHECK(c.listeners[0].rate_limit->per == 1500ms);
   CHECK(c.listeners[0].rate_limit->burst == 2.5);
   CHECK(c.pools[0].retries.on.empty());
@@ -474,6 +481,7 @@ TEST_CASE("conf: to_json redacts the token, fills defaults, and round-trips") {
   CHECK(out["shutdown_timeout"] == "45s");
   CHECK(out["listeners"][0]["timeouts"]["client_idle"] == "2m");
   CHECK(out["listeners"][0]["tls"]["certificates"][0]["cert"] == dir.file("site.pem"));
+  CHECK(out["listeners"][0]["tls"]["certificates"][0]["ocsp"] == dir.file("site.ocsp"));
   CHECK(out["listeners"][0]["rate_limit"]["rate"] == 100);
   CHECK(out["listeners"][1]["rate_limit"]["burst"] == 10);
   CHECK_FALSE(out["listeners"][1].contains("routes"));  // tcp: http-only keys left out
@@ -624,6 +632,14 @@ const Invalid kInvalid[] = {
      "is a directory"},
     {R"([{"op":"remove","path":"/listeners/0/tls/certificates/0/key"}])", "/listeners/0/tls/certificates/0",
      "missing required key \"key\""},
+    {R"([{"op":"replace","path":"/listeners/0/tls/certificates/0/ocsp","value":"nope.ocsp"}])",
+     "/listeners/0/tls/certificates/0/ocsp", "cannot read \"nope.ocsp\""},
+    {R"([{"op":"replace","path":"/listeners/0/tls/certificates/0/ocsp","value":"site.pem.ocsp"}])",
+     "/listeners/0/tls/certificates/0/ocsp", "is not a DER OCSP response"},
+    {R"([{"op":"replace","path":"/listeners/0/tls/certificates/0/ocsp","value":"."}])",
+     "/listeners/0/tls/certificates/0/ocsp", "cannot read \".\""},
+    {R"([{"op":"replace","path":"/listeners/0/tls/certificates/0/ocsp","value":42}])",
+     "/listeners/0/tls/certificates/0/ocsp", "expected a string"},
     {R"([{"op":"replace","path":"/listeners/0/tls/min_version","value":"1.1"}])", "/listeners/0/tls/min_version",
      "unknown TLS version \"1.1\""},
     {R"([{"op":"replace","path":"/listeners/0/tls/min_version","value":1.2}])", "/listeners/0/tls/min_version",

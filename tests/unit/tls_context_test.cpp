@@ -1,8 +1,10 @@
 // tests/unit/tls_context_test.cpp — tls::ServerContext / ClientContext
-// construction (errors name the file), SNI name selection, and TicketKeys
+// construction (errors name the file), SNI name selection, RSA and ECDSA
+// certificates for the same names sharing one SSL_CTX, and TicketKeys
 // rotation bookkeeping. Handshake behaviour is in tls_connection_test.cpp.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,20 @@ std::string cn_of(SSL_CTX* ctx) {
   X509* cert = SSL_CTX_get0_certificate(ctx);
   return subject_rfc2253(cert);
 }
+
+// The key types of the certificates an SSL_CTX holds.
+std::vector<int> key_types(SSL_CTX* ctx) {
+  X509* current = SSL_CTX_get0_certificate(ctx);  // iterating moves it; put it back after
+  std::vector<int> out;
+  for (int r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); r == 1;
+       r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT))
+    out.push_back(EVP_PKEY_get_base_id(X509_get0_pubkey(SSL_CTX_get0_certificate(ctx))));
+  SSL_CTX_select_current_cert(ctx, current);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int current_key_type(SSL_CTX* ctx) { return EVP_PKEY_get_base_id(X509_get0_pubkey(SSL_CTX_get0_certificate(ctx))); }
 
 }  // namespace
 
@@ -69,6 +85,46 @@ TEST_CASE("tls: SNI selection: exact, one-label wildcard, case, default") {
   CHECK(ctx->select("unknown.org") == a);
   CHECK(ctx->select("") == a);
   CHECK(ctx->select(".") == a);
+}
+
+TEST_CASE("tls: RSA and ECDSA certificates for one name share an SSL_CTX; other names keep theirs") {
+  std::string error;
+  // a (RSA) and a-ec (EC) both name a.example.com; b is EC for *.b.example.com.
+  auto ctx = ServerContext::create(listener_tls({{"a.pem", "a.key"}, {"b.pem", "b.key"}, {"a-ec.pem", "a-ec.key"}}),
+                                   nullptr, error);
+  REQUIRE_MESSAGE(ctx, error);
+  CHECK(ctx->warnings().empty());
+  CHECK(ctx->context_count() == 2);  // {a, a-ec} and {b}
+  SSL_CTX* a = ctx->select("a.example.com");
+  CHECK(a == ctx->default_ctx());  // no SNI: what the first certificate's first name gets
+  CHECK(key_types(a) == std::vector<int>{EVP_PKEY_RSA, EVP_PKEY_EC});
+  CHECK(current_key_type(a) == EVP_PKEY_RSA);  // the first listed is the context's current one
+  CHECK(key_types(ctx->select("x.b.example.com")) == std::vector<int>{EVP_PKEY_EC});
+  CHECK(ctx->select("unknown.org") == a);
+
+  SUBCASE("ECDSA listed first: the same pair, ECDSA current") {
+    auto swapped = ServerContext::create(listener_tls({{"a-ec.pem", "a-ec.key"}, {"a.pem", "a.key"}}), nullptr, error);
+    REQUIRE_MESSAGE(swapped, error);
+    CHECK(swapped->context_count() == 1);
+    CHECK(key_types(swapped->default_ctx()) == std::vector<int>{EVP_PKEY_RSA, EVP_PKEY_EC});
+    CHECK(current_key_type(swapped->default_ctx()) == EVP_PKEY_EC);
+  }
+  SUBCASE("an exact name and a wildcard of another key type covering it are served together") {
+    // xb (RSA) names x.b.example.com exactly, b (EC) covers it as *.b.example.com.
+    auto c = ServerContext::create(listener_tls({{"b.pem", "b.key"}, {"xb.pem", "xb.key"}}), nullptr, error);
+    REQUIRE_MESSAGE(c, error);
+    CHECK(key_types(c->select("x.b.example.com")) == std::vector<int>{EVP_PKEY_RSA, EVP_PKEY_EC});
+    CHECK(key_types(c->select("y.b.example.com")) == std::vector<int>{EVP_PKEY_EC});  // the wildcard alone
+    CHECK(c->context_count() == 2);
+  }
+  SUBCASE("a second certificate of the same key type and names is never served, and says so") {
+    auto c = ServerContext::create(listener_tls({{"b.pem", "b.key"}, {"c.pem", "c.key"}, {"b.pem", "b.key"}}),
+                                   nullptr, error);
+    REQUIRE_MESSAGE(c, error);
+    REQUIRE(c->warnings().size() == 1);
+    CHECK(c->warnings()[0].find("is never served") != std::string::npos);
+    CHECK(c->context_count() == 2);
+  }
 }
 
 TEST_CASE("tls: server context errors name the offending file") {

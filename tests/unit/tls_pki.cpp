@@ -4,6 +4,12 @@
 //   root.pem                server root CA (what clients trust)
 //   a.pem / a.key           RSA leaf "a.example.com" (SAN), signed by an
 //                           intermediate; a.pem holds leaf + intermediate
+//   a-ec.pem / a-ec.key     EC leaf for the same name from the same
+//                           intermediate (RSA and ECDSA side by side)
+//   inter.pem / inter.key   that intermediate (signs OCSP responses in tests)
+//   xb.pem / xb.key         RSA leaf "x.b.example.com", signed by root (an
+//                           exact name under b's wildcard)
+//   root.key                the root's key
 //   b.pem / b.key           EC leaf "*.b.example.com" (SAN), signed by root
 //   c.pem / c.key           EC leaf with only CN=c.example.com (no SAN)
 //   client-ca.pem           CA for client certificates (mTLS)
@@ -108,6 +114,8 @@ struct Pki {
     Issued root = issue("lb test root", Kind::ca, "", nullptr);
     Issued inter = issue("lb test intermediate", Kind::ca, "", &root);
     Issued a = issue("a.example.com", Kind::server, "DNS:a.example.com", &inter, /*rsa=*/true);
+    Issued a_ec = issue("a.example.com ec", Kind::server, "DNS:a.example.com", &inter);
+    Issued xb = issue("x.b.example.com", Kind::server, "DNS:x.b.example.com", &root, /*rsa=*/true);
     Issued b = issue("wildcard b", Kind::server, "DNS:*.b.example.com", &root);
     Issued c = issue("c.example.com", Kind::server, "", &root);
     Issued client_ca = issue("lb test client ca", Kind::ca, "", nullptr);
@@ -116,6 +124,13 @@ struct Pki {
     Issued rogue = issue("rogue", Kind::client, "", &rogue_ca);
 
     write_certs(path("root.pem"), {&root});
+    write_key(path("root.key"), root);
+    write_certs(path("inter.pem"), {&inter});
+    write_key(path("inter.key"), inter);
+    write_certs(path("a-ec.pem"), {&a_ec, &inter});
+    write_key(path("a-ec.key"), a_ec);
+    write_certs(path("xb.pem"), {&xb});
+    write_key(path("xb.key"), xb);
     write_certs(path("a.pem"), {&a, &inter});
     write_key(path("a.key"), a);
     write_certs(path("b.pem"), {&b});
