@@ -380,6 +380,15 @@ struct StickyConfig {
   SameSite same_site = SameSite::lax;
 };
 
+// The pool's waiting room (SPEC 11 "Queue"): when every server that may
+// take a request is at its max_connections, up to `max` requests (across the
+// whole process) wait in FIFO order for a slot, each at most `timeout`.
+// max 0 = no queue: 503 at once.
+struct QueueConfig {
+  uint32_t max = 0;
+  Duration timeout{5000};
+};
+
 struct PoolConfig {
   std::string name;
   Algorithm algorithm = Algorithm::round_robin;
@@ -395,6 +404,7 @@ struct PoolConfig {
   Duration slow_start{0};
   std::optional<PoolTls> tls;
   std::optional<StickyConfig> sticky;
+  QueueConfig queue;
 };
 
 struct Config {

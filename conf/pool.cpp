@@ -1,7 +1,7 @@
 // conf/pool.cpp — schema walk for one element of "pools" (SPEC section 3):
 // name, algorithm, hash_key, hash_balance_factor, servers, health_check,
 // circuit_breaker, retries, timeouts, keepalive, when_all_down, slow_start,
-// and the backend "tls" extension (PoolTls). Also the pool-internal rules:
+// queue, and the backend "tls" extension (PoolTls). Also the pool-internal rules:
 // at least one server, one primary, unique server addresses, keys that only
 // make sense for some algorithms or check types.
 #include <cstring>
@@ -200,6 +200,26 @@ void load_sticky(Ctx& ctx, const json& v, const Pointer& at, StickyConfig& s) {
     ctx.error(o.at("same_site"), "same_site \"None\" needs \"secure\": true (browsers drop the cookie otherwise)");
 }
 
+// SPEC 11 "Queue". A queue only fills when servers are at max_connections,
+// so one on a pool whose servers set none could never hold a request: an
+// error, like the other keys that cannot apply.
+// `servers_ok`: the servers loaded without error (a bad max_connections is
+// reported once, not again here).
+void load_queue(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool, bool servers_ok) {
+  Obj o(ctx, v, at, {"max", "timeout"});
+  if (!o.ok()) return;
+  bool max_ok = true;
+  o.with("max", [&](const json& x, const Pointer& p) {
+    max_ok = read_uint(ctx, x, p, 0, 1'000'000, pool.queue.max);
+  });
+  o.with("timeout", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, pool.queue.timeout); });
+  if (!max_ok || !servers_ok || pool.queue.max == 0) return;
+  for (const ServerConfig& s : pool.servers)
+    if (s.max_connections != 0) return;
+  ctx.error(o.at("max"), "a queue holds requests only while servers are at max_connections, and no server of "
+                         "this pool sets max_connections; set it on the servers or remove \"queue\"");
+}
+
 }  // namespace
 
 void load_retries(Ctx& ctx, const json& v, const Pointer& at, RetriesConfig& r) {
@@ -250,7 +270,7 @@ void load_pool_timeouts(Ctx& ctx, const json& v, const Pointer& at, PoolTimeouts
 void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
   Obj o(ctx, v, at,
         {"name", "algorithm", "hash_key", "hash_balance_factor", "servers", "health_check", "circuit_breaker",
-         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls", "sticky"});
+         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls", "sticky", "queue"});
   if (!o.ok()) return;
   o.with_nonnull("sticky", [&](const json& x, const Pointer& p) { load_sticky(ctx, x, p, pool.sticky.emplace()); });
   pool.hash_key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
@@ -280,7 +300,9 @@ void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
     else
       pool.hash_balance_factor = f;
   });
+  const std::size_t errors_before_servers = ctx.error_count();
   if (const json* x = o.require("servers")) load_servers(ctx, *x, o.at("servers"), pool.servers);
+  const bool servers_ok = ctx.error_count() == errors_before_servers && !pool.servers.empty();
   o.with_nonnull("health_check", [&](const json& x, const Pointer& p) {
     load_health_check(ctx, x, p, pool.health_check.emplace());
   });
@@ -295,6 +317,7 @@ void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
   });
   o.with("slow_start", [&](const json& x, const Pointer& p) { read_duration(ctx, x, p, pool.slow_start, true); });
   o.with_nonnull("tls", [&](const json& x, const Pointer& p) { load_pool_tls(ctx, x, p, pool.tls.emplace()); });
+  o.with("queue", [&](const json& x, const Pointer& p) { load_queue(ctx, x, p, pool, servers_ok); });
 }
 
 }  // namespace lb::conf::detail

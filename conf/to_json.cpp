@@ -256,6 +256,7 @@ json pool_json(const PoolConfig& p) {
        {{"max_idle", p.keepalive.max_idle}, {"idle_timeout", format_duration(p.keepalive.idle_timeout)}}},
       {"when_all_down", enum_name(detail::kWhenAllDownNames, p.when_all_down)},
       {"slow_start", format_duration(p.slow_start)},
+      {"queue", {{"max", p.queue.max}, {"timeout", format_duration(p.queue.timeout)}}},
       {"tls", nullptr},
   };
   if (p.algorithm == Algorithm::consistent_hash || p.algorithm == Algorithm::maglev)

@@ -109,6 +109,16 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     out.retries_total = p.live->retries_total.load(std::memory_order_relaxed);
     out.no_server_total = p.live->no_server_total.load(std::memory_order_relaxed);
     out.panic = p.live->panic.load(std::memory_order_relaxed);
+    if (p.config->queue.max != 0) {
+      const PoolQueueLive& q = p.live->queue;
+      out.queue = PoolStats::Queue{p.config->queue.max,
+                                   q.waiting.load(std::memory_order_relaxed),
+                                   q.queued_total.load(),
+                                   q.served_total.load(),
+                                   q.timeouts_total.load(),
+                                   q.full_total.load(),
+                                   q.abandoned_total.load()};
+    }
     out.servers.reserve(p.servers.size());
     for (const auto& s : p.servers) {
       out.servers.push_back(server_stats(s, facts.now_ns));
@@ -195,15 +205,25 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                          {"bytes_in", s.bytes_in},
                          {"bytes_out", s.bytes_out}});
     }
-    pools.push_back({{"name", p.name},
-                     {"algorithm", p.algorithm},
-                     {"servers_available", p.servers_available},
-                     {"servers_total", p.servers_total},
-                     {"requests_total", p.requests_total},
-                     {"retries_total", p.retries_total},
-                     {"no_server_total", p.no_server_total},
-                     {"panic", p.panic},
-                     {"servers", std::move(servers)}});
+    ojson pool = {{"name", p.name},
+                  {"algorithm", p.algorithm},
+                  {"servers_available", p.servers_available},
+                  {"servers_total", p.servers_total},
+                  {"requests_total", p.requests_total},
+                  {"retries_total", p.retries_total},
+                  {"no_server_total", p.no_server_total},
+                  {"panic", p.panic},
+                  {"queue", nullptr},
+                  {"servers", std::move(servers)}};
+    if (p.queue)
+      pool["queue"] = {{"max", p.queue->max},
+                       {"waiting", p.queue->waiting},
+                       {"queued_total", p.queue->queued_total},
+                       {"served_total", p.queue->served_total},
+                       {"timeouts_total", p.queue->timeouts_total},
+                       {"full_total", p.queue->full_total},
+                       {"abandoned_total", p.queue->abandoned_total}};
+    pools.push_back(std::move(pool));
   }
   root["pools"] = std::move(pools);
   root["log"] = {{"lines_dropped_total", f.log_lines_dropped}};
@@ -374,6 +394,21 @@ std::string render_metrics(const StatsSnapshot& snap) {
            [](const PoolStats& p) { return p.servers_total; });
   per_pool("lb_pool_panic", "gauge", "1 while the pool ignores health because every server is down.",
            [](const PoolStats& p) { return p.panic; });
+
+  // Pool queues (SPEC 11), pools that have one; every outcome listed, zeros included.
+  m.family("lb_pool_queue_waiting", "gauge", "Requests waiting in the pool's queue for a server slot.");
+  for (const auto& p : snap.pools)
+    if (p.queue) m.sample({{"pool", p.name}}, u(p.queue->waiting));
+  m.family("lb_pool_queue_total", "counter",
+           "Requests that met the pool's queue, by outcome: served (left it for a server when a slot freed), "
+           "timeout and full (503), abandoned (the client went away while waiting).");
+  for (const auto& p : snap.pools) {
+    if (!p.queue) continue;
+    const PoolStats::Queue& q = *p.queue;
+    for (auto [outcome, n] : {std::pair{"served", q.served_total}, std::pair{"timeout", q.timeouts_total},
+                              std::pair{"full", q.full_total}, std::pair{"abandoned", q.abandoned_total}})
+      m.sample({{"pool", p.name}, {"outcome", outcome}}, n);
+  }
 
   // Servers.
   auto per_server = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {

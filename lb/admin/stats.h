@@ -60,6 +60,12 @@ struct PoolStats {
   uint32_t servers_available = 0, servers_total = 0;
   uint64_t requests_total = 0, retries_total = 0, no_server_total = 0;
   bool panic = false;
+  // SPEC 11 "Queue": present when the pool has one (max > 0).
+  struct Queue {
+    uint32_t max = 0, waiting = 0;
+    uint64_t queued_total = 0, served_total = 0, timeouts_total = 0, full_total = 0, abandoned_total = 0;
+  };
+  std::optional<Queue> queue;
   std::vector<ServerStats> servers;
 };
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -103,6 +104,51 @@ class RetryTokens {
   std::atomic<int64_t> milli_{3'000};      // a quiet pool may still retry a few times
 };
 
+// A pool's queue (SPEC 11 "Queue") as the whole process sees it. The
+// waiting lists themselves are per worker (lb/upstream/pool_queue.h, no
+// lock on the request path); here is what they share: the process-wide
+// count of waiting requests that `queue.max` bounds, the ticket order that
+// makes the queue first-in first-out across workers, each worker's oldest
+// waiter (so a freed slot goes to the oldest waiter of the whole process),
+// and the outcome counters.
+class PoolQueueLive {
+ public:
+  // Per worker, on its own cache line: the ticket of its oldest waiter of
+  // this pool (0 = none), written by that worker only, and a flag other
+  // workers raise when a slot freed for that waiter (see PoolQueues).
+  struct alignas(64) WorkerSlot {
+    std::atomic<uint64_t> head_ticket{0};
+    std::atomic<bool> kicked{false};
+  };
+  // Worker threads of the process; set once at start, like ShardedCounter's
+  // slots (workers never change without a restart).
+  static void set_workers(size_t n) { configured_workers() = n == 0 ? 1 : n; }
+
+  PoolQueueLive() : workers_(configured_workers()), slots_(new WorkerSlot[workers_]) {}
+  PoolQueueLive(const PoolQueueLive&) = delete;
+  PoolQueueLive& operator=(const PoolQueueLive&) = delete;
+
+  size_t workers() const { return workers_; }
+  // The slot of worker `i` (indices past the configured count share the last one).
+  WorkerSlot& slot(size_t i) { return slots_[i < workers_ ? i : workers_ - 1]; }
+
+  std::atomic<uint32_t> waiting{0};      // requests waiting now, all workers together
+  std::atomic<uint64_t> next_ticket{1};  // arrival order across workers
+  ShardedCounter queued_total;     // entered the queue
+  ShardedCounter served_total;     // left it when a slot freed (their turn came)
+  ShardedCounter timeouts_total;   // waited `timeout` without a slot → 503
+  ShardedCounter full_total;       // found `max` requests waiting → 503 at once
+  ShardedCounter abandoned_total;  // the client went away while waiting
+
+ private:
+  static size_t& configured_workers() {
+    static size_t n = 1;
+    return n;
+  }
+  size_t workers_;
+  std::unique_ptr<WorkerSlot[]> slots_;
+};
+
 struct PoolLive {
   ShardedCounter requests_total;
   ShardedCounter retries_total;
@@ -110,6 +156,7 @@ struct PoolLive {
   std::atomic<bool> panic{false};  // last pick had to ignore health (when_all_down: panic)
   RetryTokens retry_tokens;
   health::EjectionBudget ejection;  // circuit breakers open at most max_ejection_percent of the pool
+  PoolQueueLive queue;              // SPEC 11 "Queue"; idle unless the pool configures one
 };
 
 // Why lb closed an HTTP/2 client connection (SPEC 9): abuse, answered with

@@ -49,6 +49,7 @@ int Process::run() {
   }
   worker_count_ = resolve_workers(loaded.config->workers);
   ShardedCounter::set_slots(worker_count_);  // before build_runtime creates the live state
+  PoolQueueLive::set_workers(worker_count_);
   ticket_keys_ = std::make_shared<tls::TicketKeys>();
   std::string error;
   auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);
@@ -65,10 +66,9 @@ int Process::run() {
   sockets_.commit(*runtime);
   size_ejection_budgets(*runtime);
 
-  for (uint32_t i = 0; i < worker_count_; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i));
-    workers_.back()->start(runtime_);
-  }
+  for (uint32_t i = 0; i < worker_count_; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  for (auto& w : workers_) w->set_peers(&workers_);  // pool queues hand freed slots across workers
+  for (auto& w : workers_) w->start(runtime_);
 
   auto watch = [this](uv_signal_t& h, int signum) {
     uv_signal_init(&loop_, &h);

@@ -30,6 +30,7 @@ void Worker::start(std::shared_ptr<const Runtime> runtime) {
   uv_idle_init(&loop_, &idle_);
   idle_.data = this;
   conn_pool_.init(&loop_);
+  queues_.init(&loop_);
   // Handles are initialised here, before the thread exists; the thread then
   // owns the loop exclusively.
   pending_runtime_ = std::move(runtime);
@@ -59,6 +60,7 @@ void Worker::join() {
 
 void Worker::run() {
   ShardedCounter::bind_thread_slot(index_ + 1);  // this thread's statistics slot
+  queues_.bind_thread();
   uv_timer_start(&flush_timer_, &Worker::on_flush_timer, 100, 100);
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_.flush();
@@ -76,8 +78,15 @@ void Worker::on_wake(uv_async_t* async) {
     self->pending_runtime_.reset();
     stop = self->stop_requested_;
   }
+  if (self->queue_kick_.exchange(false, std::memory_order_acq_rel)) self->queues_.on_kicked();
   if (runtime && !self->stopping_) self->apply_runtime(std::move(runtime));
   if (stop && !self->stopping_) self->begin_stop();
+}
+
+void Worker::kick_queues() {
+  if (queue_kick_.exchange(true, std::memory_order_acq_rel)) return;  // a wake-up is on its way
+  std::lock_guard lock(mailbox_mutex_);
+  if (!wake_closed_) uv_async_send(&wake_);
 }
 
 void Worker::on_flush_timer(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
@@ -146,6 +155,7 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
   listen_handles_ = std::move(next);
   const bool reload = current_ != nullptr;
   current_ = std::move(view);
+  queues_.prune();
   if (!reload) return;
   for (Session* s = sessions_; s;) {  // a session may unlink itself while told
     Session* next = s->next_;
@@ -238,6 +248,11 @@ void Worker::maybe_finish_stop() {
   stopped_ = true;
   current_.reset();
   access_log_.flush();
+  queues_.close();
+  {
+    std::lock_guard lock(mailbox_mutex_);
+    wake_closed_ = true;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);

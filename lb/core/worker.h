@@ -24,6 +24,7 @@
 #include "lb/http1/request_parser_pool.h"
 #include "lb/io/log.h"
 #include "lb/core/runtime.h"
+#include "lb/upstream/pool_queues.h"
 #include "lb/upstream/selection.h"
 
 namespace lb {
@@ -83,7 +84,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Main thread.
+  // Main thread. `peers` (every worker of the process, this one included,
+  // by index) is set before any worker starts and not changed while they run.
+  void set_peers(const std::vector<std::unique_ptr<Worker>>* peers) { peers_ = peers; }
   void start(std::shared_ptr<const Runtime> runtime);
   void publish(std::shared_ptr<const Runtime> runtime);
   void request_stop();
@@ -96,6 +99,14 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   AccessLogBuffer& access_log() { return access_log_; }
   ConnPool& conn_pool() { return conn_pool_; }
+  PoolQueues& queues() { return queues_; }
+  // Worker `i` of the process (pool queues hand freed slots across), or null.
+  Worker* peer(size_t i) const { return peers_ && i < peers_->size() ? (*peers_)[i].get() : nullptr; }
+  // Any thread: another worker freed a slot for one of this worker's
+  // waiting requests (the pool's flag is raised first); the queues are
+  // served on this worker's loop. Takes the mailbox lock only to send the
+  // wake-up, and only when none is pending already.
+  void kick_queues();
   RequestParserPool& request_parsers() { return request_parsers_; }
   // Transient per-worker buffers: serialized heads are written (or copied by
   // write_bufs) before control returns to the loop, so one buffer per worker
@@ -148,6 +159,8 @@ class Worker {
   std::string scratch_;
   std::string response_head_;
 
+  const std::vector<std::unique_ptr<Worker>>* peers_ = nullptr;
+  std::atomic<bool> queue_kick_{false};
   std::shared_ptr<WorkerRuntime> current_;
   std::map<uint64_t, ListenHandle*> listen_handles_;  // by ListenSocket::id
   Session* sessions_ = nullptr;
@@ -160,6 +173,10 @@ class Worker {
   std::mutex mailbox_mutex_;
   std::shared_ptr<const Runtime> pending_runtime_;
   bool stop_requested_ = false;
+  bool wake_closed_ = false;  // no more uv_async_send (guarded by mailbox_mutex_)
+
+  // Last: waiting requests unlink themselves from it as sessions go.
+  PoolQueues queues_{*this};
 };
 
 // Called by listeners on a new connection; defined by the session code.

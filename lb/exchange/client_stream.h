@@ -64,6 +64,10 @@ class ClientStream {
   // Stop / resume reading request body bytes (the server is slow to take them).
   virtual void pause_request_body() = 0;
   virtual void resume_request_body() = 0;
+  // The request waits without a server (the pool's queue, SPEC 11): notice
+  // the client going away meanwhile, so that it leaves the queue at once.
+  // (HTTP/1.1 watches the socket for its end; HTTP/2 reads anyway.)
+  virtual void watch_client() {}
 
   // ---- tunnel (after a 101)
   // The server accepted an upgrade: bytes flow raw both ways from now on.

@@ -65,6 +65,7 @@ void Exchange::start() {
 
 void Exchange::refuse_request(int status, std::string_view reason, bool close_after) {
   if (!head_) listener().live->requests_total.add(1);  // a parsed head was counted already
+  abandon_queue();
   attempts_.release();
   drop_backend();
   if (response_started_) {
@@ -130,6 +131,7 @@ void Exchange::on_timeout() {
       client_.abort_response();
       break;
     case Phase::receiving:
+    case Phase::queued:  // the queue keeps its own deadline (PoolQueues)
       break;
   }
 }
@@ -155,6 +157,7 @@ void Exchange::on_tunnel_client_eof() {
 // connection, or a client that left before any answer (logged as 499, the
 // status nginx uses for it, with "aborted": true).
 void Exchange::on_client_gone() {
+  abandon_queue();
   completed_ = true;  // no more calls into the client side
   if (!logged_ && head_) {
     if (status_ == 0) {

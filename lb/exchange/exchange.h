@@ -27,18 +27,20 @@
 #include "lb/security/basic_auth.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/backend_conn.h"
+#include "lb/upstream/pool_queue.h"
 
 namespace lb {
 
 // Per-thread pseudo-random numbers for backoff jitter and fault shares.
 uint64_t exchange_random();
 
-class Exchange final : public BackendOwner, public BasicAuthWaiter {
+class Exchange final : public BackendOwner, public BasicAuthWaiter, public QueueWaiter {
  public:
   enum class Phase {
     receiving,    // the request head is arriving
     authenticating,  // credentials being checked off the loop (basic auth)
     dispatching,  // head accepted: choosing and connecting a server (or answered locally)
+    queued,       // waiting in the pool's queue for a server slot (SPEC 11)
     backoff,      // waiting before a retry
     exchanging,   // request forwarded / response streaming
     tunnel,       // after 101: raw bytes both ways
@@ -138,6 +140,14 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter {
   void maybe_complete();
   void complete();
   void dispatch();
+  void go_to_server(const ServerRuntime& server, bool retrying);
+
+  // exchange_queue.cpp: the first try at a pool with a queue (SPEC 11)
+  void dispatch_with_queue();
+  const ServerRuntime* try_server(uint64_t now_ns);
+  void refuse_no_server(std::string_view message, bool later);
+  bool on_queue_turn() override;
+  void on_queue_timeout() override;
   void connect_server(const ServerRuntime& server);
   void use_connection(BackendConn* conn);
   bool retry_stale_connection();

@@ -31,6 +31,10 @@ void Exchange::dispatch() {
   if (completed_) return;
   // A retry spends from the pool's budget only when it is actually sent.
   const bool retrying = attempts_.count() > 0;
+  if (!retrying && pool().config->queue.max != 0) {  // the queue's one branch (exchange_queue.cpp)
+    dispatch_with_queue();
+    return;
+  }
   const bool have_token = !retrying || pool().live->retry_tokens.try_spend();
   // An upgrade never serves as a half-open circuit's trial: its outcome is
   // only known when the tunnel ends, and the probe must not wait that long.
@@ -44,13 +48,18 @@ void Exchange::dispatch() {
                    !request_done_ && head_->has_body);
     return;
   }
+  go_to_server(*server, retrying);
+}
+
+// The try begun on `server`: a pooled connection to it, or a new one.
+void Exchange::go_to_server(const ServerRuntime& server, bool retrying) {
   if (!retrying) pool().live->retry_tokens.on_request(retries_->budget_percent);
-  if (pool().config->sticky) note_sticky_choice(*server);
-  if (BackendConn* idle = worker_.conn_pool().take(server->live.get())) {
+  if (pool().config->sticky) note_sticky_choice(server);
+  if (BackendConn* idle = worker_.conn_pool().take(server.live.get())) {
     use_connection(idle);
     return;
   }
-  connect_server(*server);
+  connect_server(server);
 }
 
 // A new connection to `server` (the current try); the outcome arrives in

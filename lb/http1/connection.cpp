@@ -205,7 +205,10 @@ void HttpConnection::on_client_eof(ssize_t nread) {
     exchange_->on_tunnel_client_eof();  // the server's EOF ends the tunnel
     return;
   }
-  if (phase_ == Phase::exchange && exchange_->request_done() && nread == UV_EOF) return;  // let the response finish
+  // A request that has a server lets its response finish after the client's
+  // FIN (a half-close); one still waiting in its pool's queue has nothing
+  // started and ends here, like nginx's default and HAProxy's abortonclose.
+  if (phase_ == Phase::exchange && exchange_->request_done() && nread == UV_EOF && !exchange_->queued()) return;
   close_session();
 }
 
@@ -234,7 +237,7 @@ void HttpConnection::handle_client_ciphertext(const char* data, size_t len) {
                             {"reason", std::string(tls_->error_reason())}});
     close_session();
   } else if (st == tls::Connection::Status::closed && !closing()) {
-    if (phase_ == Phase::exchange && exchange_->request_done()) return;  // let the response finish
+    if (phase_ == Phase::exchange && exchange_->request_done() && !exchange_->queued()) return;  // let the response finish
     close_session();
   }
 }

@@ -150,6 +150,7 @@ class HttpConnection final : public Session,
   void want_request_body() override;
   void pause_request_body() override { stop_client_reading(); }
   void resume_request_body() override { start_client_reading(); }
+  void watch_client() override { start_client_reading(); }
   void start_tunnel() override;
   void send_tunnel_data(std::string_view data) override;
   void end_tunnel() override;

@@ -3,22 +3,27 @@
 #include "lb/upstream/attempt.h"
 
 #include "lb/core/worker.h"
+#include "lb/upstream/pool_queues.h"
 #include "lb/upstream/server_health.h"
 
 namespace lb {
 
 const ServerRuntime* ServerAttempts::begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
                                            bool allow_trial, std::optional<uint32_t> sticky) {
+  const ServerRuntime* server = try_begin(rt, pool, hash, now_ns, allow_trial, sticky);
+  if (!server && count_ == 0) pool_->live->no_server_total.add(1);
+  return server;
+}
+
+const ServerRuntime* ServerAttempts::try_begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
+                                               bool allow_trial, std::optional<uint32_t> sticky) {
   pool_ = &rt.runtime().pools[pool];
   pool_index_ = pool;
   PoolSelector& selector = rt.selector(pool);
   std::optional<Pick> picked;
   if (sticky) picked = selector.pick_sticky(*sticky, now_ns, tried_, allow_trial);
   if (!picked) picked = selector.pick(hash, now_ns, tried_, allow_trial);
-  if (!picked) {
-    if (count_ == 0) pool_->live->no_server_total.add(1);
-    return nullptr;
-  }
+  if (!picked) return nullptr;
   active_ = picked->server;
   last_ = picked->server;
   trial_ = picked->trial;
@@ -44,6 +49,11 @@ void ServerAttempts::release() {
   if (active_ < 0) return;
   pool_->servers[active_].live->active.fetch_sub(1, std::memory_order_relaxed);
   active_ = -1;
+  if (pool_->config->queue.max != 0) PoolQueues::slot_released(*pool_->live);  // the only cost without a queue
+}
+
+bool ServerAttempts::has_candidate_if_uncapped(WorkerRuntime& rt, uint32_t pool, uint64_t now_ns) const {
+  return rt.selector(pool).has_candidate_if_uncapped(now_ns, tried_);
 }
 
 bool ServerAttempts::has_candidate(WorkerRuntime& rt, uint64_t now_ns) const {

@@ -29,15 +29,28 @@ class ServerAttempts {
   // `sticky`: the server a sticky cookie names, preferred when it may serve.
   const ServerRuntime* begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
                              bool allow_trial = true, std::optional<uint32_t> sticky = std::nullopt);
+  // begin() without counting no_server_total: for a request that may wait in
+  // the pool's queue instead (its caller counts a refusal itself).
+  const ServerRuntime* try_begin(WorkerRuntime& rt, uint32_t pool, uint64_t hash, uint64_t now_ns,
+                                 bool allow_trial, std::optional<uint32_t> sticky);
+  // Before any try: forgets the servers whose breaker refused a pick (a
+  // waiting request asks again later, when they may admit it).
+  void forget_refusals() {
+    if (count_ == 0) tried_.clear();
+  }
   // The current try failed: failures_total and the breaker/health report,
   // then the server is released (no longer counted active).
   void fail(const char* reason, uint64_t now_ns);
   // The current try ended (success is reported by the caller where it knows
-  // more, e.g. the response status): the server is no longer active.
+  // more, e.g. the response status): the server is no longer active. In a
+  // pool with a queue, the freed slot goes to the oldest waiting request.
   void release();
 
   // Whether another server could be picked right now (side-effect free).
   bool has_candidate(WorkerRuntime& rt, uint64_t now_ns) const;
+  // Whether a server of `pool` outside the tried set could take the request
+  // but for max_connections (the queue's condition; side-effect free).
+  bool has_candidate_if_uncapped(WorkerRuntime& rt, uint32_t pool, uint64_t now_ns) const;
 
   const PoolRuntime* pool() const { return pool_; }
   const ServerRuntime* server() const { return active_ >= 0 ? &pool_->servers[active_] : nullptr; }

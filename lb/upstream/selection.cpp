@@ -27,6 +27,10 @@ bool uses_request_hash(conf::Algorithm a) {
 namespace {
 
 // The balancer's view of one member list (primaries or backups) of a pool.
+// kIgnoreCap: servers at max_connections count as available (does the pool
+// have a server that could take the request once a slot frees? — the queue's
+// question; a compile-time switch, so picking pays nothing for it).
+template <bool kIgnoreCap = false>
 class MemberView final : public algo::MemberState {
  public:
   MemberView(const PoolRuntime& pool, const std::vector<uint32_t>& servers, const TriedSet& tried,
@@ -40,7 +44,7 @@ class MemberView final : public algo::MemberState {
     const ServerLive& live = *server.live;
     if (live.admin_state.load(std::memory_order_relaxed) != conf::ServerState::ready) return false;
     uint32_t max = server.config->max_connections;
-    if (max != 0 && live.active.load(std::memory_order_relaxed) >= max) return false;
+    if (!kIgnoreCap && max != 0 && live.active.load(std::memory_order_relaxed) >= max) return false;
     if (ignore_health_) return true;
     return server_selectable(pool_, live, now_ns_);
   }
@@ -91,7 +95,7 @@ std::optional<uint32_t> PoolSelector::pick_from(algo::Balancer& balancer, const 
                                                 uint64_t hash, uint64_t now_ns, const TriedSet& tried,
                                                 bool ignore_health) {
   if (servers.empty()) return std::nullopt;
-  MemberView view(pool_, servers, tried, now_ns, ignore_health);
+  MemberView<> view(pool_, servers, tried, now_ns, ignore_health);
   auto member = balancer.pick({hash, now_ns}, view);
   if (!member) return std::nullopt;
   return servers[*member];
@@ -131,14 +135,25 @@ std::optional<Pick> PoolSelector::pick_sticky(uint32_t s, uint64_t now_ns, const
   return Pick{s, permit.trial};
 }
 
-bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
-  const bool ignore_health = pool_.config->when_all_down == conf::WhenAllDown::panic;
-  for (const auto* servers : {&pool_.primary_servers, &pool_.backup_servers}) {
-    MemberView view(pool_, *servers, tried, now_ns, ignore_health);
+namespace {
+template <bool kIgnoreCap>
+bool any_available(const PoolRuntime& pool, uint64_t now_ns, const TriedSet& tried) {
+  const bool ignore_health = pool.config->when_all_down == conf::WhenAllDown::panic;
+  for (const auto* servers : {&pool.primary_servers, &pool.backup_servers}) {
+    MemberView<kIgnoreCap> view(pool, *servers, tried, now_ns, ignore_health);
     for (size_t i = 0; i < servers->size(); ++i)
       if (view.available(i)) return true;
   }
   return false;
+}
+}  // namespace
+
+bool PoolSelector::has_candidate(uint64_t now_ns, const TriedSet& tried) const {
+  return any_available<false>(pool_, now_ns, tried);
+}
+
+bool PoolSelector::has_candidate_if_uncapped(uint64_t now_ns, const TriedSet& tried) const {
+  return any_available<true>(pool_, now_ns, tried);
 }
 
 // SPEC section 11, "never eject the last server": when every other primary

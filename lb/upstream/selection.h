@@ -68,6 +68,10 @@ class PoolSelector {
   // Side-effect free: could pick() find a server outside `tried` right now?
   // (Decides whether a failed try is worth retrying; O(servers), failure path only.)
   bool has_candidate(uint64_t now_ns, const TriedSet& tried) const;
+  // The same, counting servers at max_connections as available: true when
+  // only the connection caps stand between the request and a server (the
+  // condition for waiting in the pool's queue, SPEC 11).
+  bool has_candidate_if_uncapped(uint64_t now_ns, const TriedSet& tried) const;
 
   // Whether the pool currently has any server that could be picked.
   const PoolRuntime& pool() const { return pool_; }

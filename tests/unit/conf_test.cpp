@@ -89,6 +89,7 @@ json full_config() {
      "keepalive": {"max_idle": 16, "idle_timeout": "20s"},
      "when_all_down": "panic",
      "slow_start": "30s",
+     "queue": {"max": 50, "timeout": "2s"},
      "tls": {"verify": true, "ca": "ca.pem", "sni": "backend.internal"}},
     {"name": "api", "algorithm": "least_connections", "servers": [{"address": "127.0.0.1:9101"}],
      "health_check": {"type": "tcp", "interval": "1s", "timeout": "1s"}},
@@ -314,6 +315,8 @@ TEST_CASE("conf: a full configuration loads with every value") {
   CHECK(p.keepalive.idle_timeout == 20s);
   CHECK(p.when_all_down == WhenAllDown::panic);
   CHECK(p.slow_start == 30s);
+  CHECK(p.queue.max == 50);
+  CHECK(p.queue.timeout == 2s);
   REQUIRE(p.tls);
   CHECK(p.tls->verify);
   CHECK(p.tls->ca == dir.file("ca.pem"));
@@ -379,6 +382,8 @@ TEST_CASE("conf: defaults are applied") {
   CHECK(p.keepalive.idle_timeout == 30s);
   CHECK(p.when_all_down == WhenAllDown::fail);
   CHECK(p.slow_start == 0s);
+  CHECK(p.queue.max == 0);  // no queue: 503 at once
+  CHECK(p.queue.timeout == 5s);
   CHECK_FALSE(p.tls);
 
   // Defaults inside optional sections.
@@ -482,6 +487,7 @@ TEST_CASE("conf: to_json redacts the token, fills defaults, and round-trips") {
   CHECK_FALSE(out["listeners"][1].contains("routes"));  // tcp: http-only keys left out
   CHECK(out["pools"][0]["hash_key"] == "cookie:session");
   CHECK(out["pools"][0]["hash_balance_factor"] == 1.25);
+  CHECK(out["pools"][0]["queue"] == json({{"max", 50}, {"timeout", "2s"}}));
   CHECK(out["pools"][0]["retries"]["on"] == json({"connect_failure", "503"}));
   CHECK(out["pools"][1]["health_check"]["type"] == "tcp");
   CHECK_FALSE(out["pools"][1]["health_check"].contains("path"));
@@ -520,6 +526,7 @@ TEST_CASE("conf: to_json redacts the token, fills defaults, and round-trips") {
   CHECK(p["keepalive"]["max_idle"] == 32);
   CHECK(p["when_all_down"] == "fail");
   CHECK(p["slow_start"] == "0s");
+  CHECK(p["queue"] == json({{"max", 0}, {"timeout", "5s"}}));
   CHECK(p["health_check"].is_null());
   CHECK(to_string(Algorithm::weighted_round_robin) == std::string("weighted_round_robin"));
   CHECK(to_string(ServerState::maint) == std::string("maint"));
@@ -670,6 +677,17 @@ const Invalid kInvalid[] = {
     {R"([{"op":"replace","path":"/pools/0/when_all_down","value":"ignore"}])", "/pools/0/when_all_down",
      "unknown when_all_down mode \"ignore\""},
     {R"([{"op":"replace","path":"/pools/0/slow_start","value":"-1s"}])", "/pools/0/slow_start", "is negative"},
+    {R"([{"op":"replace","path":"/pools/0/queue/max","value":-1}])", "/pools/0/queue/max", "-1 out of range (0..1000000)"},
+    {R"([{"op":"replace","path":"/pools/0/queue/max","value":"10"}])", "/pools/0/queue/max",
+     "expected an integer, got string \"10\""},
+    {R"([{"op":"replace","path":"/pools/0/queue/timeout","value":5}])", "/pools/0/queue/timeout",
+     "bare number 5 is not a duration"},
+    {R"([{"op":"replace","path":"/pools/0/queue/timeout","value":"0s"}])", "/pools/0/queue/timeout",
+     "duration must be greater than 0"},
+    {R"([{"op":"add","path":"/pools/0/queue/size","value":10}])", "/pools/0/queue/size", "unknown key"},
+    {R"([{"op":"replace","path":"/pools/0/queue","value":10}])", "/pools/0/queue", "expected an object"},
+    {R"([{"op":"replace","path":"/pools/0/servers/0/max_connections","value":0}])", "/pools/0/queue/max",
+     "no server of this pool sets max_connections"},
     // servers
     {R"([{"op":"replace","path":"/pools/0/servers/2/address","value":"127.0.0.1:70000"}])", "/pools/0/servers/2/address",
      "port 70000 out of range"},
