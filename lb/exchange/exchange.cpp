@@ -131,6 +131,7 @@ void Exchange::on_timeout() {
       client_.abort_response();
       break;
     case Phase::receiving:
+    case Phase::authenticating:  // no exchange timer runs while credentials are checked
     case Phase::queued:  // the queue keeps its own deadline (PoolQueues)
       break;
   }
