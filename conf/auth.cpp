@@ -1,5 +1,5 @@
 // conf/auth.cpp — schema walk for "auth" (listeners and routes, SPEC 11):
-// exactly one of "jwt" and "basic". Basic auth reads its htpasswd file here,
+// exactly one of "jwt" (conf/auth_jwt.cpp) and "basic". Basic auth reads its htpasswd file here,
 // at load and reload, and refuses entries lb cannot verify, so a typo in
 // the file is a configuration error rather than a user who can never log in.
 #include <crypt.h>
@@ -81,12 +81,12 @@ void load_basic(Ctx& ctx, const json& v, const Pointer& at, BasicAuthConfig& b) 
 void load_auth(Ctx& ctx, const json& v, const Pointer& at, AuthConfig& out) {
   Obj o(ctx, v, at, {"jwt", "basic"});
   if (!o.ok()) return;
-  if (o.value("jwt")) {
-    ctx.error(o.at("jwt"), "jwt authentication is not available in this build yet (use \"basic\")");
-    return;
-  }
-  if (const json* x = o.value("basic")) load_basic(ctx, *x, o.at("basic"), out.basic.emplace());
-  else ctx.error(at, "auth needs \"basic\" (or \"jwt\")");
+  const json* jwt = o.value("jwt");
+  const json* basic = o.value("basic");
+  if (jwt && basic) ctx.error(at, "auth takes exactly one of \"jwt\" and \"basic\"");
+  else if (jwt) load_jwt(ctx, *jwt, o.at("jwt"), out.jwt.emplace());
+  else if (basic) load_basic(ctx, *basic, o.at("basic"), out.basic.emplace());
+  else ctx.error(at, "auth needs \"jwt\" or \"basic\"");
 }
 
 }  // namespace lb::conf::detail

@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+namespace lb::security {
+class JwtVerifier;
+}
+
 namespace lb::conf {
 
 using Duration = std::chrono::milliseconds;
@@ -143,9 +147,30 @@ struct BasicAuthConfig {
   }
 };
 
+// auth.jwt (SPEC 11). The key file is read and the verifier built when the
+// configuration is loaded, so a reload re-reads the keys and `lb --check`
+// reports a bad key file; requests share the verifier read-only.
+struct JwtAuthConfig {
+  std::string keys_file;    // resolved JWKS path, or ""
+  std::string secret_file;  // resolved HMAC secret path, or "" (exactly one is set)
+  std::vector<std::string> algorithms;  // as written, in order
+  std::optional<std::string> issuer;
+  std::vector<std::string> audiences;
+  Duration leeway = std::chrono::seconds(30);
+  enum class From { header, cookie, query } from = From::header;
+  std::string from_name = "Authorization";  // header (as written), cookie or query parameter name
+  bool bearer = true;  // from the Authorization header: "Bearer <token>"
+  std::vector<std::pair<std::string, std::string>> forward_claims;  // claim → header name, file order
+  bool required = true;
+  bool forward_token = false;
+  std::shared_ptr<const security::JwtVerifier> verifier;  // never null in a loaded configuration
+};
+
 // "auth" on a listener or a route (a route's replaces its listener's).
+// Exactly one of the two is set.
 struct AuthConfig {
   std::optional<BasicAuthConfig> basic;
+  std::optional<JwtAuthConfig> jwt;
 };
 
 // access (SPEC 11): CIDR lists, IPv4 and IPv6; deny wins, a non-empty allow

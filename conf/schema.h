@@ -52,6 +52,8 @@ void load_access(Ctx& ctx, const json& v, const Pointer& at, AccessRules& out);
 
 // auth.cpp: "auth" with "basic" (htpasswd read here) or "jwt".
 void load_auth(Ctx& ctx, const json& v, const Pointer& at, AuthConfig& out);
+// auth_jwt.cpp: "auth": {"jwt": …}; reads the key file and builds the verifier.
+void load_jwt(Ctx& ctx, const json& v, const Pointer& at, JwtAuthConfig& out);
 // rate_limit.cpp: a listener's or a route's "rate_limit"; `tcp` allows only client_ip keys.
 void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateLimit& r);
 // rate_limit.cpp: a listener's "per_client".

@@ -87,7 +87,26 @@ std::string template_text(const HeaderTemplate& t) {
 
 json access_json(const AccessRules& a) { return {{"allow", a.allow}, {"deny", a.deny}}; }
 
+json jwt_json(const JwtAuthConfig& j) {
+  static constexpr const char* kFrom[] = {"header:", "cookie:", "query:"};
+  json out = json::object();
+  if (!j.keys_file.empty()) out["keys"] = j.keys_file;
+  else out["secret_file"] = j.secret_file;
+  out["algorithms"] = j.algorithms;
+  out["issuer"] = j.issuer ? json(*j.issuer) : json(nullptr);
+  out["audiences"] = j.audiences;
+  out["leeway"] = format_duration(j.leeway);
+  out["from"] = kFrom[static_cast<int>(j.from)] + j.from_name;
+  json claims = json::object();
+  for (const auto& [claim, header] : j.forward_claims) claims[claim] = header;
+  out["forward_claims"] = std::move(claims);
+  out["required"] = j.required;
+  out["forward_token"] = j.forward_token;
+  return out;
+}
+
 json auth_json(const std::optional<AuthConfig>& a) {
+  if (a && a->jwt) return {{"jwt", jwt_json(*a->jwt)}};
   if (!a || !a->basic) return nullptr;
   return {{"basic", {{"users_file", a->basic->users_file}, {"realm", a->basic->realm}}}};
 }

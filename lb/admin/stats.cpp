@@ -85,6 +85,7 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     for (int i = 0; i < 5; ++i) out.responses[i] = live.responses[i].load(std::memory_order_relaxed);
     out.rate_limited_total = live.rate_limited_total.load(std::memory_order_relaxed);
     out.access_denied_total = live.access_denied_total.load(std::memory_order_relaxed);
+    out.auth_failed_total = live.auth_failed_total.load(std::memory_order_relaxed);
     out.per_client_refused_total = live.per_client_refused_total.load(std::memory_order_relaxed);
     out.bytes_in = live.bytes_in.load(std::memory_order_relaxed);
     out.bytes_out = live.bytes_out.load(std::memory_order_relaxed);
@@ -172,6 +173,7 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                 {"responses", std::move(responses)},
                 {"rate_limited_total", l.rate_limited_total},
                 {"access_denied_total", l.access_denied_total},
+                {"auth_failed_total", l.auth_failed_total},
                 {"per_client_refused_total", l.per_client_refused_total},
                 {"bytes_in", l.bytes_in},
                 {"bytes_out", l.bytes_out}};
@@ -346,6 +348,9 @@ std::string render_metrics(const StatsSnapshot& snap) {
   per_listener("lb_listener_access_denied_total", "counter",
                "Requests (403) and tcp connections (closed) refused by an access rule.",
                [](const ListenerStats& l) { return l.access_denied_total; });
+  per_listener("lb_listener_auth_failed_total", "counter",
+               "Requests refused (401) by Basic or JWT auth of the listener or its routes.",
+               [](const ListenerStats& l) { return l.auth_failed_total; });
   per_listener("lb_listener_per_client_refused_total", "counter",
                "Client connections over a per_client limit (their requests answered 429; tcp: closed).",
                [](const ListenerStats& l) { return l.per_client_refused_total; });

@@ -77,6 +77,7 @@ struct ListenerStats {
   uint64_t connections_total = 0, requests_total = 0;
   uint64_t responses[5] = {};  // 1xx..5xx
   uint64_t rate_limited_total = 0, access_denied_total = 0, per_client_refused_total = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t auth_failed_total = 0;  // 401 by Basic or JWT auth
   // HTTP/2 (SPEC 9); reported for http listeners only.
   uint64_t http2_streams_total = 0;
   uint64_t http2_connections_closed[kHttp2CloseReasons] = {};  // by Http2CloseReason

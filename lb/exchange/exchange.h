@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "lb/exchange/header_edit.h"
 #include "lb/exchange/route_table.h"
 #include "lb/security/basic_auth.h"
+#include "lb/security/jwt.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/backend_conn.h"
 #include "lb/upstream/pool_queue.h"
@@ -105,9 +107,17 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   enum class AuthStep { passed, refused, pending };
   void derive_client(const http::RequestHead& head);
   [[nodiscard]] bool admit_access(const http::RequestHead& head);
+  // exchange_auth.cpp: Basic and JWT auth (SPEC 11)
+  const std::optional<conf::AuthConfig>& effective_auth() const;
   AuthStep authenticate(const http::RequestHead& head);
   void refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials);
   void on_basic_auth_result(bool ok) override;
+  AuthStep authenticate_jwt(const conf::JwtAuthConfig& jwt, const http::RequestHead& head);
+  std::optional<std::string_view> find_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head,
+                                             bool& ambiguous) const;
+  void refuse_jwt(bool had_token, std::string_view message);
+  void strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head);
+  void add_auth_edits();
   [[nodiscard]] bool admit_rate(const http::RequestHead& head);
   void finish_admission();
   const sockaddr* client_sockaddr() const {
@@ -116,12 +126,11 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   std::string_view client_ip() { return derived_ ? std::string_view(derived_ip_) : client_.client_ip(); }
   std::string_view rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head);
   [[nodiscard]] bool within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
-  // Claim `name` of the request's verified JWT, or nullopt when it has none.
-  // Hook for SPEC 11 auth, which is not wired yet: no request carries a
-  // verified token, so jwt.CLAIM rate-limit keys use the client address,
-  // as the SPEC orders for a request without a token. The verifier fills
-  // this (and %{jwt.CLAIM} in header rules, lb/exchange/header_edit.cpp).
-  std::optional<std::string_view> jwt_claim(std::string_view /*name*/) const { return std::nullopt; }
+  // Claim `name` of the request's verified JWT as text (claim_as_string),
+  // or nullopt when it has no token or no such claim (jwt.CLAIM rate-limit
+  // keys then use the client address, SPEC 11). The view stays valid for
+  // the exchange's life.
+  std::optional<std::string_view> jwt_claim(std::string_view name);
 
   // exchange_policy.cpp
   [[nodiscard]] bool match_route(const http::RequestHead& head);
@@ -217,6 +226,12 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   bool strip_authorization_ = false;  // basic credentials checked: not forwarded
   std::string www_authenticate_;      // the challenge on a 401
   bool auth_unknown_user_ = false;    // checked against a dummy hash: refused whatever it says
+  const conf::JwtAuthConfig* jwt_auth_ = nullptr;  // JWT auth applied (its forward_claims are edited)
+  std::optional<security::JwtClaims> jwt_claims_;  // the verified token's, when one passed
+  std::deque<std::string> claim_texts_;            // storage behind jwt_claim()'s views
+  bool strip_token_header_ = false;   // the token's header (or the Cookie fields) not forwarded
+  std::string kept_cookies_;          // the Cookie fields without the token's cookie
+  std::optional<std::string> query_override_;  // the query without the token's parameter
   uint64_t hash_ = 0;
   ServerAttempts attempts_;
   BackendConn* conn_ = nullptr;

@@ -1,8 +1,8 @@
 // lb/exchange/exchange_admission.cpp — who the client of a request is and
 // whether it may pass (SPEC 11): the address a trusted proxy forwarded,
 // then, in the SPEC's order, the connection's per_client verdict, the
-// listener's access rule, the route's, auth (basic; JWT), the listener's rate
-// limit and the route's. Each refusal is lb's own answer (429, 403, 401) with
+// listener's access rule, the route's, auth (exchange_auth.cpp), the
+// listener's rate limit and the route's. Each refusal is lb's own answer (429, 403, 401) with
 // its counter and access line; nothing reaches a server.
 #include "lb/exchange/exchange.h"
 #include "lb/exchange/rate_limiter.h"
@@ -109,62 +109,6 @@ bool Exchange::admit_access(const http::RequestHead& head) {
     return false;
   }
   return true;
-}
-
-// The route's auth, else the listener's. Basic credentials are checked on
-// the thread pool (bcrypt is slow on purpose) unless this worker verified
-// the same ones before.
-Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
-  const std::optional<conf::AuthConfig>& auth =
-      route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
-  if (!auth || !auth->basic) return AuthStep::passed;
-  const conf::BasicAuthConfig& basic = *auth->basic;
-  const http::Header* h = head.headers.find("authorization");
-  std::string user, password;
-  if (!h || !parse_basic_credentials(h->value, user, password)) {
-    refuse_auth(basic, h != nullptr);
-    return AuthStep::refused;
-  }
-  // An unknown user is checked against a dummy hash of the same kind, so
-  // the answer takes as long as for a wrong password.
-  static const std::string kDummy = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9G5gH5O5KCp1Ay";
-  const std::string* hash = basic.hash_of(user);
-  if (hash && BasicAuthJob::cached(user, password, *hash)) {
-    strip_authorization_ = true;
-    return AuthStep::passed;
-  }
-  auth_job_ = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
-                                  hash ? *hash : kDummy, this);
-  if (!auth_job_) {
-    refuse_auth(basic, true);
-    return AuthStep::refused;
-  }
-  if (!hash) auth_unknown_user_ = true;
-  phase_ = Phase::authenticating;
-  return AuthStep::pending;
-}
-
-void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials) {
-  listener().live->auth_failed_total.add(1);
-  www_authenticate_ = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
-  answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", head_->has_body);
-}
-
-void Exchange::on_basic_auth_result(bool ok) {
-  auth_job_ = nullptr;
-  if (completed_) return;  // the client left meanwhile
-  const std::optional<conf::AuthConfig>& auth =
-      route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
-  phase_ = Phase::dispatching;
-  if (!ok || auth_unknown_user_) {
-    refuse_auth(*auth->basic, true);  // may end the exchange: nothing after
-    return;
-  }
-  strip_authorization_ = true;
-  finish_admission();
-  if (completed_ || phase_ != Phase::dispatching || !start_requested_) return;
-  start_requested_ = false;
-  start();
 }
 
 // The listener's rate limit (the route's follows, SPEC 11). False: answered.

@@ -81,15 +81,17 @@ bool Exchange::act(const http::RequestHead& head) {
   pool_chosen_ = true;
   if (!retries_) retries_ = &pool().config->retries;
   if (!timeouts_) timeouts_ = &pool().config->timeouts;
-  if (path_.data() != head.path.data() && target_.empty()) set_target(path_);
+  if ((path_.data() != head.path.data() || query_override_) && target_.empty()) set_target(path_);
   return true;
 }
 
 void Exchange::set_target(std::string_view path) {
   target_.assign(path);
-  if (!head_->query.empty() || head_->origin_target.ends_with('?')) {
+  // query_override_: the query without a JWT's parameter (exchange_auth.cpp).
+  const std::string_view query = query_override_ ? std::string_view(*query_override_) : head_->query;
+  if (!query.empty() || (!query_override_ && head_->origin_target.ends_with('?'))) {
     target_ += '?';
-    target_ += head_->query;
+    target_ += query;
   }
 }
 
@@ -125,6 +127,7 @@ HeaderVars Exchange::header_vars() {
   v.server = attempts_.server_name();
   v.tls_version = client_.tls_version();
   v.tls_sni = client_.tls_sni();
+  if (jwt_claims_) v.jwt = &*jwt_claims_;
   return v;
 }
 
@@ -132,9 +135,9 @@ void Exchange::prepare_request_edits() {
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = route_ ? &route_->config->request_headers : nullptr;
   // Runs once per exchange, on fresh (empty) edits.
-  if (strip_authorization_) request_edits_.drop("authorization");
+  add_auth_edits();
   if (lr.empty() && (!rr || rr->empty())) {
-    if (strip_authorization_) request_edits_.finish();
+    if (!request_edits_.empty()) request_edits_.finish();
     return;
   }
   HeaderVars vars = header_vars();

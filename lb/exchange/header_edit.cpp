@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "lb/security/jwt.h"
+
 namespace lb {
 
 void expand_header_template(const conf::HeaderTemplate& t, const HeaderVars& v, std::string& out) {
@@ -21,7 +23,11 @@ void expand_header_template(const conf::HeaderTemplate& t, const HeaderVars& v, 
       case Var::server: out += v.server; break;
       case Var::tls_version: out += v.tls_version; break;
       case Var::tls_sni: out += v.tls_sni; break;
-      case Var::jwt_claim: break;  // no verified token on this request (SPEC 11 fills it)
+      case Var::jwt_claim:
+        // Empty without a token or the claim; never a value with CR/LF.
+        if (v.jwt)
+          if (std::optional<std::string> c = v.jwt->claim_as_header_value(piece.text)) out += *c;
+        break;
     }
   }
 }

@@ -17,6 +17,10 @@
 #include "conf/config.h"
 #include "lb/http/http_message.h"
 
+namespace lb::security {
+struct JwtClaims;
+}
+
 namespace lb {
 
 // Values for the %{…} variables; empty where there is none (%{tls_sni} on a
@@ -24,6 +28,7 @@ namespace lb {
 struct HeaderVars {
   std::string_view client_ip, client_port, request_id, scheme, host, path, listener, route, server,
       tls_version, tls_sni;
+  const security::JwtClaims* jwt = nullptr;  // the verified token's claims, for %{jwt.CLAIM}
 };
 
 // Appends `t` with its variables expanded. Variables never carry CR or LF:

@@ -3,7 +3,8 @@
 // (SPEC 10): remove, set, add in that order within one rule set; set replaces
 // every earlier set/add of the name (case-insensitively), across rule sets
 // too; drops() for received fields; added() values with %{…} expanded by
-// expand_header_template (a jwt claim expands empty until SPEC 11 fills it).
+// expand_header_template (a jwt claim from the verified token's claims, empty
+// without a token, the claim, or when the value holds control characters).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "conf/config.h"
 #include "lb/exchange/header_edit.h"
+#include "lb/security/jwt.h"
 
 using lb::HeaderEdits;
 using lb::HeaderVars;
@@ -78,6 +80,19 @@ TEST_CASE("header edits: expand_header_template substitutes every variable") {
   CHECK(expand(t, v) == "[ip=192.0.2.7:51234 sub=;");  // no verified token: the claim is empty
   CHECK(expand(HeaderTemplate{}, v) == "[");
   CHECK(expand(literal("%{host}"), v) == "[%{host}");  // literals are never re-expanded
+}
+
+TEST_CASE("header edits: %{jwt.CLAIM} expands the verified token's claim") {
+  lb::security::JwtClaims claims;
+  claims.payload = {{"sub", "alice"}, {"n", 42}, {"groups", {"a", "b"}}, {"evil", "x\r\nSet-Cookie: y"}};
+  HeaderVars v = sample_vars();
+  v.jwt = &claims;
+  auto claim = [&](const char* name) { return expand(HeaderTemplate{{{Var::jwt_claim, name}}}, v); };
+  CHECK(claim("sub") == "[alice");
+  CHECK(claim("n") == "[42");
+  CHECK(claim("groups") == "[[\"a\",\"b\"]");
+  CHECK(claim("missing") == "[");
+  CHECK(claim("evil") == "[");  // CR/LF never reach a header
 }
 
 TEST_CASE("header edits: one rule set removes, then sets, then adds") {

@@ -1,0 +1,232 @@
+// lb/exchange/exchange_auth.cpp — the auth step of a request (SPEC 11), the
+// route's auth else the listener's: Basic credentials (checked on the thread
+// pool, bcrypt is slow on purpose) or a JWT (verified here, on the worker: a
+// signature check costs tens of microseconds). A refusal is lb's own 401
+// with its challenge, counted in auth_failed_total; it never reaches a
+// server. What a passed check changes in the forwarded request (credentials
+// and token removed, claims copied into headers) is recorded here and
+// applied by prepare_request_edits / set_target.
+#include <ctime>
+
+#include "lb/exchange/exchange.h"
+#include "lb/http/http_syntax.h"
+#include "lb/io/log.h"
+
+namespace lb {
+
+namespace {
+
+using http::detail::trim_ows;
+
+// Calls f(name, value, whole_pair) for each "name=value" of a Cookie header
+// (pairs separated by ';') or a query string (pairs separated by '&').
+template <class F>
+void for_each_pair(std::string_view list, char sep, F&& f) {
+  while (!list.empty()) {
+    const size_t end = list.find(sep);
+    std::string_view pair = list.substr(0, end);
+    list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+    const std::string_view whole = sep == ';' ? trim_ows(pair) : pair;
+    const size_t eq = whole.find('=');
+    const std::string_view name = sep == ';' ? trim_ows(whole.substr(0, eq)) : whole.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : whole.substr(eq + 1);
+    f(name, sep == ';' ? trim_ows(value) : value, whole);
+  }
+}
+
+}  // namespace
+
+const std::optional<conf::AuthConfig>& Exchange::effective_auth() const {
+  return route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
+}
+
+Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
+  const std::optional<conf::AuthConfig>& auth = effective_auth();
+  if (!auth) return AuthStep::passed;
+  if (auth->jwt) return authenticate_jwt(*auth->jwt, head);
+  if (!auth->basic) return AuthStep::passed;
+  const conf::BasicAuthConfig& basic = *auth->basic;
+  const http::Header* h = head.headers.find("authorization");
+  std::string user, password;
+  if (!h || !parse_basic_credentials(h->value, user, password)) {
+    refuse_auth(basic, h != nullptr);
+    return AuthStep::refused;
+  }
+  // An unknown user is checked against a dummy hash of the same kind, so
+  // the answer takes as long as for a wrong password.
+  static const std::string kDummy = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9G5gH5O5KCp1Ay";
+  const std::string* hash = basic.hash_of(user);
+  if (hash && BasicAuthJob::cached(user, password, *hash)) {
+    strip_authorization_ = true;
+    return AuthStep::passed;
+  }
+  auth_job_ = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
+                                  hash ? *hash : kDummy, this);
+  if (!auth_job_) {
+    refuse_auth(basic, true);
+    return AuthStep::refused;
+  }
+  if (!hash) auth_unknown_user_ = true;
+  phase_ = Phase::authenticating;
+  return AuthStep::pending;
+}
+
+void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials) {
+  listener().live->auth_failed_total.add(1);
+  www_authenticate_ = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
+  answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", head_->has_body);
+}
+
+void Exchange::on_basic_auth_result(bool ok) {
+  auth_job_ = nullptr;
+  if (completed_) return;  // the client left meanwhile
+  const std::optional<conf::AuthConfig>& auth = effective_auth();
+  phase_ = Phase::dispatching;
+  if (!ok || auth_unknown_user_) {
+    refuse_auth(*auth->basic, true);  // may end the exchange: nothing after
+    return;
+  }
+  strip_authorization_ = true;
+  finish_admission();
+  if (completed_ || phase_ != Phase::dispatching || !start_requested_) return;
+  start_requested_ = false;
+  start();
+}
+
+// The token where `jwt.from` says it is. nullopt: none there (a header of
+// another scheme counts as none). `ambiguous`: the source appears more than
+// once, which lb refuses rather than guess which one the server would read.
+std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head,
+                                                     bool& ambiguous) const {
+  std::optional<std::string_view> token;
+  auto found = [&](std::string_view t) {
+    if (token) ambiguous = true;
+    token = t;
+  };
+  switch (jwt.from) {
+    case conf::JwtAuthConfig::From::header:
+      for (const http::Header& h : head.headers) {
+        if (!http::iequals(h.name, jwt.from_name)) continue;
+        std::string_view v = trim_ows(h.value);
+        if (jwt.bearer) {
+          // RFC 6750 2.1: "Bearer" SP token; the scheme is case-insensitive.
+          if (v.size() < 7 || !http::iequals(v.substr(0, 7), "bearer ")) continue;
+          v = trim_ows(v.substr(7));
+        }
+        if (!v.empty()) found(v);
+      }
+      break;
+    case conf::JwtAuthConfig::From::cookie:
+      for (const http::Header& h : head.headers) {
+        if (!http::iequals(h.name, "cookie")) continue;
+        for_each_pair(h.value, ';', [&](std::string_view name, std::string_view value, std::string_view) {
+          if (name == jwt.from_name && !value.empty()) found(value);
+        });
+      }
+      break;
+    case conf::JwtAuthConfig::From::query:
+      for_each_pair(head.query, '&', [&](std::string_view name, std::string_view value, std::string_view) {
+        if (name == jwt.from_name && !value.empty()) found(value);
+      });
+      break;
+  }
+  return token;
+}
+
+Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
+  jwt_auth_ = &jwt;  // forward_claims drop client-sent fields even without a token
+  bool ambiguous = false;
+  const std::optional<std::string_view> token = find_token(jwt, head, ambiguous);
+  if (!token) {
+    if (!jwt.required) return AuthStep::passed;
+    refuse_jwt(false, "authentication required");
+    return AuthStep::refused;
+  }
+  std::string error;
+  security::JwtClaims claims;
+  bool ok = !ambiguous;
+  if (ambiguous) error = "the token source appears more than once";
+  else ok = jwt.verifier->verify(*token, static_cast<int64_t>(std::time(nullptr)), claims, error);
+  if (!ok) {
+    log_debug("jwt refused", {{"listener", listener().config->name}, {"reason", error}});
+    refuse_jwt(true, "invalid token");
+    return AuthStep::refused;
+  }
+  jwt_claims_ = std::move(claims);
+  if (!jwt.forward_token) strip_token(jwt, head);
+  return AuthStep::passed;
+}
+
+// Bearer challenges (RFC 6750 3): no error code when the request carried no
+// token, invalid_token for any token that failed.
+void Exchange::refuse_jwt(bool had_token, std::string_view message) {
+  listener().live->auth_failed_total.add(1);
+  www_authenticate_ = had_token ? "Bearer error=\"invalid_token\"" : "Bearer";
+  answer_locally(401, message, head_->has_body);
+}
+
+// Records how the token leaves the forwarded request: its header dropped,
+// the Cookie header rebuilt without it, or the target without the parameter.
+void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
+  switch (jwt.from) {
+    case conf::JwtAuthConfig::From::header: strip_token_header_ = true; break;
+    case conf::JwtAuthConfig::From::cookie: {
+      strip_token_header_ = true;  // every Cookie field, replaced by kept_cookies_
+      std::string kept;
+      for (const http::Header& h : head.headers) {
+        if (!http::iequals(h.name, "cookie")) continue;
+        for_each_pair(h.value, ';', [&](std::string_view name, std::string_view, std::string_view whole) {
+          if (name == jwt.from_name || whole.empty()) return;
+          if (!kept.empty()) kept += "; ";
+          kept += whole;
+        });
+      }
+      kept_cookies_ = std::move(kept);
+      break;
+    }
+    case conf::JwtAuthConfig::From::query: {
+      std::string kept;
+      bool first = true;
+      for_each_pair(head.query, '&', [&](std::string_view name, std::string_view, std::string_view whole) {
+        if (name == jwt.from_name) return;
+        if (!first) kept += '&';
+        first = false;
+        kept += whole;
+      });
+      query_override_ = std::move(kept);
+      break;
+    }
+  }
+}
+
+// Called from prepare_request_edits, before the header rules: the token's
+// field, the forward_claims fields a client sent, and the verified claims.
+void Exchange::add_auth_edits() {
+  if (strip_authorization_) request_edits_.drop("authorization");
+  if (!jwt_auth_) return;
+  const conf::JwtAuthConfig& jwt = *jwt_auth_;
+  if (strip_token_header_) {
+    if (jwt.from == conf::JwtAuthConfig::From::header) request_edits_.drop(jwt.from_name);
+    else {
+      request_edits_.drop("cookie");
+      if (!kept_cookies_.empty()) request_edits_.append("Cookie", kept_cookies_);
+    }
+  }
+  for (const auto& [claim, header] : jwt.forward_claims) {
+    request_edits_.drop(header);
+    if (!jwt_claims_) continue;
+    // Absent claims, and values with control characters, are not forwarded.
+    if (std::optional<std::string> v = jwt_claims_->claim_as_header_value(claim)) request_edits_.append(header, *v);
+  }
+}
+
+std::optional<std::string_view> Exchange::jwt_claim(std::string_view name) {
+  if (!jwt_claims_) return std::nullopt;
+  std::optional<std::string> v = jwt_claims_->claim_as_string(name);
+  if (!v) return std::nullopt;
+  // A deque never moves its elements: earlier views stay valid for the
+  // exchange's life.
+  return claim_texts_.emplace_back(std::move(*v));
+}
+
+}  // namespace lb
