@@ -361,7 +361,7 @@ TEST_CASE("30 reloads under keep-alive, new-connection, TCP and WebSocket load: 
       ++extra_checks;
       if (p != h[2] && extra_failure.empty())
         extra_failure = "reload " + std::to_string(n) + ": extra listener answered from " + std::to_string(p);
-    } else if (!wait_until([&] { return !pid_listens_on(lb.pid(), extra); }, 3s) && extra_failure.empty()) {
+    } else if (!wait_until([&] { return !pid_listens_on(lb.pid(), extra); }, 10s) && extra_failure.empty()) {
       extra_failure = "reload " + std::to_string(n) + ": removed listener still listening";
     }
     // Let every load run across this configuration before the next reload.
