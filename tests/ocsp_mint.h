@@ -15,15 +15,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "tls/openssl_util.h"
+
 namespace test_ocsp {
 
 template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const noexcept { Free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using Deleter = lb::tls::OpensslDeleter<Free>;
+using X509Ptr = lb::tls::X509Ptr;
+using KeyPtr = lb::tls::EvpPkeyPtr;
 
 inline constexpr long kNoNextUpdate = LONG_MIN;
 
