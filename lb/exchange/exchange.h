@@ -14,7 +14,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -228,7 +228,10 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   bool auth_unknown_user_ = false;    // checked against a dummy hash: refused whatever it says
   const conf::JwtAuthConfig* jwt_auth_ = nullptr;  // JWT auth applied (its forward_claims are edited)
   std::optional<security::JwtClaims> jwt_claims_;  // the verified token's, when one passed
-  std::deque<std::string> claim_texts_;            // storage behind jwt_claim()'s views
+  // Storage behind jwt_claim()'s views: stable addresses, and (unlike
+  // std::deque, which allocates when constructed) nothing allocated for the
+  // requests that never ask; the exchange is created per request.
+  std::forward_list<std::string> claim_texts_;
   bool strip_token_header_ = false;   // the token's header (or the Cookie fields) not forwarded
   std::string kept_cookies_;          // the Cookie fields without the token's cookie
   std::optional<std::string> query_override_;  // the query without the token's parameter

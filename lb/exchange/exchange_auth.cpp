@@ -224,9 +224,9 @@ std::optional<std::string_view> Exchange::jwt_claim(std::string_view name) {
   if (!jwt_claims_) return std::nullopt;
   std::optional<std::string> v = jwt_claims_->claim_as_string(name);
   if (!v) return std::nullopt;
-  // A deque never moves its elements: earlier views stay valid for the
-  // exchange's life.
-  return claim_texts_.emplace_back(std::move(*v));
+  // A list node never moves: earlier views stay valid for the exchange's
+  // life.
+  return claim_texts_.emplace_front(std::move(*v));
 }
 
 }  // namespace lb
