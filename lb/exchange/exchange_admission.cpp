@@ -27,31 +27,52 @@ std::string_view trim(std::string_view s) {
 void Exchange::derive_client(const http::RequestHead& head) {
   const CidrSet& trusted = *listener().trusted_proxies;
   if (!trusted.contains(client_.client_address().get())) return;
-  std::vector<std::string_view> entries;
-  for (const http::Header& h : head.headers) {
-    if (!http::iequals(h.name, "x-forwarded-for")) continue;
-    std::string_view rest = h.value;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view e = trim(rest.substr(0, comma));
-      if (!e.empty()) entries.push_back(e);
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  // Right to left over the comma-separated entries of every X-Forwarded-For
+  // field, in place: the chosen entry is remembered by its field and offset.
+  constexpr size_t npos = std::string_view::npos;
+  bool found = false, stop = false;
+  size_t chosen_field = 0, chosen_begin = 0;
+  for (size_t f = head.headers.size(); f-- > 0 && !stop;) {
+    if (!http::iequals(head.headers[f].name, "x-forwarded-for")) continue;
+    const std::string_view v = head.headers[f].value;
+    for (size_t end = v.size();;) {
+      const size_t comma = end == 0 ? npos : v.rfind(',', end - 1);
+      const size_t begin = comma == npos ? 0 : comma + 1;
+      if (std::string_view e = trim(v.substr(begin, end - begin)); !e.empty()) {
+        sockaddr_storage ss;
+        if (!parse_ip(e, ss)) {
+          stop = true;
+          break;
+        }
+        found = true;
+        chosen_field = f;
+        chosen_begin = begin;
+        derived_addr_ = ss;
+        if (!trusted.contains(reinterpret_cast<const sockaddr*>(&ss))) {
+          stop = true;
+          break;
+        }
+      }
+      if (comma == npos) break;
+      end = comma;
     }
   }
-  size_t chosen = entries.size();
-  for (size_t i = entries.size(); i-- > 0;) {
-    sockaddr_storage ss;
-    if (!parse_ip(entries[i], ss)) break;
-    chosen = i;
-    derived_addr_ = ss;
-    if (!trusted.contains(reinterpret_cast<const sockaddr*>(&ss))) break;
-  }
-  if (chosen == entries.size()) return;
+  if (!found) return;
   derived_ = true;
   derived_ip_ = format_ip(reinterpret_cast<const sockaddr*>(&derived_addr_));
-  for (size_t i = 0; i < chosen; ++i) {
-    if (i) forwarded_chain_ += ", ";
-    forwarded_chain_ += entries[i];
+  // The entries left of the chosen one go on to the server before it.
+  for (size_t f = 0; f <= chosen_field; ++f) {
+    if (!http::iequals(head.headers[f].name, "x-forwarded-for")) continue;
+    std::string_view rest = head.headers[f].value;
+    if (f == chosen_field) rest = rest.substr(0, chosen_begin);
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      if (std::string_view e = trim(rest.substr(0, comma)); !e.empty()) {
+        if (!forwarded_chain_.empty()) forwarded_chain_ += ", ";
+        forwarded_chain_ += e;
+      }
+      rest = comma == npos ? std::string_view{} : rest.substr(comma + 1);
+    }
   }
 }
 

@@ -104,6 +104,20 @@ TEST_CASE("trusted_proxies: a trusted proxy's X-Forwarded-For names the client f
   CHECK(lines[2]["client"] == "192.0.2.66");
   CHECK(lines[2]["status"] == 403);
   CHECK(lines[3]["client"] == "127.0.0.1");
+
+  // Several X-Forwarded-For fields are one list, walked right to left
+  // across them; what is left of the client goes on, in order.
+  CurlResult d = curl_from("127.0.0.2", lb.port(), "/echo",
+                           {"-H", "X-Forwarded-For: 198.51.100.1, junk", "-H", "X-Forwarded-For: 198.51.100.7 , 10.1.2.3"});
+  CHECK(seen_xff(d) == "198.51.100.1, junk, 198.51.100.7");
+  // An entry that is not an address ends the walk: right-most, nothing is
+  // believed and the trusted peer stays the client.
+  CurlResult e = curl_from("127.0.0.2", lb.port(), "/echo", {"-H", "X-Forwarded-For: 198.51.100.7, junk"});
+  CHECK(seen_xff(e) == "198.51.100.7, junk, 127.0.0.2");
+  lines = wait_access_lines(lb, 6);
+  REQUIRE(lines.size() >= 6);
+  CHECK(lines[4]["client"] == "198.51.100.7");
+  CHECK(lines[5]["client"] == "127.0.0.2");
 }
 
 TEST_CASE("access: bad CIDRs are configuration errors at their pointer") {
