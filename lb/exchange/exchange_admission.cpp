@@ -23,7 +23,8 @@ std::string_view trim(std::string_view s) {
 // A request from a trusted proxy takes its client from X-Forwarded-For: the
 // right-most entry that is not itself a trusted proxy, or the left-most
 // when all are. An entry that is not an IP address ends the walk (nothing
-// left of it can be believed); the peer stays the client then.
+// left of it can be believed): the last address read before it, all trusted
+// so far, is the client then; the peer when the junk is right-most.
 void Exchange::derive_client(const http::RequestHead& head) {
   const CidrSet& trusted = *listener().trusted_proxies;
   if (!trusted.contains(client_.client_address().get())) return;

@@ -34,6 +34,36 @@ void for_each_pair(std::string_view list, char sep, F&& f) {
   }
 }
 
+// How a cookie or query parameter name compares with the configured one.
+// Servers may percent-decode names ("%74oken", PHP does for cookies too) or
+// read "+" as a space; a name that equals the token's only once decoded is
+// a second, disguised token source.
+enum class NameMatch { none, exact, disguised };
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+NameMatch match_name(std::string_view raw, std::string_view want) {
+  if (raw == want) return NameMatch::exact;
+  if (raw.find_first_of("%+") == std::string_view::npos) return NameMatch::none;
+  std::string decoded;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '+') {
+      decoded += ' ';
+    } else if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
+      decoded += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+      i += 2;
+    } else {
+      decoded += raw[i];
+    }
+  }
+  return decoded == want ? NameMatch::disguised : NameMatch::none;
+}
+
 }  // namespace
 
 const std::optional<conf::AuthConfig>& Exchange::effective_auth() const {
@@ -95,7 +125,9 @@ void Exchange::on_basic_auth_result(bool ok) {
 
 // The token where `jwt.from` says it is. nullopt: none there (a header of
 // another scheme counts as none). `ambiguous`: the source appears more than
-// once, which lb refuses rather than guess which one the server would read.
+// once, or under a name that equals it only once percent-decoded, or after
+// a ';' in a query parameter; lb refuses such a request (even without a
+// token in the expected place) rather than guess which one the server reads.
 std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head,
                                                      bool& ambiguous) const {
   std::optional<std::string_view> token;
@@ -110,7 +142,9 @@ std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& 
         std::string_view v = trim_ows(h.value);
         if (jwt.bearer) {
           // RFC 6750 2.1: "Bearer" SP token; the scheme is case-insensitive.
-          if (v.size() < 7 || !http::iequals(v.substr(0, 7), "bearer ")) continue;
+          // A tab is whitespace to many servers: "Bearer<TAB>x" is a bearer
+          // token too, never an unverified one passed through.
+          if (v.size() < 7 || !http::iequals(v.substr(0, 6), "bearer") || (v[6] != ' ' && v[6] != '\t')) continue;
           v = trim_ows(v.substr(7));
         }
         if (!v.empty()) found(v);
@@ -120,13 +154,25 @@ std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& 
       for (const http::Header& h : head.headers) {
         if (!http::iequals(h.name, "cookie")) continue;
         for_each_pair(h.value, ';', [&](std::string_view name, std::string_view value, std::string_view) {
-          if (name == jwt.from_name && !value.empty()) found(value);
+          const NameMatch m = match_name(name, jwt.from_name);
+          if (m == NameMatch::disguised) ambiguous = true;
+          else if (m == NameMatch::exact && !value.empty()) found(value);
         });
       }
       break;
     case conf::JwtAuthConfig::From::query:
-      for_each_pair(head.query, '&', [&](std::string_view name, std::string_view value, std::string_view) {
-        if (name == jwt.from_name && !value.empty()) found(value);
+      for_each_pair(head.query, '&', [&](std::string_view name, std::string_view value, std::string_view whole) {
+        const NameMatch m = match_name(name, jwt.from_name);
+        if (m == NameMatch::disguised) ambiguous = true;
+        else if (m == NameMatch::exact && !value.empty()) found(value);
+        // Some servers also split a query at ';': "x=1;token=…" must not
+        // carry a second token past lb.
+        if (whole.find(';') == std::string_view::npos) return;
+        bool first = true;
+        for_each_pair(whole, ';', [&](std::string_view sub, std::string_view, std::string_view) {
+          if (!first && match_name(sub, jwt.from_name) != NameMatch::none) ambiguous = true;
+          first = false;
+        });
       });
       break;
   }
@@ -137,7 +183,7 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
   jwt_auth_ = &jwt;  // forward_claims drop client-sent fields even without a token
   bool ambiguous = false;
   const std::optional<std::string_view> token = find_token(jwt, head, ambiguous);
-  if (!token) {
+  if (!token && !ambiguous) {
     if (!jwt.required) return AuthStep::passed;
     refuse_jwt(false, "authentication required");
     return AuthStep::refused;
@@ -145,10 +191,12 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
   std::string error;
   security::JwtClaims claims;
   bool ok = !ambiguous;
-  if (ambiguous) error = "the token source appears more than once";
+  if (ambiguous) error = "the token source appears more than once, or disguised";
   else ok = jwt.verifier->verify(*token, static_cast<int64_t>(std::time(nullptr)), claims, error);
   if (!ok) {
     log_debug("jwt refused", {{"listener", listener().config->name}, {"reason", error}});
+    // A refused token stays out of the access log's query too.
+    if (jwt.from == conf::JwtAuthConfig::From::query) strip_token(jwt, head);
     refuse_jwt(true, "invalid token");
     return AuthStep::refused;
   }

@@ -55,7 +55,9 @@ void Exchange::write_access_log() {
     const http::RequestHead& head = *logged;
     r.method = head.method;
     r.path = head.path;
-    r.query = non_empty(head.query);
+    // Without a JWT taken from the query (exchange_auth.cpp): tokens are
+    // credentials, and access logs travel further than lb.
+    r.query = non_empty(query_override_ ? std::string_view(*query_override_) : head.query);
     r.host = non_empty(http::split_host_port(head.host).host);
     r.protocol = non_empty(client_.protocol_name());
     if (const http::Header* ua = head.headers.find("user-agent")) r.user_agent = ua->value;

@@ -31,6 +31,20 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   }
   return true;
 }
+// iequals, with '-' and '_' also equal: the names CGI-style servers (PHP-FPM,
+// WSGI, Rack) cannot tell apart, since both become HTTP_X_USER. A field lb
+// removes (a header rule's remove, a forwarded claim, a token) is removed in
+// every such spelling, so a client cannot slip "X_User" past lb.
+inline bool same_for_cgi(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    if ((x == '-' || x == '_') && (y == '-' || y == '_')) continue;
+    if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
+  }
+  return true;
+}
 // ASCII case-insensitive prefix test.
 inline bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);

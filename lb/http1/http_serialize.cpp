@@ -149,7 +149,7 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
   bool wrote_host = false;
   auto dropped = [&](std::string_view name) {
     for (std::string_view d : opt.drop)
-      if (iequals(d, name)) return true;
+      if (same_for_cgi(d, name)) return true;
     return false;
   };
   if (!opt.drop.empty() && dropped("host")) wrote_host = true;  // a header rule supplies it

@@ -49,7 +49,11 @@ void ServerAttempts::release() {
   if (active_ < 0) return;
   pool_->servers[active_].live->active.fetch_sub(1, std::memory_order_relaxed);
   active_ = -1;
-  if (pool_->config->queue.max != 0) PoolQueues::slot_released(*pool_->live);  // the only cost without a queue
+  // The only cost without a queue. Waiters also count across a reload that
+  // turned the queue on (this exchange's configuration has none, the new
+  // one's requests wait for its slot) or off (old waiters still wait).
+  if (pool_->config->queue.max != 0 || pool_->live->queue.waiting.load(std::memory_order_relaxed) != 0)
+    PoolQueues::slot_released(*pool_->live);
 }
 
 bool ServerAttempts::has_candidate_if_uncapped(WorkerRuntime& rt, uint32_t pool, uint64_t now_ns) const {

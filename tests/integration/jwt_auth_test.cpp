@@ -241,6 +241,62 @@ TEST_CASE("jwt: optional tokens, cookie and query sources, forward_token") {
   CHECK(server.count() == 7);
 }
 
+TEST_CASE("jwt: disguised or second token sources are refused; lookalike claim headers go; query tokens stay out of the log") {
+  RecordingServer server("app");
+  TempDir dir;
+  make_keys(dir);
+  std::vector<std::string> t = mint(dir, json::array({{"RS256", dir.file("rsa.pem"), claims("carol")}}));
+  auto route = [&](const std::string& prefix, json extra) {
+    return json{{"path_prefix", prefix}, {"auth", {{"jwt", jwt_block(dir, extra)}}}};
+  };
+  json routes = json::array({route("/opt/", {{"required", false}}), route("/cookie/", {{"from", "cookie:tok"}}),
+                             route("/query/", {{"from", "query:access_token"}, {"required", false}})});
+  Lb lb(make_config({web_listener("app", {{"routes", routes}})}, {pool_of("app", {&server})}));
+  const std::string base = base_url(lb.port());
+
+  // A name that is the token's once percent-decoded, or after a ';', is a
+  // second source the server might read: refused, even beside a good token
+  // and even where a token is optional.
+  for (const std::string& q : std::vector<std::string>{"%61ccess_token=forged&access_token=" + t[0],
+                                                       "%61ccess_token=forged",
+                                                       "a=1;access_token=forged&access_token=" + t[0]}) {
+    CAPTURE(q);
+    CurlResult r = curl({}, base + "/query/x?" + q);
+    CHECK(r.response.status == 401);
+    CHECK(r.response.header("WWW-Authenticate") == "Bearer error=\"invalid_token\"");
+  }
+  CHECK(curl({"-H", "Cookie: t%6Fk=forged; tok=" + t[0]}, base + "/cookie/x").response.status == 401);
+  CHECK(server.count() == 0);
+
+  // The query token is in neither the forwarded target nor the access log.
+  CHECK(curl({}, base + "/query/x?a=1&access_token=" + t[0]).response.status == 200);
+  CHECK(request_line(server.last()) == "GET /query/x?a=1 HTTP/1.1");
+  CHECK(curl({}, base + "/query/x?access_token=bad.token.here&b=2").response.status == 401);
+
+  // A tab after "Bearer" still makes it a bearer token: verified (here
+  // refused), not passed through as "no token".
+  CHECK(curl({"-H", "Authorization: Bearer\tforged.token.value"}, base + "/opt/x").response.status == 401);
+  CHECK(curl({"-H", "Authorization: Bearer\t" + t[0]}, base + "/opt/x").response.status == 200);
+  CHECK(value(server.last(), "x-user") == "carol");
+
+  // "X_User" is "X-User" to CGI-style servers (HTTP_X_USER): removed too.
+  CHECK(curl({"-H", "X_User: root", "-H", "x-USER: root"}, base + "/opt/x").response.status == 200);
+  CHECK(values(server.last(), "x_user").empty());
+  CHECK(values(server.last(), "x-user").empty());
+  CHECK(server.count() == 3);
+
+  auto lines = wait_access_lines(lb, 9);
+  REQUIRE(lines.size() >= 9);
+  for (const json& l : lines) {
+    CAPTURE(l.dump());
+    const std::string query = l["query"].is_string() ? l["query"].get<std::string>() : "";
+    CHECK(query.find(t[0]) == std::string::npos);
+    CHECK(query.find("bad.token.here") == std::string::npos);
+  }
+  CHECK(lines[4]["query"] == "a=1");
+  CHECK(lines[5]["query"] == "b=2");
+}
+
 TEST_CASE("jwt: HS256 from a secret_file; keys are re-read on reload") {
   RecordingServer server("app");
   TempDir dir;

@@ -563,7 +563,7 @@ TEST_CASE("serialize request head: forwarded headers, framing, round trip") {
       "X-Forwarded-Proto: ftp\r\nProxy-Authorization: secret\r\nTransfer-Encoding: chunked\r\n"
       "Accept: */*\r\n\r\n0\r\n\r\n";
   REQUIRE(drive(p, in).last == FeedStatus::NeedMore);
-  ForwardedHeaders fwd{"10.0.0.9", "https", "api.example", "req-1"};
+  ForwardedHeaders fwd{"10.0.0.9", "https", "api.example", "req-1", false, {}};
   RequestHeadOptions opt;
   opt.framing = request_framing(p.head());
   opt.forwarded = &fwd;
@@ -649,4 +649,15 @@ TEST_CASE("websocket: Sec-WebSocket-Accept of RFC 6455's example key") {
   CHECK(lb::websocket_accept_matches("dGhlIHNhbXBsZSBub25jZQ==", " s3pPLMBiTxaQ9kYGzzhZRbK+xOo= "));
   CHECK_FALSE(lb::websocket_accept_matches("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOX="));
   CHECK_FALSE(lb::websocket_accept_matches("", ""));
+}
+
+TEST_CASE("same_for_cgi: case-insensitive, '-' and '_' alike, nothing else") {
+  using lb::http::same_for_cgi;
+  CHECK(same_for_cgi("x-user", "X_User"));
+  CHECK(same_for_cgi("x-auth-user", "X_AUTH-user"));
+  CHECK(same_for_cgi("authorization", "Authorization"));
+  CHECK_FALSE(same_for_cgi("x-user", "x.user"));
+  CHECK_FALSE(same_for_cgi("x-user", "x-users"));
+  CHECK_FALSE(same_for_cgi("x-user", "x user"));
+  CHECK_FALSE(same_for_cgi("a[", "a{"));  // '[' | 0x20 == '{', but neither is a letter
 }
