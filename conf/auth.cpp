@@ -58,7 +58,15 @@ void load_users_file(Ctx& ctx, const Pointer& at, BasicAuthConfig& b) {
     }
     b.users.emplace_back(std::move(user), std::move(hash));
   }
-  if (b.users.empty() && ctx.error_count() == 0) ctx.error(at, "users file " + quote(b.users_file) + " has no users");
+  if (b.users.empty()) {
+    if (ctx.error_count() == 0) ctx.error(at, "users file " + quote(b.users_file) + " has no users");
+    return;
+  }
+  // The first entry's setting (algorithm, cost, salt) hashing a password
+  // nobody has: the unknown-user check costs what a real one does.
+  crypt_data data{};
+  const char* dummy = crypt_r("lb: no such user", b.users.front().second.c_str(), &data);
+  if (dummy && dummy[0] != '*') b.dummy_hash = dummy;
 }
 
 void load_basic(Ctx& ctx, const json& v, const Pointer& at, BasicAuthConfig& b) {

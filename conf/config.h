@@ -140,6 +140,10 @@ struct BasicAuthConfig {
   std::string users_file;  // resolved path
   std::string realm = "lb";
   std::vector<std::pair<std::string, std::string>> users;  // user → crypt hash, file order
+  // A hash of the first entry's kind and cost that no password is known
+  // for: an unknown user is checked against it, so the answer takes as long
+  // as a wrong password for a real user (same algorithm, same rounds).
+  std::string dummy_hash;
   const std::string* hash_of(std::string_view user) const {
     for (const auto& [u, h] : users)
       if (u == user) return &h;

@@ -82,16 +82,18 @@ Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
     refuse_auth(basic, h != nullptr);
     return AuthStep::refused;
   }
-  // An unknown user is checked against a dummy hash of the same kind, so
-  // the answer takes as long as for a wrong password.
-  static const std::string kDummy = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9G5gH5O5KCp1Ay";
+  // An unknown user is checked against a dummy hash of the file's own kind
+  // and cost (conf/auth.cpp), so the answer takes as long as for a wrong
+  // password.
+  static const std::string kFallbackDummy = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9G5gH5O5KCp1Ay";
+  const std::string& dummy = basic.dummy_hash.empty() ? kFallbackDummy : basic.dummy_hash;
   const std::string* hash = basic.hash_of(user);
   if (hash && BasicAuthJob::cached(user, password, *hash)) {
     strip_authorization_ = true;
     return AuthStep::passed;
   }
   auth_job_ = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
-                                  hash ? *hash : kDummy, this);
+                                  hash ? *hash : dummy, this);
   if (!auth_job_) {
     refuse_auth(basic, true);
     return AuthStep::refused;
