@@ -133,6 +133,11 @@ void check_and_report(const char* name, const AttackResult& r) {
   CHECK(r.normal_made == 100);
   CHECK(r.normal_ok >= 99);
   CHECK(r.normal_during >= 25);  // the normal requests really ran beside the attack
+  // Under ThreadSanitizer RSS measures its shadow memory and an allocator
+  // that keeps what it freed (a slow-read attack measured +85 MiB, never
+  // given back); the bound is checked by the release and ASan runs, as the
+  // trust suite's stalled-reader memory test does.
+  if (lb_bin().find("build-tsan") != std::string::npos) return;
   CHECK(r.rss_peak - r.rss_base < (64l << 20));
   CHECK(r.rss_after - r.rss_base < (24l << 20));
 }
