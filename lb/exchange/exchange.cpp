@@ -4,6 +4,8 @@
 // relay) lives in exchange_upstream.cpp, the access line in exchange_log.cpp.
 #include "lb/exchange/exchange.h"
 
+#include <memory>
+
 #include "lb/exchange/rate_limiter.h"
 #include "lb/exchange/routing.h"
 #include "lb/http1/http_serialize.h"
@@ -11,20 +13,71 @@
 namespace lb {
 
 Exchange::Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientStream& client, uint64_t start_ns)
-    : worker_(worker), rt_(rt), listener_(listener), client_(client), start_ns_(start_ns) {}
+    : worker_(worker), rt_(rt), listener_(listener), client_(client) {
+  s_.start_ns = start_ns;
+}
 
-Exchange::~Exchange() {
-  if (auth_job_) auth_job_->detach();
-  attempts_.release();
+Exchange::~Exchange() { release_resources(); }
+
+void Exchange::release_resources() {
+  if (s_.auth_job) {
+    s_.auth_job->detach();
+    s_.auth_job = nullptr;
+  }
+  abandon_queue();
+  s_.attempts.release();
   drop_backend();
+}
+
+void Exchange::finish() { release_resources(); }
+
+void Exchange::begin_request(uint64_t start_ns) {
+  if (used_) {
+    release_resources();
+    std::construct_at(&s_);  // the whole state anew, in place
+    b_.clear();
+  }
+  used_ = true;
+  s_.start_ns = start_ns;
+}
+
+namespace {
+
+// Empties `s` for the next request; a buffer that grew past this is given
+// back rather than kept per idle connection (a replayed request body may
+// reach 64 KiB).
+inline void reuse(std::string& s) {
+  constexpr size_t kKeepCapacity = 4096;
+  if (s.capacity() > kKeepCapacity) std::string().swap(s);
+  else s.clear();
+}
+
+}  // namespace
+
+void Exchange::Buffers::clear() {
+  reuse(path_buf);
+  reuse(target);
+  reuse(location);
+  reuse(sticky_cookie);
+  reuse(derived_ip);
+  reuse(forwarded_chain);
+  reuse(www_authenticate);
+  reuse(kept_cookies);
+  reuse(replay_body);
+  request_edits.reset();
+  response_edits.reset();
+  edited_head.headers.fields.clear();
+  jwt_claims.reset();
+  claim_texts.clear();
+  query_override.reset();
 }
 
 void Exchange::on_request_head(const http::RequestHead& head) {
   listener().live->requests_total.add(1);
-  start_ns_ = worker_.now_ns();
-  head_ = &head;
-  chunk_request_ = head.chunked;
-  phase_ = Phase::dispatching;
+  s_.start_ns = worker_.now_ns();
+  s_.head = &head;
+  s_.chunk_request = head.chunked;
+  s_.phase = Phase::dispatching;
   if (listener().trusted_proxies) derive_client(head);
   // SPEC 11's order: access, auth, rate limits, then the route's action.
   if (!match_route(head) || !admit_access(head)) return;
@@ -38,39 +91,39 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 
 // The steps after authentication (also reached from an asynchronous check).
 void Exchange::finish_admission() {
-  const http::RequestHead& head = *head_;
+  const http::RequestHead& head = *s_.head;
   if (!admit_rate(head) || !act(head)) return;
   prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
-  hash_ = uses_request_hash(this->pool().config->algorithm)
+  s_.hash = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_sockaddr())
               : 0;
 }
 
 void Exchange::start() {
-  if (phase_ == Phase::authenticating) {
-    start_requested_ = true;  // dispatched once the credentials are checked
+  if (s_.phase == Phase::authenticating) {
+    s_.start_requested = true;  // dispatched once the credentials are checked
     return;
   }
-  if (phase_ != Phase::dispatching || response_done_) return;
-  if (fault_delay_) {
+  if (s_.phase != Phase::dispatching || s_.response_done) return;
+  if (s_.fault_delay) {
     // An injected delay (SPEC 10 "fault") waits like a backoff, then dispatches.
-    fault_delay_ = false;
-    phase_ = Phase::backoff;
-    client_.arm_exchange_timer(static_cast<uint64_t>(route_->config->fault->delay.count()));
+    s_.fault_delay = false;
+    s_.phase = Phase::backoff;
+    client_.arm_exchange_timer(static_cast<uint64_t>(s_.route->config->fault->delay.count()));
     return;
   }
   dispatch();
 }
 
 void Exchange::refuse_request(int status, std::string_view reason, bool close_after) {
-  if (!head_) listener().live->requests_total.add(1);  // a parsed head was counted already
+  if (!s_.head) listener().live->requests_total.add(1);  // a parsed head was counted already
   abandon_queue();
-  attempts_.release();
+  s_.attempts.release();
   drop_backend();
-  if (response_started_) {
-    aborted_ = true;  // the server is already answering: only ending the stream tells the client
-    response_done_ = request_done_ = completed_ = true;
+  if (s_.response_started) {
+    s_.aborted = true;  // the server is already answering: only ending the stream tells the client
+    s_.response_done = s_.request_done = s_.completed = true;
     client_.abort_response();
     return;
   }
@@ -78,9 +131,9 @@ void Exchange::refuse_request(int status, std::string_view reason, bool close_af
 }
 
 void Exchange::on_request_body(std::string_view data) {
-  if (!conn_) return;  // a local answer is being given; the body is dropped
-  request_body_sent_ += data.size();
-  if (chunk_request_) {
+  if (!s_.conn) return;  // a local answer is being given; the body is dropped
+  s_.request_body_sent += data.size();
+  if (s_.chunk_request) {
     http::ChunkHeaderBuf hb;
     std::string_view h = http::chunk_header(data.size(), hb);
     uv_buf_t bufs[3] = {uv_buf_init(const_cast<char*>(h.data()), static_cast<unsigned>(h.size())),
@@ -94,10 +147,10 @@ void Exchange::on_request_body(std::string_view data) {
 }
 
 void Exchange::on_request_complete() {
-  request_done_ = true;
-  if (conn_ && chunk_request_) {
+  s_.request_done = true;
+  if (s_.conn && s_.chunk_request) {
     std::string& last = worker_.scratch();
-    http::serialize_last_chunk(request_trailers_, last);
+    http::serialize_last_chunk(s_.request_trailers, last);
     uv_buf_t b = uv_buf_init(last.data(), static_cast<unsigned>(last.size()));
     if (!write_backend(&b, 1)) return;
   }
@@ -105,29 +158,29 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::maybe_complete() {
-  if (response_done_ && request_done_ && !completed_) complete();
+  if (s_.response_done && s_.request_done && !s_.completed) complete();
 }
 
 // The last thing an exchange does: the codec may destroy it inside this call.
 void Exchange::complete() {
-  completed_ = true;
+  s_.completed = true;
   client_.exchange_complete();
 }
 
 void Exchange::on_timeout() {
-  switch (phase_) {
+  switch (s_.phase) {
     case Phase::dispatching:
       backend_failed("connect timeout", conf::RetryOn::connect_failure);
       break;
     case Phase::backoff:
-      phase_ = Phase::dispatching;
+      s_.phase = Phase::dispatching;
       dispatch();
       break;
     case Phase::exchanging:
-      if (!response_started_) backend_failed("response timeout", conf::RetryOn::timeout);
+      if (!s_.response_started) backend_failed("response timeout", conf::RetryOn::timeout);
       break;
     case Phase::tunnel:  // idle tunnel: the client side closes
-      completed_ = true;
+      s_.completed = true;
       client_.abort_response();
       break;
     case Phase::receiving:
@@ -138,7 +191,7 @@ void Exchange::on_timeout() {
 }
 
 void Exchange::on_client_drained() {
-  if (conn_) conn_->resume_reading();
+  if (s_.conn) s_.conn->resume_reading();
 }
 
 void Exchange::on_tunnel_data(std::string_view data) {
@@ -147,10 +200,10 @@ void Exchange::on_tunnel_data(std::string_view data) {
 }
 
 void Exchange::on_tunnel_client_eof() {
-  if (!conn_) return;
+  if (!s_.conn) return;
   // Pass the half-close on; the server's EOF ends the tunnel.
   auto* req = new uv_shutdown_t;  // freed in its callback
-  if (uv_shutdown(req, conn_->stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete req;
+  if (uv_shutdown(req, s_.conn->stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete req;
 }
 
 // The session is closing in the middle of an exchange: a response cut off
@@ -159,17 +212,17 @@ void Exchange::on_tunnel_client_eof() {
 // status nginx uses for it, with "aborted": true).
 void Exchange::on_client_gone() {
   abandon_queue();
-  completed_ = true;  // no more calls into the client side
-  if (!logged_ && head_) {
-    if (status_ == 0) {
-      status_ = 499;
-      aborted_ = true;
-    } else if (!response_done_) {
-      aborted_ = true;
+  s_.completed = true;  // no more calls into the client side
+  if (!s_.logged && s_.head) {
+    if (s_.status == 0) {
+      s_.status = 499;
+      s_.aborted = true;
+    } else if (!s_.response_done) {
+      s_.aborted = true;
     }
     write_access_log();
   }
-  attempts_.release();
+  s_.attempts.release();
   drop_backend();
 }
 

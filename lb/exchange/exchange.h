@@ -4,9 +4,10 @@
 // client → one access-log line. Both codecs (lb/http1/, lb/http2/) drive it
 // through the same calls, so every policy is written once.
 //
-// Ownership: created by the codec when a request begins and destroyed by it
-// when the request is over (HTTP/1.1: one at a time per connection; HTTP/2:
-// one per stream). The codec (ClientStream) outlives it. It borrows a
+// Ownership: owned by the codec. HTTP/2 creates one per stream; HTTP/1.1
+// keeps one per connection and begins each request on it (its state
+// replaced as a whole, its buffers' capacity kept), finish()ing it when a
+// request is over. The codec (ClientStream) outlives it. It borrows a
 // BackendConn from the worker's ConnPool while it talks to a server and gives
 // it back (or closes it) before it ends. The request head it is given must
 // stay valid until the exchange ends (the codec owns its storage).
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "algorithms/hash.h"
 #include "lb/core/worker.h"
@@ -53,6 +55,16 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
+  // ---- reuse (HTTP/1.1: one exchange per connection, one request at a time)
+  // The request is over: lets go of what the destructor would (server slot
+  // and connection, queue place, credentials check). The exchange makes no
+  // further calls; its state stays readable until begin_request().
+  void finish();
+  // The connection's next request, timed from `start_ns`: a used exchange
+  // is finish()ed, its state replaced as a whole and its buffers emptied —
+  // the same as a new Exchange without constructing one.
+  void begin_request(uint64_t start_ns);
+
   // ---- driven by the codec
   // A complete request head; `head` lives until the exchange ends. Applies
   // the listener's rate limit and the routes; an answer lb gives itself
@@ -65,12 +77,12 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void on_request_complete();
   // Trailer fields the client sent after the body (HTTP/2), given before
   // on_request_complete; forwarded when the body goes to the server chunked.
-  void set_request_trailers(const http::Headers* trailers) { request_trailers_ = trailers; }
+  void set_request_trailers(const http::Headers* trailers) { s_.request_trailers = trailers; }
   // The request cannot be read further (HTTP/1.1 parse error, over a limit):
   // lb answers `status` itself and the exchange ends with that answer.
   void refuse_request(int status, std::string_view reason, bool close_after);
   // The head the parser refused after reading it (for the access log only).
-  void set_refused_head(const http::RequestHead* head) { refused_head_ = head; }
+  void set_refused_head(const http::RequestHead* head) { s_.refused_head = head; }
   void on_timeout();
   // Bytes towards the client drained: resume reading the server.
   void on_client_drained();
@@ -82,26 +94,26 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   // server. The exchange makes no further ClientStream calls.
   void on_client_gone();
   // Counted for the access line: bytes from and to the client for this request.
-  void add_bytes_in(uint64_t n) { bytes_in_ += n; }
-  void add_bytes_out(uint64_t n) { bytes_out_ += n; }
+  void add_bytes_in(uint64_t n) { s_.bytes_in += n; }
+  void add_bytes_out(uint64_t n) { s_.bytes_out += n; }
   // Writes the access line now (once; later calls do nothing).
   void write_access_log();
 
-  Phase phase() const { return phase_; }
-  const http::RequestHead* head() const { return head_; }
-  bool request_done() const { return request_done_; }
-  bool response_started() const { return response_started_; }
-  bool response_done() const { return response_done_; }
-  bool has_server_conn() const { return conn_ != nullptr; }
+  Phase phase() const { return s_.phase; }
+  const http::RequestHead* head() const { return s_.head; }
+  bool request_done() const { return s_.request_done; }
+  bool response_started() const { return s_.response_started; }
+  bool response_done() const { return s_.response_done; }
+  bool has_server_conn() const { return s_.conn != nullptr; }
   // The server answered before the request body was read to its end: the
   // codec must end the request side (HTTP/1.1 closes after the response).
-  bool request_cut_short() const { return request_cut_short_; }
-  int status() const { return status_; }
+  bool request_cut_short() const { return s_.request_cut_short; }
+  int status() const { return s_.status; }
   std::string_view request_id();
 
  private:
   const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
-  const PoolRuntime& pool() const { return rt_.runtime().pools[pool_]; }
+  const PoolRuntime& pool() const { return rt_.runtime().pools[s_.pool]; }
 
   // exchange_admission.cpp: who the client is, and whether it may pass
   enum class AuthStep { passed, refused, pending };
@@ -121,9 +133,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   [[nodiscard]] bool admit_rate(const http::RequestHead& head);
   void finish_admission();
   const sockaddr* client_sockaddr() const {
-    return derived_ ? reinterpret_cast<const sockaddr*>(&derived_addr_) : client_.client_address().get();
+    return s_.derived ? reinterpret_cast<const sockaddr*>(&b_.derived_addr) : client_.client_address().get();
   }
-  std::string_view client_ip() { return derived_ ? std::string_view(derived_ip_) : client_.client_ip(); }
+  std::string_view client_ip() { return s_.derived ? std::string_view(b_.derived_ip) : client_.client_ip(); }
   std::string_view rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head);
   [[nodiscard]] bool within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
   // Claim `name` of the request's verified JWT as text (claim_as_string),
@@ -174,7 +186,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   static int failure_status(conf::RetryOn condition);
   static const char* failure_message(int status);
   void drop_backend();
-  const http::RequestHead* logged_head() const { return head_ ? head_ : refused_head_; }
+  const http::RequestHead* logged_head() const { return s_.head ? s_.head : s_.refused_head; }
 
   // BackendOwner
   void on_backend_connected(int status) override;
@@ -189,85 +201,102 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   // WriteSink (server writes)
   void on_write_done(uv_stream_t* stream, int status) override;
 
+  void choose_sticky(const http::RequestHead& head);
+  void note_sticky_choice(const ServerRuntime& server);
+  // What the destructor lets go of: a credentials check in flight, the
+  // server slot, the server connection and a place in a queue.
+  void release_resources();
+
   Worker& worker_;
   WorkerRuntime& rt_;  // the codec holds the shared_ptr for the exchange's life
   uint32_t listener_;
   ClientStream& client_;
-  Phase phase_ = Phase::receiving;
-  const http::RequestHead* head_ = nullptr;
-  const http::RequestHead* refused_head_ = nullptr;
-  const http::Headers* request_trailers_ = nullptr;
 
-  uint32_t pool_ = 0;
-  bool pool_chosen_ = false;  // a route chose pool_ for this request
-  const CompiledRoute* route_ = nullptr;              // the matched route, if any
-  const conf::RetriesConfig* retries_ = nullptr;      // the route's, else the pool's
-  const conf::PoolTimeouts* timeouts_ = nullptr;
-  std::string_view path_;     // the normalized path (routing, %{path}, redirects)
-  std::string path_buf_;      // its storage when normalizing changed it
-  std::string target_;        // what the server is sent when not the received target
-  bool fault_delay_ = false;  // a fault delay waits before the first try
-  HeaderEdits request_edits_;
-  HeaderEdits response_edits_;
-  http::ResponseHead edited_head_;  // the server's head with the response rules applied
-  std::string location_;            // a redirect's Location
-  std::string sticky_cookie_;       // Set-Cookie value to send with the response
-  std::optional<uint32_t> sticky_server_;  // the server the request's sticky cookie names
-  void choose_sticky(const http::RequestHead& head);
-  void note_sticky_choice(const ServerRuntime& server);
-  char client_port_[8] = {};
-  // The client a trusted proxy named in X-Forwarded-For (SPEC 11).
-  bool derived_ = false;
-  sockaddr_storage derived_addr_{};
-  std::string derived_ip_;
-  std::string forwarded_chain_;  // the X-Forwarded-For entries before it
-  BasicAuthJob* auth_job_ = nullptr;  // a credentials check in flight
-  bool start_requested_ = false;      // start() came while authenticating
-  bool strip_authorization_ = false;  // basic credentials checked: not forwarded
-  std::string www_authenticate_;      // the challenge on a 401
-  bool auth_unknown_user_ = false;    // checked against a dummy hash: refused whatever it says
-  const conf::JwtAuthConfig* jwt_auth_ = nullptr;  // JWT auth applied (its forward_claims are edited)
-  std::optional<security::JwtClaims> jwt_claims_;  // the verified token's, when one passed
-  // Storage behind jwt_claim()'s views: stable addresses, and (unlike
-  // std::deque, which allocates when constructed) nothing allocated for the
-  // requests that never ask; the exchange is created per request.
-  std::forward_list<std::string> claim_texts_;
-  bool strip_token_header_ = false;   // the token's header (or the Cookie fields) not forwarded
-  std::string kept_cookies_;          // the Cookie fields without the token's cookie
-  std::optional<std::string> query_override_;  // the query without the token's parameter
-  uint64_t hash_ = 0;
-  ServerAttempts attempts_;
-  BackendConn* conn_ = nullptr;
-  int last_failure_status_ = 502;
-  bool request_done_ = false;      // request fully read from the client
-  bool request_sent_ = false;      // head written to the server
-  uint64_t request_body_sent_ = 0;
-  bool response_started_ = false;  // a byte of the response reached the client
-  bool response_done_ = false;
-  bool completed_ = false;         // exchange_complete() or abort_response() was called
-  bool request_cut_short_ = false; // see request_cut_short()
-  bool chunk_request_ = false;     // the body goes to the server chunked
-  int status_ = 0;
-  uint64_t start_ns_ = 0;
-  uint64_t sent_ns_ = 0;
-  double upstream_ms_ = -1;
-  uint64_t bytes_in_ = 0;
-  uint64_t bytes_out_ = 0;
-  bool logged_ = false;   // the access line is written
-  bool aborted_ = false;  // the response was cut short
+  // A request's state: plain values that own nothing, replaced as a whole
+  // (`s_ = {}`) when the connection's next request reuses the exchange.
+  struct State {
+    Phase phase = Phase::receiving;
+    const http::RequestHead* head = nullptr;
+    const http::RequestHead* refused_head = nullptr;
+    const http::Headers* request_trailers = nullptr;
 
-  // A request that fails on a reused server connection before any response
-  // byte is replayed once on a fresh connection to the same server (the
-  // server closed an idle connection as we reused it). Its body bytes sent
-  // so far are kept for that, up to kMaxReplayBytes.
+    uint32_t pool = 0;
+    bool pool_chosen = false;                         // a route chose pool for this request
+    const CompiledRoute* route = nullptr;             // the matched route, if any
+    const conf::RetriesConfig* retries = nullptr;     // the route's, else the pool's
+    const conf::PoolTimeouts* timeouts = nullptr;
+    std::string_view path;    // the normalized path (routing, %{path}, redirects)
+    bool fault_delay = false;  // a fault delay waits before the first try
+    std::optional<uint32_t> sticky_server;  // the server the request's sticky cookie names
+    bool derived = false;  // a trusted proxy named the client (SPEC 11): derived_addr, derived_ip
+    BasicAuthJob* auth_job = nullptr;  // a credentials check in flight
+    bool start_requested = false;      // start() came while authenticating
+    bool strip_authorization = false;  // basic credentials checked: not forwarded
+    bool auth_unknown_user = false;    // checked against a dummy hash: refused whatever it says
+    const conf::JwtAuthConfig* jwt_auth = nullptr;  // JWT auth applied (its forward_claims are edited)
+    bool strip_token_header = false;   // the token's header (or the Cookie fields) not forwarded
+    uint64_t hash = 0;
+    ServerAttempts attempts;
+    BackendConn* conn = nullptr;
+    int last_failure_status = 502;
+    bool request_done = false;      // request fully read from the client
+    bool request_sent = false;      // head written to the server
+    uint64_t request_body_sent = 0;
+    bool response_started = false;  // a byte of the response reached the client
+    bool response_done = false;
+    bool completed = false;         // exchange_complete() or abort_response() was called
+    bool request_cut_short = false; // see request_cut_short()
+    bool chunk_request = false;     // the body goes to the server chunked
+    int status = 0;
+    uint64_t start_ns = 0;
+    uint64_t sent_ns = 0;
+    double upstream_ms = -1;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    bool logged = false;   // the access line is written
+    bool aborted = false;  // the response was cut short
+    // A request that fails on a reused server connection before any response
+    // byte is replayed once on a fresh connection to the same server (the
+    // server closed an idle connection as we reused it); see Buffers::replay_body.
+    bool stale_retried = false;
+    bool capture_body = false;
+    bool replay_overflow = false;
+    std::string_view request_id;  // the client's X-Request-Id, or Buffers::generated_id
+  };
+  static_assert(std::is_trivially_destructible_v<State>, "State owns nothing: resources live in Buffers");
+
+  // A request's storage: emptied for the next request, capacity kept (so a
+  // keep-alive connection's requests reuse it) unless it grew large.
+  struct Buffers {
+    std::string path_buf;  // the normalized path's storage when normalizing changed it
+    std::string target;    // what the server is sent when not the received target
+    HeaderEdits request_edits;
+    HeaderEdits response_edits;
+    http::ResponseHead edited_head;  // the server's head with the response rules applied
+    std::string location;            // a redirect's Location
+    std::string sticky_cookie;       // Set-Cookie value to send with the response
+    std::string derived_ip;          // the client a trusted proxy named
+    std::string forwarded_chain;     // the X-Forwarded-For entries before it
+    std::string www_authenticate;    // the challenge on a 401
+    std::optional<security::JwtClaims> jwt_claims;  // the verified token's, when one passed
+    // Storage behind jwt_claim()'s views: stable addresses, and (unlike
+    // std::deque, which allocates when constructed) nothing allocated for
+    // the requests that never ask.
+    std::forward_list<std::string> claim_texts;
+    std::string kept_cookies;                    // the Cookie fields without the token's cookie
+    std::optional<std::string> query_override;   // the query without the token's parameter
+    std::string replay_body;  // body bytes sent so far, up to kMaxReplayBytes
+    // Scratch text, always written before it is read (clear() leaves it).
+    sockaddr_storage derived_addr;  // the client a trusted proxy named, when State::derived
+    char generated_id[33];          // lb's request id, when State::request_id points here
+    char client_port[8];            // %{client_port}
+    void clear();
+  };
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
-  bool stale_retried_ = false;
-  bool capture_body_ = false;
-  bool replay_overflow_ = false;
-  std::string replay_body_;
 
-  std::string_view request_id_;  // the client's X-Request-Id, or generated_id_
-  char generated_id_[33] = {};
+  State s_;
+  Buffers b_;
+  bool used_ = false;  // begin_request() was called: the next one resets
 };
 
 }  // namespace lb

@@ -48,7 +48,7 @@ void Exchange::derive_client(const http::RequestHead& head) {
         found = true;
         chosen_field = f;
         chosen_begin = begin;
-        derived_addr_ = ss;
+        b_.derived_addr = ss;
         if (!trusted.contains(reinterpret_cast<const sockaddr*>(&ss))) {
           stop = true;
           break;
@@ -59,8 +59,8 @@ void Exchange::derive_client(const http::RequestHead& head) {
     }
   }
   if (!found) return;
-  derived_ = true;
-  derived_ip_ = format_ip(reinterpret_cast<const sockaddr*>(&derived_addr_));
+  s_.derived = true;
+  b_.derived_ip = format_ip(reinterpret_cast<const sockaddr*>(&b_.derived_addr));
   // The entries left of the chosen one go on to the server before it.
   for (size_t f = 0; f <= chosen_field; ++f) {
     if (!http::iequals(head.headers[f].name, "x-forwarded-for")) continue;
@@ -69,8 +69,8 @@ void Exchange::derive_client(const http::RequestHead& head) {
     while (!rest.empty()) {
       const size_t comma = rest.find(',');
       if (std::string_view e = trim(rest.substr(0, comma)); !e.empty()) {
-        if (!forwarded_chain_.empty()) forwarded_chain_ += ", ";
-        forwarded_chain_ += e;
+        if (!b_.forwarded_chain.empty()) b_.forwarded_chain += ", ";
+        b_.forwarded_chain += e;
       }
       rest = comma == npos ? std::string_view{} : rest.substr(comma + 1);
     }
@@ -104,7 +104,7 @@ std::string_view Exchange::rate_limit_key(const conf::KeySpec& key, const http::
 // One rate limit (SPEC 11). False: answered 429 here.
 bool Exchange::within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
   uint32_t retry_after = 0;
-  if (limiter.allow(rate_limit_key(limiter.config().key, head), start_ns_, retry_after)) return true;
+  if (limiter.allow(rate_limit_key(limiter.config().key, head), s_.start_ns, retry_after)) return true;
   listener().live->rate_limited_total.add(1);
   if (route_live) route_live->rate_limited.add(1);
   answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
@@ -125,7 +125,7 @@ bool Exchange::admit_access(const http::RequestHead& head) {
     answer_locally(403, "access denied", head.has_body);
     return false;
   }
-  if (route_ && route_->access && !route_->access->admits(client)) {
+  if (s_.route && s_.route->access && !s_.route->access->admits(client)) {
     listener().live->access_denied_total.add(1);
     answer_locally(403, "access denied", head.has_body);
     return false;
@@ -136,7 +136,7 @@ bool Exchange::admit_access(const http::RequestHead& head) {
 // The listener's rate limit (the route's follows, SPEC 11). False: answered.
 bool Exchange::admit_rate(const http::RequestHead& head) {
   if (const auto& limiter = listener().rate_limiter; limiter && !within_limit(*limiter, nullptr, head)) return false;
-  if (route_ && route_->rate_limiter && !within_limit(*route_->rate_limiter, route_->live.get(), head)) return false;
+  if (s_.route && s_.route->rate_limiter && !within_limit(*s_.route->rate_limiter, s_.route->live.get(), head)) return false;
   return true;
 }
 

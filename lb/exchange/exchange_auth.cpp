@@ -67,7 +67,7 @@ NameMatch match_name(std::string_view raw, std::string_view want) {
 }  // namespace
 
 const std::optional<conf::AuthConfig>& Exchange::effective_auth() const {
-  return route_ && route_->config->auth ? route_->config->auth : listener().config->auth;
+  return s_.route && s_.route->config->auth ? s_.route->config->auth : listener().config->auth;
 }
 
 Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
@@ -89,39 +89,39 @@ Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
   const std::string& dummy = basic.dummy_hash.empty() ? kFallbackDummy : basic.dummy_hash;
   const std::string* hash = basic.hash_of(user);
   if (hash && BasicAuthJob::cached(user, password, *hash)) {
-    strip_authorization_ = true;
+    s_.strip_authorization = true;
     return AuthStep::passed;
   }
-  auth_job_ = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
+  s_.auth_job = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
                                   hash ? *hash : dummy, this);
-  if (!auth_job_) {
+  if (!s_.auth_job) {
     refuse_auth(basic, true);
     return AuthStep::refused;
   }
-  if (!hash) auth_unknown_user_ = true;
-  phase_ = Phase::authenticating;
+  if (!hash) s_.auth_unknown_user = true;
+  s_.phase = Phase::authenticating;
   return AuthStep::pending;
 }
 
 void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials) {
   listener().live->auth_failed_total.add(1);
-  www_authenticate_ = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
-  answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", head_->has_body);
+  b_.www_authenticate = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
+  answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", s_.head->has_body);
 }
 
 void Exchange::on_basic_auth_result(bool ok) {
-  auth_job_ = nullptr;
-  if (completed_) return;  // the client left meanwhile
+  s_.auth_job = nullptr;
+  if (s_.completed) return;  // the client left meanwhile
   const std::optional<conf::AuthConfig>& auth = effective_auth();
-  phase_ = Phase::dispatching;
-  if (!ok || auth_unknown_user_) {
+  s_.phase = Phase::dispatching;
+  if (!ok || s_.auth_unknown_user) {
     refuse_auth(*auth->basic, true);  // may end the exchange: nothing after
     return;
   }
-  strip_authorization_ = true;
+  s_.strip_authorization = true;
   finish_admission();
-  if (completed_ || phase_ != Phase::dispatching || !start_requested_) return;
-  start_requested_ = false;
+  if (s_.completed || s_.phase != Phase::dispatching || !s_.start_requested) return;
+  s_.start_requested = false;
   start();
 }
 
@@ -182,7 +182,7 @@ std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& 
 }
 
 Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
-  jwt_auth_ = &jwt;  // forward_claims drop client-sent fields even without a token
+  s_.jwt_auth = &jwt;  // forward_claims drop client-sent fields even without a token
   bool ambiguous = false;
   const std::optional<std::string_view> token = find_token(jwt, head, ambiguous);
   if (!token && !ambiguous) {
@@ -202,7 +202,7 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
     refuse_jwt(true, "invalid token");
     return AuthStep::refused;
   }
-  jwt_claims_ = std::move(claims);
+  b_.jwt_claims = std::move(claims);
   if (!jwt.forward_token) strip_token(jwt, head);
   return AuthStep::passed;
 }
@@ -211,17 +211,17 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
 // token, invalid_token for any token that failed.
 void Exchange::refuse_jwt(bool had_token, std::string_view message) {
   listener().live->auth_failed_total.add(1);
-  www_authenticate_ = had_token ? "Bearer error=\"invalid_token\"" : "Bearer";
-  answer_locally(401, message, head_->has_body);
+  b_.www_authenticate = had_token ? "Bearer error=\"invalid_token\"" : "Bearer";
+  answer_locally(401, message, s_.head->has_body);
 }
 
 // Records how the token leaves the forwarded request: its header dropped,
 // the Cookie header rebuilt without it, or the target without the parameter.
 void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
   switch (jwt.from) {
-    case conf::JwtAuthConfig::From::header: strip_token_header_ = true; break;
+    case conf::JwtAuthConfig::From::header: s_.strip_token_header = true; break;
     case conf::JwtAuthConfig::From::cookie: {
-      strip_token_header_ = true;  // every Cookie field, replaced by kept_cookies_
+      s_.strip_token_header = true;  // every Cookie field, replaced by b_.kept_cookies
       std::string kept;
       for (const http::Header& h : head.headers) {
         if (!http::iequals(h.name, "cookie")) continue;
@@ -231,7 +231,7 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
           kept += whole;
         });
       }
-      kept_cookies_ = std::move(kept);
+      b_.kept_cookies = std::move(kept);
       break;
     }
     case conf::JwtAuthConfig::From::query: {
@@ -243,7 +243,7 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
         first = false;
         kept += whole;
       });
-      query_override_ = std::move(kept);
+      b_.query_override = std::move(kept);
       break;
     }
   }
@@ -252,31 +252,31 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
 // Called from prepare_request_edits, before the header rules: the token's
 // field, the forward_claims fields a client sent, and the verified claims.
 void Exchange::add_auth_edits() {
-  if (strip_authorization_) request_edits_.drop("authorization");
-  if (!jwt_auth_) return;
-  const conf::JwtAuthConfig& jwt = *jwt_auth_;
-  if (strip_token_header_) {
-    if (jwt.from == conf::JwtAuthConfig::From::header) request_edits_.drop(jwt.from_name);
+  if (s_.strip_authorization) b_.request_edits.drop("authorization");
+  if (!s_.jwt_auth) return;
+  const conf::JwtAuthConfig& jwt = *s_.jwt_auth;
+  if (s_.strip_token_header) {
+    if (jwt.from == conf::JwtAuthConfig::From::header) b_.request_edits.drop(jwt.from_name);
     else {
-      request_edits_.drop("cookie");
-      if (!kept_cookies_.empty()) request_edits_.append("Cookie", kept_cookies_);
+      b_.request_edits.drop("cookie");
+      if (!b_.kept_cookies.empty()) b_.request_edits.append("Cookie", b_.kept_cookies);
     }
   }
   for (const auto& [claim, header] : jwt.forward_claims) {
-    request_edits_.drop(header);
-    if (!jwt_claims_) continue;
+    b_.request_edits.drop(header);
+    if (!b_.jwt_claims) continue;
     // Absent claims, and values with control characters, are not forwarded.
-    if (std::optional<std::string> v = jwt_claims_->claim_as_header_value(claim)) request_edits_.append(header, *v);
+    if (std::optional<std::string> v = b_.jwt_claims->claim_as_header_value(claim)) b_.request_edits.append(header, *v);
   }
 }
 
 std::optional<std::string_view> Exchange::jwt_claim(std::string_view name) {
-  if (!jwt_claims_) return std::nullopt;
-  std::optional<std::string> v = jwt_claims_->claim_as_string(name);
+  if (!b_.jwt_claims) return std::nullopt;
+  std::optional<std::string> v = b_.jwt_claims->claim_as_string(name);
   if (!v) return std::nullopt;
   // A list node never moves: earlier views stay valid for the exchange's
   // life.
-  return claim_texts_.emplace_front(std::move(*v));
+  return b_.claim_texts.emplace_front(std::move(*v));
 }
 
 }  // namespace lb

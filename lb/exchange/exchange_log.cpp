@@ -29,22 +29,22 @@ std::optional<std::string_view> non_empty(std::string_view s) {
 // The client's X-Request-Id, or one made for this exchange (the same one is
 // forwarded to the server and logged).
 std::string_view Exchange::request_id() {
-  if (request_id_.empty()) {
+  if (s_.request_id.empty()) {
     const http::RequestHead* head = logged_head();
     const http::Header* h = head ? head->headers.find("x-request-id") : nullptr;
     if (h && !h->value.empty()) {
-      request_id_ = h->value;
+      s_.request_id = h->value;
     } else {
-      make_request_id(generated_id_);
-      request_id_ = std::string_view(generated_id_, 32);
+      make_request_id(b_.generated_id);
+      s_.request_id = std::string_view(b_.generated_id, 32);
     }
   }
-  return request_id_;
+  return s_.request_id;
 }
 
 void Exchange::write_access_log() {
-  if (logged_ || status_ == 0) return;
-  logged_ = true;
+  if (s_.logged || s_.status == 0) return;
+  s_.logged = true;
   if (!Logger::instance().access_enabled()) return;
   AccessRecord r;
   r.listener = listener().config->name;
@@ -57,22 +57,22 @@ void Exchange::write_access_log() {
     r.path = head.path;
     // Without a JWT taken from the query (exchange_auth.cpp): tokens are
     // credentials, and access logs travel further than lb.
-    r.query = non_empty(query_override_ ? std::string_view(*query_override_) : head.query);
+    r.query = non_empty(b_.query_override ? std::string_view(*b_.query_override) : head.query);
     r.host = non_empty(http::split_host_port(head.host).host);
     r.protocol = non_empty(client_.protocol_name());
     if (const http::Header* ua = head.headers.find("user-agent")) r.user_agent = ua->value;
     r.request_id = request_id();
   }
-  r.status = status_;
-  r.bytes_in = bytes_in_;
-  r.bytes_out = bytes_out_;
-  r.duration_ms = static_cast<double>(worker_.now_ns() - start_ns_) / 1e6;
-  if (pool_chosen_) r.pool = pool().config->name;
-  if (route_) r.route = route_->config->name;
-  if (!attempts_.server_name().empty()) r.server = attempts_.server_name();
-  r.attempts = attempts_.count();
-  r.upstream_ms = upstream_ms_;
-  r.aborted = aborted_;
+  r.status = s_.status;
+  r.bytes_in = s_.bytes_in;
+  r.bytes_out = s_.bytes_out;
+  r.duration_ms = static_cast<double>(worker_.now_ns() - s_.start_ns) / 1e6;
+  if (s_.pool_chosen) r.pool = pool().config->name;
+  if (s_.route) r.route = s_.route->config->name;
+  if (!s_.attempts.server_name().empty()) r.server = s_.attempts.server_name();
+  r.attempts = s_.attempts.count();
+  r.upstream_ms = s_.upstream_ms;
+  r.aborted = s_.aborted;
   append_access_record(worker_.access_log().line(), r);
   worker_.access_log().line_done();
 }

@@ -28,11 +28,11 @@ bool roll(double percent) {
 
 // The normalized path and the matching route. False when answered (400).
 bool Exchange::match_route(const http::RequestHead& head) {
-  path_ = head.path;
-  if (!path_.empty() && path_.front() == '/') {
-    switch (http::normalize_path(head.path, path_buf_)) {
+  s_.path = head.path;
+  if (!s_.path.empty() && s_.path.front() == '/') {
+    switch (http::normalize_path(head.path, b_.path_buf)) {
       case http::PathResult::unchanged: break;
-      case http::PathResult::normalized: path_ = path_buf_; break;
+      case http::PathResult::normalized: s_.path = b_.path_buf; break;
       case http::PathResult::above_root:
         answer_locally(400, "path climbs above the root", head.has_body);
         return false;
@@ -41,24 +41,24 @@ bool Exchange::match_route(const http::RequestHead& head) {
   const RouteTable& routes = listener().routes;
   char host_buf[256];
   std::string_view host = routes.matches_hosts() ? normalize_host(head.host, host_buf) : std::string_view{};
-  route_ = routes.empty() ? nullptr : routes.match(host, head.method, path_, head.headers);
+  s_.route = routes.empty() ? nullptr : routes.match(host, head.method, s_.path, head.headers);
   return true;
 }
 
 // What the route does with an admitted request. False when answered here
-// (404, redirect, respond, fault abort); otherwise pool_ and the forwarding
+// (404, redirect, respond, fault abort); otherwise s_.pool and the forwarding
 // details are set.
 bool Exchange::act(const http::RequestHead& head) {
-  if (!route_) {
+  if (!s_.route) {
     if (!listener().default_pool) {
       answer_locally(404, "no route for this request", head.has_body);
       return false;
     }
-    pool_ = *listener().default_pool;
+    s_.pool = *listener().default_pool;
   } else {
-    const conf::Route& r = *route_->config;
+    const conf::Route& r = *s_.route->config;
     if (r.fault && roll(r.fault->abort_percent)) {
-      route_->live->faults_abort.add(1);
+      s_.route->live->faults_abort.add(1);
       answer_locally(r.fault->abort_status, "fault injected", head.has_body);
       return false;
     }
@@ -69,43 +69,43 @@ bool Exchange::act(const http::RequestHead& head) {
         return false;
       case conf::Route::Action::pool: break;
     }
-    pool_ = route_->pool;
+    s_.pool = s_.route->pool;
     if (r.fault && r.fault->delay.count() > 0 && roll(r.fault->delay_percent)) {
-      route_->live->faults_delay.add(1);
-      fault_delay_ = true;
+      s_.route->live->faults_delay.add(1);
+      s_.fault_delay = true;
     }
     rewrite_path();
-    if (r.retries) retries_ = r.retries.get();
-    if (r.timeouts) timeouts_ = r.timeouts.get();
+    if (r.retries) s_.retries = r.retries.get();
+    if (r.timeouts) s_.timeouts = r.timeouts.get();
   }
-  pool_chosen_ = true;
-  if (!retries_) retries_ = &pool().config->retries;
-  if (!timeouts_) timeouts_ = &pool().config->timeouts;
-  if ((path_.data() != head.path.data() || query_override_) && target_.empty()) set_target(path_);
+  s_.pool_chosen = true;
+  if (!s_.retries) s_.retries = &pool().config->retries;
+  if (!s_.timeouts) s_.timeouts = &pool().config->timeouts;
+  if ((s_.path.data() != head.path.data() || b_.query_override) && b_.target.empty()) set_target(s_.path);
   return true;
 }
 
 void Exchange::set_target(std::string_view path) {
-  target_.assign(path);
-  // query_override_: the query without a JWT's parameter (exchange_auth.cpp).
-  const std::string_view query = query_override_ ? std::string_view(*query_override_) : head_->query;
-  if (!query.empty() || (!query_override_ && head_->origin_target.ends_with('?'))) {
-    target_ += '?';
-    target_ += query;
+  b_.target.assign(path);
+  // b_.query_override: the query without a JWT's parameter (exchange_auth.cpp).
+  const std::string_view query = b_.query_override ? std::string_view(*b_.query_override) : s_.head->query;
+  if (!query.empty() || (!b_.query_override && s_.head->origin_target.ends_with('?'))) {
+    b_.target += '?';
+    b_.target += query;
   }
 }
 
 void Exchange::rewrite_path() {
-  const conf::Route& r = *route_->config;
+  const conf::Route& r = *s_.route->config;
   if (!r.rewrite) return;
   std::string rewritten;
   if (r.rewrite->prefix) {
     rewritten = *r.rewrite->prefix;
-    rewritten.append(path_.substr(r.path_prefix->size()));
+    rewritten.append(s_.path.substr(r.path_prefix->size()));
   } else {
-    rewritten.assign(path_);
+    rewritten.assign(s_.path);
     // No match: the path goes as it is (a rewrite is not a filter).
-    RE2::Replace(&rewritten, *route_->rewrite_regex, r.rewrite->replace);
+    RE2::Replace(&rewritten, *s_.route->rewrite_regex, r.rewrite->replace);
   }
   // A result that is not an absolute path would not make a request line.
   if (rewritten.empty() || rewritten.front() != '/') rewritten.insert(rewritten.begin(), '/');
@@ -116,65 +116,65 @@ HeaderVars Exchange::header_vars() {
   HeaderVars v;
   v.client_ip = client_ip();
   int port = port_of(client_sockaddr());
-  int n = std::snprintf(client_port_, sizeof client_port_, "%d", port < 0 ? 0 : port);
-  v.client_port = std::string_view(client_port_, n > 0 ? static_cast<size_t>(n) : 0);
+  int n = std::snprintf(b_.client_port, sizeof b_.client_port, "%d", port < 0 ? 0 : port);
+  v.client_port = std::string_view(b_.client_port, n > 0 ? static_cast<size_t>(n) : 0);
   v.request_id = request_id();
   v.scheme = client_.is_tls() ? "https" : "http";
-  if (head_) v.host = http::split_host_port(head_->host).host;
-  v.path = path_;
+  if (s_.head) v.host = http::split_host_port(s_.head->host).host;
+  v.path = s_.path;
   v.listener = listener().config->name;
-  if (route_) v.route = route_->config->name;
-  v.server = attempts_.server_name();
+  if (s_.route) v.route = s_.route->config->name;
+  v.server = s_.attempts.server_name();
   v.tls_version = client_.tls_version();
   v.tls_sni = client_.tls_sni();
-  if (jwt_claims_) v.jwt = &*jwt_claims_;
+  if (b_.jwt_claims) v.jwt = &*b_.jwt_claims;
   return v;
 }
 
 void Exchange::prepare_request_edits() {
   const conf::HeaderRules& lr = listener().config->request_headers;
-  const conf::HeaderRules* rr = route_ ? &route_->config->request_headers : nullptr;
+  const conf::HeaderRules* rr = s_.route ? &s_.route->config->request_headers : nullptr;
   // Runs once per exchange, on fresh (empty) edits.
   add_auth_edits();
   if (lr.empty() && (!rr || rr->empty())) {
-    if (!request_edits_.empty()) request_edits_.finish();
+    if (!b_.request_edits.empty()) b_.request_edits.finish();
     return;
   }
   HeaderVars vars = header_vars();
-  request_edits_.apply(lr, vars);
-  if (rr) request_edits_.apply(*rr, vars);
-  request_edits_.finish();
+  b_.request_edits.apply(lr, vars);
+  if (rr) b_.request_edits.apply(*rr, vars);
+  b_.request_edits.finish();
 }
 
 // The response rules of the listener and the route, plus lb's sticky cookie.
 bool Exchange::prepare_response_edits() {
   const conf::HeaderRules& lr = listener().config->response_headers;
-  const conf::HeaderRules* rr = route_ ? &route_->config->response_headers : nullptr;
+  const conf::HeaderRules* rr = s_.route ? &s_.route->config->response_headers : nullptr;
   const bool rules = !lr.empty() || (rr && !rr->empty());
-  if (!rules && sticky_cookie_.empty()) return false;
-  response_edits_.reset();  // a local answer after a server's head was refused (retry exhausted)
+  if (!rules && b_.sticky_cookie.empty()) return false;
+  b_.response_edits.reset();  // a local answer after a server's head was refused (retry exhausted)
   if (rules) {
     HeaderVars vars = header_vars();
-    response_edits_.apply(lr, vars);
-    if (rr) response_edits_.apply(*rr, vars);
+    b_.response_edits.apply(lr, vars);
+    if (rr) b_.response_edits.apply(*rr, vars);
   }
-  if (!sticky_cookie_.empty()) response_edits_.append("Set-Cookie", sticky_cookie_);
-  response_edits_.finish();
+  if (!b_.sticky_cookie.empty()) b_.response_edits.append("Set-Cookie", b_.sticky_cookie);
+  b_.response_edits.finish();
   return true;
 }
 
 const http::ResponseHead& Exchange::edit_response_head(const http::ResponseHead& head) {
   if (!prepare_response_edits()) return head;
-  edited_head_ = head;
-  edited_head_.headers.fields.clear();
+  b_.edited_head = head;
+  b_.edited_head.headers.fields.clear();
   for (const http::Header& h : head.headers)
-    if (!response_edits_.drops(h.name)) edited_head_.headers.fields.push_back(h);
-  for (const http::Header& h : response_edits_.added()) edited_head_.headers.fields.push_back(h);
-  return edited_head_;
+    if (!b_.response_edits.drops(h.name)) b_.edited_head.headers.fields.push_back(h);
+  for (const http::Header& h : b_.response_edits.added()) b_.edited_head.headers.fields.push_back(h);
+  return b_.edited_head;
 }
 
 void Exchange::answer_redirect(const conf::Redirect& rd) {
-  const http::RequestHead& head = *head_;
+  const http::RequestHead& head = *s_.head;
   const std::string_view scheme = client_.is_tls() ? "https" : "http";
   const std::string_view new_scheme = rd.scheme ? std::string_view(*rd.scheme) : scheme;
   const http::HostPort old = http::split_host_port(head.host);
@@ -188,7 +188,7 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
   std::string_view default_port = scheme == "https" ? "443" : "80";
   const bool same_port = port == old_port || (port.empty() && old_port == default_port);
 
-  std::string& loc = location_;
+  std::string& loc = b_.location;
   loc.clear();
   // Absolute only when the scheme, host or port changes; else the path alone.
   const bool changed = new_scheme != scheme || !http::iequals(host, old_host) || !same_port;
@@ -201,9 +201,9 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
     loc += *rd.path;
   } else if (rd.prefix) {
     loc += *rd.prefix;
-    loc.append(path_.substr(route_->config->path_prefix->size()));
+    loc.append(s_.path.substr(s_.route->config->path_prefix->size()));
   } else {
-    loc.append(path_);
+    loc.append(s_.path);
   }
   if (rd.keep_query && !head.query.empty()) loc.append("?").append(head.query);
   answer_locally(rd.status, {}, head.has_body);
@@ -214,40 +214,40 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
 // the exchange ends once the (body-less) request has been read.
 void Exchange::answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s,
                               const conf::Respond* respond) {
-  status_ = status;
-  response_started_ = true;
-  response_done_ = true;
-  phase_ = Phase::exchanging;
+  s_.status = status;
+  s_.response_started = true;
+  s_.response_done = true;
+  s_.phase = Phase::exchanging;
   listener().live->count_status(status);
-  if (close_after) request_done_ = true;  // nothing more is read from this client
+  if (close_after) s_.request_done = true;  // nothing more is read from this client
 
   LocalResponse r;
   r.status = status;
   r.close_after = close_after;
   r.retry_after_s = status == 503 && retry_after_s == 0 ? 1 : retry_after_s;
-  r.head_only = head_ && head_->method_id == HTTP_HEAD;
+  r.head_only = s_.head && s_.head->method_id == HTTP_HEAD;
   std::string body;
   if (respond) {
     r.body = respond->body;
     r.content_type = respond->content_type;
-  } else if (const conf::ErrorPage* page = listener().config->error_page(status); page && location_.empty()) {
+  } else if (const conf::ErrorPage* page = listener().config->error_page(status); page && b_.location.empty()) {
     r.body = page->body;
     r.content_type = page->content_type;
-  } else if (location_.empty()) {
+  } else if (b_.location.empty()) {
     body = "{\"error\":";
     append_json_string(body, message);
     body += "}\n";
     r.body = body;
     r.content_type = "application/json";
   }
-  sticky_cookie_.clear();  // no server answered: nothing to stick to
+  b_.sticky_cookie.clear();  // no server answered: nothing to stick to
   prepare_response_edits();
   std::vector<http::Header> fields;
-  const bool edits = !response_edits_.empty();
-  if (!location_.empty() || !www_authenticate_.empty() || edits) {
-    if (!location_.empty()) fields.push_back({"Location", location_});
-    if (!www_authenticate_.empty()) fields.push_back({"WWW-Authenticate", www_authenticate_});
-    for (const http::Header& h : response_edits_.added()) fields.push_back(h);
+  const bool edits = !b_.response_edits.empty();
+  if (!b_.location.empty() || !b_.www_authenticate.empty() || edits) {
+    if (!b_.location.empty()) fields.push_back({"Location", b_.location});
+    if (!b_.www_authenticate.empty()) fields.push_back({"WWW-Authenticate", b_.www_authenticate});
+    for (const http::Header& h : b_.response_edits.added()) fields.push_back(h);
     r.headers = fields;
   }
   client_.send_local_response(r);
@@ -258,18 +258,18 @@ void Exchange::answer_locally(int status, std::string_view message, bool close_a
 // (ServerAttempts decides whether it may serve).
 void Exchange::choose_sticky(const http::RequestHead& head) {
   if (auto value = cookie_value(head.headers, pool().config->sticky->cookie))
-    sticky_server_ = sticky_lookup(pool(), *value);
+    s_.sticky_server = sticky_lookup(pool(), *value);
 }
 
 // The cookie is (re)set whenever the server that answers is not the one the
 // request's cookie named: a first visit, or its server could not serve.
 void Exchange::note_sticky_choice(const ServerRuntime& server) {
   const uint32_t index = static_cast<uint32_t>(&server - pool().servers.data());
-  if (sticky_server_ && *sticky_server_ == index) {
-    sticky_cookie_.clear();
+  if (s_.sticky_server && *s_.sticky_server == index) {
+    b_.sticky_cookie.clear();
     return;
   }
-  sticky_cookie_ = sticky_set_cookie(*pool().config->sticky, server.sticky_id);
+  b_.sticky_cookie = sticky_set_cookie(*pool().config->sticky, server.sticky_id);
 }
 
 }  // namespace lb

@@ -13,7 +13,7 @@
 namespace lb {
 
 const ServerRuntime* Exchange::try_server(uint64_t now_ns) {
-  return attempts_.try_begin(rt_, pool_, hash_, now_ns, !head_->upgrade, sticky_server_);
+  return s_.attempts.try_begin(rt_, s_.pool, s_.hash, now_ns, !s_.head->upgrade, s_.sticky_server);
 }
 
 // 503 + Retry-After with lb's JSON body (or the listener's error page),
@@ -25,8 +25,8 @@ const ServerRuntime* Exchange::try_server(uint64_t now_ns) {
 // exchange may be gone when this returns.
 void Exchange::refuse_no_server(std::string_view message, bool later) {
   pool().live->no_server_total.add(1);
-  const bool close_after = !request_done_ && head_->has_body;
-  const bool ends_here = request_done_ || close_after;  // answer_locally completes the exchange
+  const bool close_after = !s_.request_done && s_.head->has_body;
+  const bool ends_here = s_.request_done || close_after;  // answer_locally completes the exchange
   answer_locally(503, message, close_after);
   if (later && !ends_here) client_.want_request_body();
 }
@@ -42,12 +42,12 @@ void Exchange::dispatch_with_queue() {
     return;
   }
   // Down, draining, ejected servers: no wait would help, the usual 503.
-  if (!attempts_.has_candidate_if_uncapped(rt_, pool_, now)) {
+  if (!s_.attempts.has_candidate_if_uncapped(rt_, s_.pool, now)) {
     refuse_no_server("no server available", false);
     return;
   }
   if (worker_.queues().enter(pool(), *this, now)) {
-    phase_ = Phase::queued;
+    s_.phase = Phase::queued;
     client_.watch_client();
     return;
   }
@@ -64,11 +64,11 @@ void Exchange::dispatch_with_queue() {
 // returns true, or keeps its place and returns false.
 bool Exchange::on_queue_turn() {
   const uint64_t now = worker_.now_ns();
-  attempts_.forget_refusals();
+  s_.attempts.forget_refusals();
   const ServerRuntime* server = try_server(now);
-  if (!server && attempts_.has_candidate_if_uncapped(rt_, pool_, now)) return false;
+  if (!server && s_.attempts.has_candidate_if_uncapped(rt_, s_.pool, now)) return false;
   leave_queue_served();
-  phase_ = Phase::dispatching;
+  s_.phase = Phase::dispatching;
   // Either call may end the exchange: nothing is touched after it.
   if (server) go_to_server(*server, false);
   else refuse_no_server("no server available", true);
@@ -77,7 +77,7 @@ bool Exchange::on_queue_turn() {
 
 // Removed from the queue (counted) before this call.
 void Exchange::on_queue_timeout() {
-  phase_ = Phase::dispatching;
+  s_.phase = Phase::dispatching;
   refuse_no_server("no server available: timed out in the pool's queue", true);
 }
 

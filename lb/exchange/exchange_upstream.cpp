@@ -28,9 +28,9 @@ uint64_t exchange_random() {
 }
 
 void Exchange::dispatch() {
-  if (completed_) return;
+  if (s_.completed) return;
   // A retry spends from the pool's budget only when it is actually sent.
-  const bool retrying = attempts_.count() > 0;
+  const bool retrying = s_.attempts.count() > 0;
   if (!retrying && pool().config->queue.max != 0) {  // the queue's one branch (exchange_queue.cpp)
     dispatch_with_queue();
     return;
@@ -39,13 +39,13 @@ void Exchange::dispatch() {
   // An upgrade never serves as a half-open circuit's trial: its outcome is
   // only known when the tunnel ends, and the probe must not wait that long.
   const ServerRuntime* server = nullptr;
-  if (have_token) server = attempts_.begin(rt_, pool_, hash_, worker_.now_ns(), !head_->upgrade, sticky_server_);
+  if (have_token) server = s_.attempts.begin(rt_, s_.pool, s_.hash, worker_.now_ns(), !s_.head->upgrade, s_.sticky_server);
   if (!server) {
     // On a retry with every server tried, report the last failure instead.
     if (retrying && have_token) pool().live->retry_tokens.refund();
-    int status = retrying ? last_failure_status_ : 503;
+    int status = retrying ? s_.last_failure_status : 503;
     answer_locally(status, retrying ? failure_message(status) : "no server available",
-                   !request_done_ && head_->has_body);
+                   !s_.request_done && s_.head->has_body);
     return;
   }
   go_to_server(*server, retrying);
@@ -53,7 +53,7 @@ void Exchange::dispatch() {
 
 // The try begun on `server`: a pooled connection to it, or a new one.
 void Exchange::go_to_server(const ServerRuntime& server, bool retrying) {
-  if (!retrying) pool().live->retry_tokens.on_request(retries_->budget_percent);
+  if (!retrying) pool().live->retry_tokens.on_request(s_.retries->budget_percent);
   if (pool().config->sticky) note_sticky_choice(server);
   if (BackendConn* idle = worker_.conn_pool().take(server.live.get())) {
     use_connection(idle);
@@ -66,59 +66,59 @@ void Exchange::go_to_server(const ServerRuntime& server, bool retrying) {
 // on_backend_connected.
 void Exchange::connect_server(const ServerRuntime& server) {
   int rc = 0;
-  conn_ = BackendConn::connect(worker_, server.live, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
+  s_.conn = BackendConn::connect(worker_, server.live, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
                                this, rc, pool().tls, server.config->address.host, server.config->address.text);
-  if (!conn_) {
+  if (!s_.conn) {
     backend_failed(uv_strerror(rc), conf::RetryOn::connect_failure);
     return;
   }
-  client_.arm_exchange_timer(static_cast<uint64_t>(timeouts_->connect.count()));
+  client_.arm_exchange_timer(static_cast<uint64_t>(s_.timeouts->connect.count()));
 }
 
 void Exchange::on_backend_connected(int status) {
   client_.disarm_exchange_timer();
   if (status != 0) {
-    conn_ = nullptr;  // it closed itself
+    s_.conn = nullptr;  // it closed itself
     backend_failed(uv_strerror(status), conf::RetryOn::connect_failure);
     return;
   }
-  use_connection(conn_);
+  use_connection(s_.conn);
 }
 
 void Exchange::use_connection(BackendConn* conn) {
-  conn_ = conn;
-  conn_->attach(this);
-  conn_->expect_response(head_->method_id);
-  phase_ = Phase::exchanging;
+  s_.conn = conn;
+  s_.conn->attach(this);
+  s_.conn->expect_response(s_.head->method_id);
+  s_.phase = Phase::exchanging;
   if (!send_request_head()) return;
-  if (!replay_body_.empty()) {
+  if (!b_.replay_body.empty()) {
     // Replaying on a fresh connection after a stale one: the body sent so far.
-    uv_buf_t b = uv_buf_init(replay_body_.data(), static_cast<unsigned>(replay_body_.size()));
+    uv_buf_t b = uv_buf_init(b_.replay_body.data(), static_cast<unsigned>(b_.replay_body.size()));
     if (!write_backend(&b, 1)) return;
-    replay_body_.clear();
+    b_.replay_body.clear();
   }
   // Only a reused connection can turn out stale; keep what it is sent.
-  capture_body_ = conn->reused() && !stale_retried_;
-  client_.arm_exchange_timer(static_cast<uint64_t>(timeouts_->response.count()));
-  if (!request_done_) client_.want_request_body();  // buffered body bytes go now
+  s_.capture_body = conn->reused() && !s_.stale_retried;
+  client_.arm_exchange_timer(static_cast<uint64_t>(s_.timeouts->response.count()));
+  if (!s_.request_done) client_.want_request_body();  // buffered body bytes go now
 }
 
 bool Exchange::send_request_head() {
-  const http::RequestHead& head = *head_;
+  const http::RequestHead& head = *s_.head;
   http::RequestHeadOptions opt;
   opt.framing = http::request_framing(head);
-  opt.target = target_;
-  opt.drop = request_edits_.dropped();
+  opt.target = b_.target;
+  opt.drop = b_.request_edits.dropped();
   // lb always speaks HTTP/1.1 to servers, where keep-alive is the default:
   // no Connection header unless upgrading.
   opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::Omit;
-  opt.fallback_host = attempts_.server_name();
+  opt.fallback_host = s_.attempts.server_name();
   http::ForwardedHeaders fwd;
   if (listener().config->forwarded_headers) {
     fwd.client_ip = client_ip();
-    if (derived_) {
+    if (s_.derived) {
       fwd.replace_chain = true;  // the chain up to the derived client, not the proxies after it
-      fwd.chain = forwarded_chain_;
+      fwd.chain = b_.forwarded_chain;
     }
     fwd.proto = client_.is_tls() ? "https" : "http";
     fwd.host = head.host;
@@ -127,98 +127,98 @@ bool Exchange::send_request_head() {
   }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
-  opt.extra = request_edits_.added();
+  opt.extra = b_.request_edits.added();
   if (!subject.empty()) {
-    request_edits_.add_field({"X-Client-Cert-Subject", subject});
-    opt.extra = request_edits_.added();
+    b_.request_edits.add_field({"X-Client-Cert-Subject", subject});
+    opt.extra = b_.request_edits.added();
   }
   head_buf.clear();
   http::serialize_request_head(head, opt, head_buf);
-  request_sent_ = true;
-  sent_ns_ = worker_.now_ns();
+  s_.request_sent = true;
+  s_.sent_ns = worker_.now_ns();
   uv_buf_t b = uv_buf_init(head_buf.data(), static_cast<unsigned>(head_buf.size()));
   return write_backend(&b, 1);
 }
 
 bool Exchange::write_backend(const uv_buf_t* bufs, size_t n) {
-  if (!conn_ || completed_) return true;  // nothing to write to: not a failure of this write
+  if (!s_.conn || s_.completed) return true;  // nothing to write to: not a failure of this write
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
-  conn_->server()->bytes_out.add(total);
-  if (capture_body_) {
+  s_.conn->server()->bytes_out.add(total);
+  if (s_.capture_body) {
     // Body bytes on a reused connection, kept for a stale-connection replay.
-    if (replay_body_.size() + total > kMaxReplayBytes) {
-      capture_body_ = false;
-      replay_overflow_ = true;
-      std::string().swap(replay_body_);
+    if (b_.replay_body.size() + total > kMaxReplayBytes) {
+      s_.capture_body = false;
+      s_.replay_overflow = true;
+      std::string().swap(b_.replay_body);
     } else {
-      for (size_t i = 0; i < n; ++i) replay_body_.append(bufs[i].base, bufs[i].len);
+      for (size_t i = 0; i < n; ++i) b_.replay_body.append(bufs[i].base, bufs[i].len);
     }
   }
-  int rc = conn_->write(bufs, n);
+  int rc = s_.conn->write(bufs, n);
   if (rc < 0) {
-    conn_->close();
+    s_.conn->close();
     on_backend_error("write to server failed", true);
     return false;
   }
-  if (write_queued(conn_->stream())) client_.pause_request_body();
+  if (write_queued(s_.conn->stream())) client_.pause_request_body();
   return true;
 }
 
 void Exchange::hold_server_if_blocked() {
-  if (conn_ && !completed_ && client_.output_blocked()) conn_->pause_reading();
+  if (s_.conn && !s_.completed && client_.output_blocked()) s_.conn->pause_reading();
 }
 
 void Exchange::on_write_done(uv_stream_t* stream, int status) {
   // A server write finished: resume reading the client if it was held back.
-  if (status == 0 && conn_ && !completed_ && stream == conn_->stream() && !write_queued(stream) &&
-      (phase_ == Phase::tunnel || (phase_ == Phase::exchanging && !request_done_)))
+  if (status == 0 && s_.conn && !s_.completed && stream == s_.conn->stream() && !write_queued(stream) &&
+      (s_.phase == Phase::tunnel || (s_.phase == Phase::exchanging && !s_.request_done)))
     client_.resume_request_body();
 }
 
 // A try failed before any response byte reached the client: retry on another
 // server when the rules allow (SPEC section 3 "retries"), else answer 502/504.
 void Exchange::backend_failed(const char* reason, conf::RetryOn condition) {
-  if (completed_) return;
+  if (s_.completed) return;
   client_.disarm_exchange_timer();
   log_debug("backend failed", {{"listener", listener().config->name}, {"pool", pool().config->name},
-                               {"server", std::string(attempts_.server_name())}, {"reason", reason}});
-  attempts_.fail(reason, worker_.now_ns());
+                               {"server", std::string(s_.attempts.server_name())}, {"reason", reason}});
+  s_.attempts.fail(reason, worker_.now_ns());
   drop_backend();
-  if (response_started_) {
-    aborted_ = true;
-    completed_ = true;
+  if (s_.response_started) {
+    s_.aborted = true;
+    s_.completed = true;
     write_access_log();       // the request is over for the client too
     client_.abort_response();  // the client has part of a response: only ending it tells the client
     return;
   }
-  last_failure_status_ = failure_status(condition);
+  s_.last_failure_status = failure_status(condition);
   if (schedule_retry(condition)) return;
-  answer_locally(last_failure_status_, failure_message(last_failure_status_), !request_done_);
+  answer_locally(s_.last_failure_status, failure_message(s_.last_failure_status), !s_.request_done);
 }
 
 // Only what can be replayed is retried: nothing of the body has been sent,
 // and a request that may have reached the server is idempotent or bodiless.
 bool Exchange::replayable(conf::RetryOn condition) const {
-  return request_body_sent_ == 0 && !client_.stopping() && retries_->retries_on(condition) &&
-         attempts_.count() < 1 + retries_->attempts &&
-         (condition == conf::RetryOn::connect_failure || health::is_idempotent(head_->method) || !head_->has_body);
+  return s_.request_body_sent == 0 && !client_.stopping() && s_.retries->retries_on(condition) &&
+         s_.attempts.count() < 1 + s_.retries->attempts &&
+         (condition == conf::RetryOn::connect_failure || health::is_idempotent(s_.head->method) || !s_.head->has_body);
 }
 
 // Each retry spends from the pool's retry budget (when it is sent, in
 // dispatch) and waits a jittered backoff.
 bool Exchange::schedule_retry(conf::RetryOn condition) {
   if (!replayable(condition) || !another_try_possible()) return false;
-  request_sent_ = false;
-  auto delay = health::backoff(attempts_.count() - 1, retries_->backoff_base, retries_->backoff_max, exchange_random());
-  phase_ = Phase::backoff;
+  s_.request_sent = false;
+  auto delay = health::backoff(s_.attempts.count() - 1, s_.retries->backoff_base, s_.retries->backoff_max, exchange_random());
+  s_.phase = Phase::backoff;
   client_.arm_exchange_timer(static_cast<uint64_t>(delay.count()));
   return true;
 }
 
 // Whether a retry would find budget and a server not yet tried.
 bool Exchange::another_try_possible() {
-  return pool().live->retry_tokens.available() && attempts_.has_candidate(rt_, worker_.now_ns());
+  return pool().live->retry_tokens.available() && s_.attempts.has_candidate(rt_, worker_.now_ns());
 }
 
 const char* Exchange::failure_message(int status) {
@@ -243,10 +243,10 @@ void Exchange::on_backend_error(const char* reason, bool) {
   // A reused connection that fails before any response byte was most likely
   // closed by the server while idle: not the server's failure, not a retry.
   // (EOF and RST before a complete response are both "reset" for retries.)
-  const bool stale = conn_ && conn_->reused() && !conn_->response_bytes_seen();
-  conn_ = nullptr;  // already closing itself
-  if (phase_ == Phase::tunnel) {
-    completed_ = true;
+  const bool stale = s_.conn && s_.conn->reused() && !s_.conn->response_bytes_seen();
+  s_.conn = nullptr;  // already closing itself
+  if (s_.phase == Phase::tunnel) {
+    s_.completed = true;
     client_.abort_response();
     return;
   }
@@ -258,17 +258,17 @@ void Exchange::on_backend_error(const char* reason, bool) {
 // HAProxy and nginx do: no retry budget, no retry counted, no breaker report.
 // Possible while the body sent so far was kept (see kMaxReplayBytes).
 bool Exchange::retry_stale_connection() {
-  if (stale_retried_ || client_.stopping() || !attempts_.server() || response_started_ || completed_) return false;
-  if (request_body_sent_ > 0 && replay_overflow_) return false;
-  stale_retried_ = true;
-  capture_body_ = false;
+  if (s_.stale_retried || client_.stopping() || !s_.attempts.server() || s_.response_started || s_.completed) return false;
+  if (s_.request_body_sent > 0 && s_.replay_overflow) return false;
+  s_.stale_retried = true;
+  s_.capture_body = false;
   client_.disarm_exchange_timer();
   log_debug("stale server connection: request replayed on a new one",
             {{"listener", listener().config->name}, {"pool", pool().config->name},
-             {"server", std::string(attempts_.server_name())}});
-  request_sent_ = false;
-  phase_ = Phase::dispatching;
-  connect_server(*attempts_.server());
+             {"server", std::string(s_.attempts.server_name())}});
+  s_.request_sent = false;
+  s_.phase = Phase::dispatching;
+  connect_server(*s_.attempts.server());
   return true;
 }
 
@@ -276,7 +276,7 @@ bool Exchange::retry_stale_connection() {
 // the right Sec-WebSocket-Accept; otherwise the bytes that follow are not
 // what the client agreed to, and lb answers 502 (as HAProxy does).
 bool Exchange::reject_upgrade(const http::ResponseHead& head) {
-  const http::RequestHead& req = *head_;
+  const http::RequestHead& req = *s_.head;
   const char* problem = nullptr;
   if (!req.upgrade) {
     problem = "101 from server without an upgrade request";
@@ -287,17 +287,17 @@ bool Exchange::reject_upgrade(const http::ResponseHead& head) {
   }
   if (!problem) return false;
   log_debug("upgrade refused", {{"listener", listener().config->name}, {"pool", pool().config->name},
-                                {"server", std::string(attempts_.server_name())}, {"reason", problem}});
-  attempts_.fail(problem, worker_.now_ns());
+                                {"server", std::string(s_.attempts.server_name())}, {"reason", problem}});
+  s_.attempts.fail(problem, worker_.now_ns());
   drop_backend();
   answer_locally(502, "server failed", true);
   return true;
 }
 
 void Exchange::drop_backend() {
-  if (!conn_) return;
-  conn_->close();
-  conn_ = nullptr;
+  if (!s_.conn) return;
+  s_.conn->close();
+  s_.conn = nullptr;
 }
 
 // -------------------------------------------------------------- response side
@@ -309,41 +309,41 @@ void Exchange::on_backend_interim(const http::ResponseHead& head) {
 
 void Exchange::on_backend_head(const http::ResponseHead& head) {
   client_.disarm_exchange_timer();
-  capture_body_ = false;  // a response byte arrived: no stale replay from here on
-  replay_body_.clear();
+  s_.capture_body = false;  // a response byte arrived: no stale replay from here on
+  b_.replay_body.clear();
   if (head.upgrade && reject_upgrade(head)) return;
   uint64_t now = worker_.now_ns();
-  upstream_ms_ = static_cast<double>(now - sent_ns_) / 1e6;
-  const ServerRuntime* server = attempts_.server();
-  if (server) server->live->set_latency(algo::update_latency(server->live->latency(), upstream_ms_, now));
+  s_.upstream_ms = static_cast<double>(now - s_.sent_ns) / 1e6;
+  const ServerRuntime* server = s_.attempts.server();
+  if (server) server->live->set_latency(algo::update_latency(server->live->latency(), s_.upstream_ms, now));
   if (server && !head.upgrade) {
     bool server_error = head.status >= 500;
-    if (auto retry_on = health::retry_on_for_status(head.status); retry_on && retries_->retries_on(*retry_on)) {
+    if (auto retry_on = health::retry_on_for_status(head.status); retry_on && s_.retries->retries_on(*retry_on)) {
       // A retryable status: try another server instead of passing it on,
       // while the rules and the budget allow.
       if (replayable(*retry_on) && another_try_possible()) {
-        status_ = head.status;
+        s_.status = head.status;
         char reason[16];
-        snprintf(reason, sizeof reason, "status %d", status_);
+        snprintf(reason, sizeof reason, "status %d", s_.status);
         backend_failed(reason, *retry_on);
         return;
       }
     }
-    report_outcome(pool(), *server, !server_error, attempts_.trial(), now, server_error ? "5xx from server" : nullptr);
+    report_outcome(pool(), *server, !server_error, s_.attempts.trial(), now, server_error ? "5xx from server" : nullptr);
     if (server_error) server->live->failures_total.add(1);
   }
-  status_ = head.status;
-  response_started_ = true;
+  s_.status = head.status;
+  s_.response_started = true;
   listener().live->count_status(head.status);
   client_.send_response_head(edit_response_head(head));
-  if (completed_) return;
+  if (s_.completed) return;
   hold_server_if_blocked();
   if (!head.upgrade) return;
   // The server accepted the upgrade: a tunnel from here on.
-  phase_ = Phase::tunnel;
-  response_done_ = true;  // the tunnel's end is not an abort
-  attempts_.release();
-  conn_->become_tunnel(nullptr, 0);
+  s_.phase = Phase::tunnel;
+  s_.response_done = true;  // the tunnel's end is not an abort
+  s_.attempts.release();
+  s_.conn->become_tunnel(nullptr, 0);
   client_.arm_exchange_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
   client_.start_tunnel();
 }
@@ -354,15 +354,15 @@ void Exchange::on_backend_body(std::string_view data) {
 }
 
 void Exchange::on_backend_complete() {
-  if (completed_) return;
-  client_.send_response_end(conn_ ? conn_->trailers() : nullptr);
-  if (completed_) return;  // the client went away as the end was written
-  response_done_ = true;
-  attempts_.release();
-  if (conn_) {
-    BackendConn* c = conn_;
-    conn_ = nullptr;
-    if (c->reusable() && request_done_) {
+  if (s_.completed) return;
+  client_.send_response_end(s_.conn ? s_.conn->trailers() : nullptr);
+  if (s_.completed) return;  // the client went away as the end was written
+  s_.response_done = true;
+  s_.attempts.release();
+  if (s_.conn) {
+    BackendConn* c = s_.conn;
+    s_.conn = nullptr;
+    if (c->reusable() && s_.request_done) {
       const auto& ka = pool().config->keepalive;
       worker_.conn_pool().give(c, ka.max_idle, static_cast<uint64_t>(ka.idle_timeout.count()));
     } else {
@@ -371,12 +371,12 @@ void Exchange::on_backend_complete() {
   }
   // The server may answer before the request body ended: the rest of the
   // body has nowhere to go, so the codec ends the request side here.
-  if (!request_done_) request_cut_short_ = request_done_ = true;
+  if (!s_.request_done) s_.request_cut_short = s_.request_done = true;
   complete();
 }
 
 void Exchange::on_backend_read_done() {
-  if (!completed_) client_.flush_response();
+  if (!s_.completed) client_.flush_response();
 }
 
 void Exchange::on_backend_tunnel_data(const char* data, size_t len) {
@@ -386,7 +386,7 @@ void Exchange::on_backend_tunnel_data(const char* data, size_t len) {
 }
 
 void Exchange::on_backend_tunnel_eof() {
-  if (!completed_) client_.end_tunnel();
+  if (!s_.completed) client_.end_tunnel();
 }
 
 }  // namespace lb

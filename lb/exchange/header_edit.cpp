@@ -32,13 +32,6 @@ void expand_header_template(const conf::HeaderTemplate& t, const HeaderVars& v, 
   }
 }
 
-void HeaderEdits::reset() {
-  drop_.clear();
-  pending_.clear();
-  values_.clear();
-  fields_.clear();
-}
-
 void HeaderEdits::drop_pending(std::string_view lower_name) {
   std::erase_if(pending_, [&](const Pending& p) { return http::iequals(p.name, lower_name); });
   if (std::find(drop_.begin(), drop_.end(), lower_name) == drop_.end()) drop_.push_back(lower_name);

@@ -37,7 +37,12 @@ void expand_header_template(const conf::HeaderTemplate& t, const HeaderVars& var
 
 class HeaderEdits {
  public:
-  void reset();
+  void reset() {
+    drop_.clear();
+    pending_.clear();
+    values_.clear();
+    fields_.clear();
+  }
   // One rule set: remove, then set (replaces every earlier field of that
   // name), then add.
   void apply(const conf::HeaderRules& rules, const HeaderVars& vars);

@@ -56,7 +56,7 @@ HttpConnection::HttpConnection(Worker& worker, std::shared_ptr<WorkerRuntime> rt
 }
 
 HttpConnection::~HttpConnection() {
-  exchange_.reset();
+  end_exchange();
   http2_.reset();
   worker_.request_parsers().release(std::move(parser_));
   listener().live->connections_active.fetch_sub(1, std::memory_order_relaxed);
@@ -95,7 +95,8 @@ void HttpConnection::begin() {
 // before the head completes has a duration) and the head deadline runs.
 void HttpConnection::begin_exchange() {
   phase_ = Phase::head;
-  exchange_.emplace(worker_, *rt_, listener_, *this, worker_.now_ns());
+  exchange_.begin_request(worker_.now_ns());
+  in_exchange_ = true;
 }
 
 // Clients send their request right after connecting, so when the accept is
@@ -130,8 +131,8 @@ void HttpConnection::read_first_request() {
     close_session();  // closed or failed before sending anything useful
     return;
   }
-  const bool request_pending = phase_ == Phase::exchange && exchange_ && exchange_->phase() != Exchange::Phase::receiving;
-  if (n < 0 || !request_pending || !exchange_->request_done()) start_client_reading();
+  const bool request_pending = phase_ == Phase::exchange && in_exchange_ && exchange_.phase() != Exchange::Phase::receiving;
+  if (n < 0 || !request_pending || !exchange_.request_done()) start_client_reading();
 }
 
 const PeerAddress& HttpConnection::client_address() {
@@ -202,13 +203,13 @@ void HttpConnection::on_client_eof(ssize_t nread) {
   stop_client_reading();
   if (closing()) return;
   if (tunnel() && nread == UV_EOF) {
-    exchange_->on_tunnel_client_eof();  // the server's EOF ends the tunnel
+    exchange_.on_tunnel_client_eof();  // the server's EOF ends the tunnel
     return;
   }
   // A request that has a server lets its response finish after the client's
   // FIN (a half-close); one still waiting in its pool's queue has nothing
   // started and ends here, like nginx's default and HAProxy's abortonclose.
-  if (phase_ == Phase::exchange && exchange_->request_done() && nread == UV_EOF && !exchange_->queued()) return;
+  if (phase_ == Phase::exchange && exchange_.request_done() && nread == UV_EOF && !exchange_.queued()) return;
   close_session();
 }
 
@@ -237,7 +238,7 @@ void HttpConnection::handle_client_ciphertext(const char* data, size_t len) {
                             {"reason", std::string(tls_->error_reason())}});
     close_session();
   } else if (st == tls::Connection::Status::closed && !closing()) {
-    if (phase_ == Phase::exchange && exchange_->request_done() && !exchange_->queued()) return;  // let the response finish
+    if (phase_ == Phase::exchange && exchange_.request_done() && !exchange_.queued()) return;  // let the response finish
     close_session();
   }
 }
@@ -263,9 +264,9 @@ void HttpConnection::handle_client_data(const char* data, size_t len) {
     begin_exchange();  // the next request's first bytes: its exchange counts them
     arm_timer(static_cast<uint64_t>(listener().config->timeouts.request_header.count()));
   }
-  if (exchange_) exchange_->add_bytes_in(len);
+  if (in_exchange_) exchange_.add_bytes_in(len);
   if (tunnel()) {
-    exchange_->on_tunnel_data(std::string_view(data, len));
+    exchange_.on_tunnel_data(std::string_view(data, len));
     return;
   }
   if (wants_http2(data, len)) {
@@ -289,7 +290,7 @@ void HttpConnection::write_client(const uv_buf_t* bufs, size_t n) {
   if (closing()) return;
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) total += bufs[i].len;
-  if (exchange_) exchange_->add_bytes_out(total);  // raw bytes to the client (heads included), like bytes_in
+  if (in_exchange_) exchange_.add_bytes_out(total);  // raw bytes to the client (heads included), like bytes_in
   listener().live->bytes_out.add(total);
   if (tls_) {
     if (n > 1 && total <= kTlsGatherMax) {
@@ -338,7 +339,7 @@ void HttpConnection::on_write_done(uv_stream_t*, int status) {
     maybe_close_after_flush();
     return;
   }
-  if (exchange_ && !output_blocked()) exchange_->on_client_drained();
+  if (in_exchange_ && !output_blocked()) exchange_.on_client_drained();
   maybe_close_after_flush();
 }
 
@@ -352,7 +353,7 @@ void HttpConnection::parse_input() {
 
 bool HttpConnection::may_parse() const {
   return phase_ == Phase::idle || phase_ == Phase::head ||
-         (phase_ == Phase::exchange && exchange_->phase() == Exchange::Phase::exchanging && !exchange_->request_done());
+         (phase_ == Phase::exchange && exchange_.phase() == Exchange::Phase::exchanging && !exchange_.request_done());
 }
 
 // Feeds the parser while the current phase may consume bytes: a head, or the
@@ -376,7 +377,7 @@ size_t HttpConnection::feed_parser(const char* data, size_t len) {
     parser_paused_ = r.status == http::FeedStatus::HeadPaused;
     if (r.status == http::FeedStatus::NeedMore) break;
     if (r.status == http::FeedStatus::HeadPaused) {
-      exchange_->start();  // may answer and complete at once
+      exchange_.start();  // may answer and complete at once
       resume = true;
       continue;
     }
@@ -385,8 +386,8 @@ size_t HttpConnection::feed_parser(const char* data, size_t len) {
       const auto& e = parser_->error();
       // A head that was parsed (e.g. a body over max_body_bytes, a bad chunk)
       // was counted and keeps its method and path in the access line.
-      exchange_->set_refused_head(parser_->refused_head());
-      exchange_->refuse_request(e.status, e.reason, true);
+      exchange_.set_refused_head(parser_->refused_head());
+      exchange_.refuse_request(e.status, e.reason, true);
       break;
     }
     close_session();  // Closed (no keep-alive) or Upgrade without a 101
@@ -408,27 +409,27 @@ http::Flow HttpConnection::on_request_head(const http::RequestHead& head) {
   disarm_timer();
   phase_ = Phase::exchange;
   client_keep_alive_ = head.keep_alive && !stopping_;
-  exchange_->on_request_head(head);
+  exchange_.on_request_head(head);
   return http::Flow::Pause;
 }
 
-void HttpConnection::on_request_body(std::string_view data) { exchange_->on_request_body(data); }
+void HttpConnection::on_request_body(std::string_view data) { exchange_.on_request_body(data); }
 
-void HttpConnection::on_request_complete() { exchange_->on_request_complete(); }
+void HttpConnection::on_request_complete() { exchange_.on_request_complete(); }
 
 // The exchange has its server connection: body bytes already buffered (and
 // the parser's pending completion) go now.
 void HttpConnection::want_request_body() {
   // The body's idle clock starts: the exchange takes body bytes from now on.
   // (A bodiless request's end is simply not parsed yet: no clock for it.)
-  if (exchange_ && exchange_->head() && exchange_->head()->has_body && !closing()) {
+  if (in_exchange_ && exchange_.head() && exchange_.head()->has_body && !closing()) {
     body_since_ms_ = uv_now(worker_.loop());
     fire_within(static_cast<uint64_t>(listener().config->timeouts.body_idle.count()));
   }
   parse_input();
   // Inside the feed loop the loop's caller decides after it returns: the
   // client is already being read, or read_first_request looks at what is left.
-  if (!closing() && exchange_ && !exchange_->request_done() && !parsing_) start_client_reading();
+  if (!closing() && in_exchange_ && !exchange_.request_done() && !parsing_) start_client_reading();
 }
 
 // ------------------------------------------------------------------ lifecycle
@@ -439,9 +440,9 @@ void HttpConnection::want_request_body() {
 void HttpConnection::exchange_complete() {
   first_request_ = false;
   body_since_ms_ = 0;
-  exchange_->write_access_log();
+  exchange_.write_access_log();
   if (closing()) return;
-  if (!client_keep_alive_ || stopping_ || exchange_->request_cut_short()) close_after_flush_ = true;
+  if (!client_keep_alive_ || stopping_ || exchange_.request_cut_short()) close_after_flush_ = true;
   if (close_after_flush_) {
     // The exchange stays until the connection is freed: the close path
     // looks at it (nothing more is logged for it).
@@ -449,7 +450,7 @@ void HttpConnection::exchange_complete() {
     maybe_close_after_flush();
     return;
   }
-  exchange_.reset();
+  end_exchange();
   chunk_response_ = head_pending_ = false;
   phase_ = Phase::idle;
   arm_timer(static_cast<uint64_t>(listener().config->timeouts.client_idle.count()));
@@ -513,7 +514,7 @@ void HttpConnection::close_session() {
   // written after this: look the address up while the socket is still open.
   if (Logger::instance().access_enabled()) client_address();
   phase_ = Phase::closing;
-  if (exchange_) exchange_->on_client_gone();
+  if (in_exchange_) exchange_.on_client_gone();
   if (http2_) http2_->on_connection_closing();
   auto on_closed = [](uv_handle_t* h) {
     auto* s = static_cast<HttpConnection*>(h->data);

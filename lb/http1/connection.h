@@ -67,7 +67,7 @@ class HttpConnection final : public Session,
   // Once closing, nothing may parse, dispatch or write on this connection:
   // its handles are being closed and it is freed in their last close callback.
   bool closing() const { return phase_ == Phase::closing; }
-  bool tunnel() const { return exchange_ && exchange_->phase() == Exchange::Phase::tunnel; }
+  bool tunnel() const { return in_exchange_ && exchange_.phase() == Exchange::Phase::tunnel; }
 
   // Socket and TLS.
   static void on_client_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -201,8 +201,16 @@ class HttpConnection final : public Session,
   bool lingering_ = false;     // write side shut down; input is read and dropped until EOF
   static constexpr uint64_t kLingerMs = 2000;
 
-  // The current request (one at a time; pipelined requests wait in in_).
-  std::optional<Exchange> exchange_;
+  // The current request (one at a time; pipelined requests wait in in_):
+  // one Exchange per connection, reset in place for each request, so a
+  // keep-alive request constructs nothing (see lb/exchange/exchange.h).
+  Exchange exchange_{worker_, *rt_, listener_, *this, 0};
+  bool in_exchange_ = false;  // exchange_ holds a request not yet over
+  void end_exchange() {
+    if (!in_exchange_) return;
+    exchange_.finish();
+    in_exchange_ = false;
+  }
   bool client_keep_alive_ = false;
   bool chunk_response_ = false;  // re-chunking the response body towards the client
   bool head_pending_ = false;    // response head in worker_.response_head(), not yet written

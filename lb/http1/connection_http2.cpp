@@ -27,7 +27,7 @@ bool HttpConnection::wants_http2(const char* data, size_t len) const {
 
 void HttpConnection::start_http2(const char* data, size_t len) {
   phase_ = Phase::http2;
-  exchange_.reset();  // the HTTP/1.1 request that never was
+  end_exchange();  // the HTTP/1.1 request that never was
   worker_.request_parsers().release(std::move(parser_));
   disarm_timer();
   http2_ = std::make_unique<http2::Session>(worker_, rt_, listener_, *this);

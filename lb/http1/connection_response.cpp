@@ -11,7 +11,7 @@
 namespace lb {
 
 std::string_view HttpConnection::protocol_name() const {
-  const http::RequestHead* head = exchange_ ? exchange_->head() : nullptr;
+  const http::RequestHead* head = in_exchange_ ? exchange_.head() : nullptr;
   return http1_protocol_name(head ? head->http_minor : 1);
 }
 
@@ -27,7 +27,7 @@ void HttpConnection::send_interim(const http::ResponseHead& head) {
 }
 
 void HttpConnection::send_response_head(const http::ResponseHead& head) {
-  const http::RequestHead& req = *exchange_->head();
+  const http::RequestHead& req = *exchange_.head();
   http::ResponseHeadOptions opt;
   if (head.upgrade) {
     opt.framing = http::Framing::none();
@@ -137,7 +137,7 @@ void HttpConnection::start_tunnel() {
     // Bytes the client sent after its upgrade request belong to the tunnel.
     std::string early;
     early.swap(in_);
-    exchange_->on_tunnel_data(early);
+    exchange_.on_tunnel_data(early);
     if (closing() || !tunnel()) return;
   }
   start_client_reading();

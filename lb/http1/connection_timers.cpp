@@ -75,10 +75,10 @@ void HttpConnection::on_deadline() {
         close_session();  // nothing sent at all: just close, like an idle connection
         break;
       }
-      exchange_->refuse_request(408, "request header timeout", true);
+      exchange_.refuse_request(408, "request header timeout", true);
       break;
     case Phase::exchange:
-      exchange_->on_timeout();  // may end the exchange: touch nothing after
+      exchange_.on_timeout();  // may end the exchange: touch nothing after
       break;
     case Phase::http2:
       if (lingering_) close_session();
@@ -96,8 +96,8 @@ void HttpConnection::on_deadline() {
 // still choosing or connecting its server the body waits in in_ (bounded),
 // and that wait is lb's, not the client's.
 bool HttpConnection::body_pending() const {
-  return phase_ == Phase::exchange && exchange_ && exchange_->phase() == Exchange::Phase::exchanging &&
-         !exchange_->request_done() && !close_after_flush_;
+  return phase_ == Phase::exchange && in_exchange_ && exchange_.phase() == Exchange::Phase::exchanging &&
+         !exchange_.request_done() && !close_after_flush_;
 }
 
 // Returns true when the connection is closing.
@@ -115,7 +115,7 @@ bool HttpConnection::check_body(uint64_t now) {
   log_debug("request body timeout", {{"listener", listener().config->name}, {"client", std::string(client_ip())}});
   // 408 with Connection: close, or a cut when the server already answers;
   // the server connection, its request unfinished, is closed either way.
-  exchange_->refuse_request(408, "request body timeout", true);
+  exchange_.refuse_request(408, "request body timeout", true);
   return closing();
 }
 
