@@ -227,6 +227,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       trusted->build();
       listener.trusted_proxies = std::move(trusted);
     }
+    listener.admission_checks = listener.access || listener.rate_limiter || listener.per_client || lc.auth;
     listener.tls = listener_tls[rt->listeners.size()];
     std::vector<CompiledRoute> routes;
     for (const auto& route : lc.routes) {
@@ -240,6 +241,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       r.live = live.route(lc.name, route.name);
       r.access = compile_access(route.access);
       if (route.rate_limit) r.rate_limiter = live.rate_limiter(lc.name, route.name, *route.rate_limit);
+      r.admission_checks = r.access || r.rate_limiter || route.auth;
     }
     listener.routes = RouteTable(std::move(routes));
     rt->listeners.push_back(std::move(listener));

@@ -65,6 +65,9 @@ struct ListenerRuntime {
   std::shared_ptr<const AccessList> access;         // set when "access" has ranges
   std::shared_ptr<const CidrSet> trusted_proxies;   // set when "trusted_proxies" has ranges
   std::shared_ptr<const PerClientLimiter> per_client;  // set when "per_client" limits anything
+  // Access lists, auth, rate limit or per_client: requests go through the
+  // admission checks (a listener without any skips them).
+  bool admission_checks = false;
 };
 
 struct Runtime {

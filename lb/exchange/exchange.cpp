@@ -80,11 +80,14 @@ void Exchange::on_request_head(const http::RequestHead& head) {
   s_.phase = Phase::dispatching;
   if (listener().trusted_proxies) derive_client(head);
   // SPEC 11's order: access, auth, rate limits, then the route's action.
-  if (!match_route(head) || !admit_access(head)) return;
-  switch (authenticate(head)) {
-    case AuthStep::refused: return;
-    case AuthStep::pending: return;  // on_basic_auth_result continues
-    case AuthStep::passed: break;
+  if (!match_route(head)) return;
+  if (admission_checks()) {
+    if (!admit_access(head)) return;
+    switch (authenticate(head)) {
+      case AuthStep::refused: return;
+      case AuthStep::pending: return;  // on_basic_auth_result continues
+      case AuthStep::passed: break;
+    }
   }
   finish_admission();
 }
@@ -92,7 +95,7 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 // The steps after authentication (also reached from an asynchronous check).
 void Exchange::finish_admission() {
   const http::RequestHead& head = *s_.head;
-  if (!admit_rate(head) || !act(head)) return;
+  if ((admission_checks() && !admit_rate(head)) || !act(head)) return;
   prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   s_.hash = uses_request_hash(this->pool().config->algorithm)

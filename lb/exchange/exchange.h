@@ -117,6 +117,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
 
   // exchange_admission.cpp: who the client is, and whether it may pass
   enum class AuthStep { passed, refused, pending };
+  // Whether the listener or the matched route has access lists, auth, rate
+  // limits or per_client limits to check (most edges have none).
+  bool admission_checks() const { return listener().admission_checks || (s_.route && s_.route->admission_checks); }
   void derive_client(const http::RequestHead& head);
   [[nodiscard]] bool admit_access(const http::RequestHead& head);
   // exchange_auth.cpp: Basic and JWT auth (SPEC 11)

@@ -135,7 +135,7 @@ void Exchange::prepare_request_edits() {
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->request_headers : nullptr;
   // Runs once per exchange, on fresh (empty) edits.
-  add_auth_edits();
+  if (s_.strip_authorization || s_.jwt_auth) add_auth_edits();
   if (lr.empty() && (!rr || rr->empty())) {
     if (!b_.request_edits.empty()) b_.request_edits.finish();
     return;
