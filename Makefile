@@ -7,10 +7,20 @@
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
 #   make bench BENCH_ONLY=tls   only the TLS scenarios (also: plain, memory, scenario names)
 #   make instructions   instructions and mallocs per proxied request (callgrind)
+#   make install PREFIX=/usr/local DESTDIR=   binary, man pages, systemd unit, logrotate, /etc/lb/lb.json
+#   make deb     a Debian package (conf/packaging/build-deb.sh) into build/
 #   make fuzz    libFuzzer targets + HTTP reset and HTTP/2 frame campaigns, FUZZ_SECONDS each (see tests/fuzz/)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
+
+# Parallel by default: one job per core. Only the top-level make adds it, so
+# a -jN given on the command line wins (GNU make 4.3 applies the command
+# line after the makefile's MAKEFLAGS) and sub-makes share its jobserver.
+# Test suites never run concurrently: test runs unit, then integration.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc)
+endif
 
 # Debian packages the build, tests and benchmarks need. libnghttp2-dev: the
 # HTTP/2 framing, HPACK and flow control of client connections (SPEC 9);
@@ -23,8 +33,13 @@ SHELL := /bin/bash
 # htpasswd files (SPEC 11). python3-jwt (PyJWT) with python3-cryptography:
 # an independent JWT implementation that mints the unit tests' tokens
 # (tests/unit/jwt_fixtures.py).
+# make deb: dpkg-deb and dpkg-shlibdeps (dpkg-dev), the package's system user
+# (adduser). The tests also render the man pages (man-db: man --warnings)
+# and check the package with lintian.
+PACKAGING_PACKAGES := dpkg-dev adduser
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
-TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography
+TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography \
+                  $(PACKAGING_PACKAGES) man-db lintian
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind testssl.sh
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
@@ -64,7 +79,8 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
-.PHONY: all deps bench-deps fuzz-deps run test unit integration bench instructions fuzz fuzz-build clean
+.PHONY: all deps bench-deps fuzz-deps run test unit integration packaging-test bench instructions fuzz fuzz-build \
+        install deb man clean
 
 all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
 
@@ -123,13 +139,17 @@ $(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(OBJ)/%.o) $(BUILD)/liblb.a
 $(BUILD)/integration_tests: $(INTEG_SRCS:%.cpp=$(OBJ)/%.o)
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-unit: deps $(BUILD)/unit_tests
+# deps first, then the build: in a parallel make, prerequisites of one target
+# are not ordered.
+unit: deps
+	$(MAKE) --no-print-directory $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # Integration tests find the binaries through LB_BIN / BACKEND_BIN: the C++
 # suites, then the HTTP/2 suite (python3 + h2, tests/integration/h2/run.sh).
 # Both run even when the first fails; the target fails if either did.
-integration: deps $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
+integration: deps
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
 	@status=0; \
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests || status=1; \
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend tests/integration/h2/run.sh || status=1; \
@@ -151,15 +171,53 @@ test: deps
 	$(MAKE) --no-print-directory all
 	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
 	@status=0; TSAN_OPTIONS="$(TSAN_RUN_OPTIONS) $$TSAN_OPTIONS" \
-	  $(MAKE) --no-print-directory unit integration || status=$$?; \
+	  { $(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration; } || status=$$?; \
 	if compgen -G '$(TSAN_REPORTS)/*' >/dev/null; then \
 	  cat $(TSAN_REPORTS)/*; echo "FAIL: ThreadSanitizer reports in $(TSAN_REPORTS)"; exit 1; fi; \
 	echo "ThreadSanitizer: no reports"; exit $$status
 else
 test: deps
 	$(MAKE) --no-print-directory all
-	$(MAKE) --no-print-directory unit integration
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+	@# The package is built from the release binary only (an ASan build would
+	@# depend on libasan): once per CI run, not once per sanitizer.
+	@if [ "$(SANITIZE)" != 1 ]; then $(MAKE) --no-print-directory packaging-test; fi
 endif
+
+# ---- Installing and packaging (SPEC 16; files in conf/packaging/, man pages in docs/man/) ----
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR := $(PREFIX)/sbin
+MANDIR  := $(PREFIX)/share/man
+UNITDIR := $(PREFIX)/lib/systemd/system
+PACKAGING := conf/packaging
+
+# /etc whatever the prefix (as Debian does). The example configuration is
+# never overwritten: an operator's file stays.
+install: $(BUILD)/lb
+	install -D -m 0755 $(BUILD)/lb $(DESTDIR)$(SBINDIR)/lb
+	install -D -m 0644 docs/man/lb.8 $(DESTDIR)$(MANDIR)/man8/lb.8
+	install -D -m 0644 docs/man/lb.json.5 $(DESTDIR)$(MANDIR)/man5/lb.json.5
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' $(PACKAGING)/lb.service.in > $(DESTDIR)$(UNITDIR)/lb.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/lb.service
+	install -D -m 0644 $(PACKAGING)/logrotate $(DESTDIR)/etc/logrotate.d/lb
+	@if [ -e $(DESTDIR)/etc/lb/lb.json ]; then echo "keeping $(DESTDIR)/etc/lb/lb.json"; \
+	else install -D -m 0644 $(PACKAGING)/lb.json $(DESTDIR)/etc/lb/lb.json; fi
+
+deb: $(BUILD)/lb
+	$(call install_missing,$(PACKAGING_PACKAGES))
+	BUILD=$(BUILD) $(PACKAGING)/build-deb.sh
+
+# The man pages are generated from docs/configuration.md and docs/lb.8.md
+# (docs/man/md2man.py) and committed, so installing needs no Python.
+man:
+	/usr/bin/python3 docs/man/md2man.py
+
+# Install from a clean copy, man pages, systemd-analyze verify, the .deb and lintian.
+packaging-test: deps $(BUILD)/lb
+	BUILD=$(BUILD) tests/packaging/run.sh
 
 run: deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend

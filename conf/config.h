@@ -440,6 +440,8 @@ struct Config {
   std::string path;                 // the file this came from
   uint32_t workers = 0;             // 0 = one per CPU core (resolved by lb, not here)
   Duration shutdown_timeout{30'000};
+  // Started as root: bind, then run as this user / group (SPEC 16).
+  std::optional<std::string> user, group;
   std::optional<AdminConfig> admin;
   LoggingConfig logging;
   std::vector<ListenerConfig> listeners;

@@ -47,6 +47,10 @@ void load_admin(Ctx& ctx, const json& v, const Pointer& at, AdminConfig& a) {
   bool listen_ok = true;
   if (const json* x = o.get("listen")) {
     listen_ok = read_address(ctx, *x, o.at("listen"), a.listen);
+    if (listen_ok && a.listen.sockaddr.ss_family == AF_UNIX) {
+      ctx.error(o.at("listen"), "the admin API listens on \"host:port\", not on a UNIX socket");
+      listen_ok = false;
+    }
   } else {
     std::string err;
     listen_ok = parse_address(kDefaultAdminListen, a.listen, err);
@@ -190,12 +194,15 @@ void apply_route_overrides(Ctx& ctx, const Config& cfg, const std::vector<RouteO
 }
 
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
-  Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "admin", "logging", "listeners", "pools"});
+  Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools"});
   if (!o.ok()) return;
   o.with("workers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 256, cfg.workers); });
   o.with("shutdown_timeout", [&](const json& x, const Pointer& p) {
     read_duration(ctx, x, p, cfg.shutdown_timeout, true);
   });
+  // Existence is checked by lb itself (lb/core/privileges.h): --check and start.
+  o.with_nonnull("user", [&](const json& x, const Pointer& p) { read_string(ctx, x, p, cfg.user.emplace()); });
+  o.with_nonnull("group", [&](const json& x, const Pointer& p) { read_string(ctx, x, p, cfg.group.emplace()); });
   o.with_nonnull("admin", [&](const json& x, const Pointer& p) { load_admin(ctx, x, p, cfg.admin.emplace()); });
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
 

@@ -21,7 +21,11 @@ bool uses_hash_key(Algorithm a) { return a == Algorithm::consistent_hash || a ==
 void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s) {
   Obj o(ctx, v, at, {"address", "weight", "max_connections", "backup", "state"});
   if (!o.ok()) return;
-  if (const json* x = o.require("address")) read_address(ctx, *x, o.at("address"), s.address);
+  if (const json* x = o.require("address")) {
+    if (read_address(ctx, *x, o.at("address"), s.address) && s.address.sockaddr.ss_family == AF_UNIX)
+      ctx.error(o.at("address"), "UNIX-socket servers (" + quote(s.address.text) +
+                                     ") are not supported yet; UNIX sockets work for listeners");
+  }
   o.with("weight", [&](const json& x, const Pointer& p) {
     int64_t w = 0;
     if (!read_int(ctx, x, p, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), w)) return;

@@ -301,6 +301,8 @@ json to_json(const Config& c) {
   json j = {
       {"workers", c.workers},
       {"shutdown_timeout", format_duration(c.shutdown_timeout)},
+      {"user", optional_string(c.user)},
+      {"group", optional_string(c.group)},
       {"admin", nullptr},
       {"logging",
        {{"level", enum_name(detail::kLogLevelNames, c.logging.level)},

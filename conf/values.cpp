@@ -10,9 +10,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
@@ -244,7 +246,31 @@ bool lookup_host(const std::string& host, Address& out, std::string& err) {
   return resolve(host, false, AF_UNSPEC, out, err);
 }
 
+// "unix:/path" (SPEC 3): an AF_UNIX address; `host` holds the path, port 0.
+static bool parse_unix_address(std::string_view text, Address& out, std::string& err) {
+  std::string_view path = text.substr(5);
+  if (path.empty() || path[0] != '/') {
+    err = "UNIX socket address " + q(text) + " needs an absolute path, e.g. \"unix:/run/lb/web.sock\"";
+    return false;
+  }
+  sockaddr_un sun{};
+  if (path.size() >= sizeof sun.sun_path) {
+    err = "UNIX socket path in " + q(text) + " is longer than " + std::to_string(sizeof sun.sun_path - 1) + " bytes";
+    return false;
+  }
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  Address a;
+  a.text = std::string(text);
+  a.host = std::string(path);
+  std::memcpy(&a.sockaddr, &sun, sizeof sun);
+  a.sockaddr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  out = std::move(a);
+  return true;
+}
+
 bool parse_address(std::string_view text, Address& out, std::string& err, HostResolver* resolver) {
+  if (text.substr(0, 5) == "unix:") return parse_unix_address(text, out, err);
   Address a;
   a.text = std::string(text);
   std::string_view host, port;
@@ -374,6 +400,8 @@ bool same_ip(const Address& a, const Address& b) {
 }  // namespace
 
 bool listen_conflict(const Address& a, const Address& b) {
+  if (a.sockaddr.ss_family == AF_UNIX || b.sockaddr.ss_family == AF_UNIX)
+    return a.sockaddr.ss_family == b.sockaddr.ss_family && a.host == b.host;
   if (a.sockaddr_len == 0 || b.sockaddr_len == 0 || a.port != b.port) return false;
   if (same_ip(a, b)) return true;
   auto covers = [](const Address& w, const Address& other) {

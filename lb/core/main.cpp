@@ -7,6 +7,7 @@
 #include "conf/load.h"
 #include "conf/log_files.h"
 #include "lb/io/log.h"
+#include "lb/core/privileges.h"
 #include "lb/core/process.h"
 #include "lb/core/version.h"
 #include "tls/client_context.h"
@@ -19,12 +20,13 @@ const char kUsage[] =
     "usage: lb -c FILE [--check]\n"
     "       lb --version | --help\n"
     "\n"
-    "  -c, --config FILE   run with the configuration FILE (JSON, see SPEC section 3)\n"
+    "  -c, --config FILE   run with the configuration FILE (JSON, see lb.json(5))\n"
     "  --check             validate FILE and exit: 0 if valid, 1 with every problem listed\n"
     "  --version           print the version\n"
     "  --help              this text\n"
     "\n"
-    "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n";
+    "signals: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: immediate), SIGUSR1 reopen logs\n"
+    "more: man lb, man lb.json\n";
 
 // --check goes as far as start-up would without binding: certificates and
 // keys are loaded and matched, so a bad pair fails here, not at start (an
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
     if (result.ok()) {
       result.errors = check_tls(*result.config);
       for (auto& e : lb::conf::check_log_files(*result.config)) result.errors.push_back(std::move(e));
+      for (auto& e : lb::check_run_as(*result.config)) result.errors.push_back(std::move(e));
     }
     if (!result.ok()) {
       for (const auto& e : result.errors) fprintf(stderr, "%s\n", e.c_str());

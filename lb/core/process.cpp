@@ -11,6 +11,8 @@
 #include "lb/upstream/health_monitor.h"
 #include "lb/io/log.h"
 #include "lb/io/sharded_counter.h"
+#include "lb/io/unix_listen.h"
+#include "lb/core/privileges.h"
 #include "lb/core/version.h"
 #include "tls/ticket_keys.h"
 
@@ -57,6 +59,12 @@ int Process::run() {
     fprintf(stderr, "%s: %s\n", config_path_.c_str(), error.c_str());
     return 1;
   }
+  // Listeners are bound: run unprivileged from here on, before any worker
+  // thread exists.
+  if (auto err = drop_privileges(*loaded.config)) {
+    fprintf(stderr, "%s: %s\n", config_path_.c_str(), err->c_str());
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&loop_);
   started_ns_ = uv_hrtime();
@@ -89,12 +97,15 @@ int Process::run() {
       fprintf(stderr, "%s: /admin/listen: %s\n", config_path_.c_str(), err->c_str());
       for (auto& w : workers_) w->request_stop();
       for (auto& w : workers_) w->join();
+      remove_unix_socket_files();
       return 1;
     }
   }
 
   log_info("started", {{"version", LB_VERSION}, num("workers", worker_count_), {"config", config_path_},
                        num("listeners", static_cast<double>(runtime_->listeners.size()))});
+  systemd_.ready();
+  notify_status();
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
   return exit_status_;
@@ -112,6 +123,7 @@ void Process::on_signal(uv_signal_t* handle, int signum) {
       if (self->stopping_) {
         // Second signal: the operator wants out now.
         log_warn("second stop signal, exiting immediately");
+        remove_unix_socket_files();
         Logger::instance().stop();
         _exit(0);
       }
@@ -135,7 +147,10 @@ void Process::reload(ReloadDone done) {
   start_reload();
 }
 
+// Every reload, queued ones included, is bracketed by RELOADING=1 … READY=1
+// (finish_reload), whatever its outcome.
 void Process::start_reload() {
+  systemd_.reloading();
   conf::PreparedLoad prepared = conf::prepare_file(config_path_);
   if (prepared.hosts.empty()) {
     finish_reload(prepared.result);
@@ -152,6 +167,10 @@ void Process::start_reload() {
 
 void Process::finish_reload(const conf::LoadResult& loaded) {
   std::optional<std::string> result = stopping_ ? std::optional<std::string>("stopping") : apply_reload(loaded);
+  if (!stopping_) {
+    systemd_.ready();
+    notify_status();
+  }
   std::vector<ReloadDone> waiters = std::move(reload_waiters_);
   reload_waiters_.clear();
   for (auto& w : waiters) w(result);
@@ -172,6 +191,8 @@ std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded)
     if (loaded.config->workers != 0 && resolve_workers(loaded.config->workers) != worker_count_)
       log_warn("workers changed in the configuration; the new count applies after a restart",
                {num("running", worker_count_), num("configured", loaded.config->workers)});
+    if (loaded.config->user != runtime_->config->user || loaded.config->group != runtime_->config->group)
+      log_warn("user or group changed in the configuration; the new identity applies after a restart");
     runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, ticket_keys_, error);
     if (runtime) error.clear();
     else error = config_path_ + ": " + error;
@@ -190,6 +211,14 @@ std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded)
   ++reloads_ok_;
   log_info("reloaded", {num("generation", static_cast<double>(generation_)), {"config", config_path_}});
   return std::nullopt;
+}
+
+void Process::notify_status() {
+  if (!systemd_.enabled()) return;
+  std::string s = "generation " + std::to_string(generation_) + ", " +
+                  std::to_string(runtime_->listeners.size()) + " listeners";
+  if (!last_reload_.ok) s += "; last reload failed: " + last_reload_.error;
+  systemd_.status(s);
 }
 
 void Process::publish(std::shared_ptr<Runtime> runtime) {
@@ -218,6 +247,8 @@ bool Process::ready() const {
 void Process::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
+  systemd_.stopping();
+  systemd_.status("stopping, generation " + std::to_string(generation_));
   // A reload waiting for DNS is abandoned (the lookup thread ends on its own).
   resolving_.reset();
   auto waiters = std::move(reload_waiters_);
@@ -244,6 +275,7 @@ void Process::on_stop_poll(uv_timer_t* timer) {
   }
   if (uv_hrtime() >= self->stop_deadline_ns_) {
     log_warn("shutdown_timeout reached, closing remaining connections");
+    remove_unix_socket_files();
     Logger::instance().stop();
     _exit(0);
   }
@@ -252,6 +284,7 @@ void Process::on_stop_poll(uv_timer_t* timer) {
 void Process::finish() {
   for (auto& w : workers_) w->join();
   workers_.clear();
+  remove_unix_socket_files();
   log_info("stopped");
   if (admin_) admin_->stop();
   uv_timer_stop(&stop_poll_);

@@ -17,6 +17,7 @@
 #include "conf/config.h"
 #include "conf/load.h"
 #include "lb/core/runtime.h"
+#include "lb/core/sd_notify.h"
 #include "lb/core/worker.h"
 
 namespace lb {
@@ -74,8 +75,10 @@ class Process {
   void start_reload();
   void finish_reload(const conf::LoadResult& loaded);
   std::optional<std::string> apply_reload(const conf::LoadResult& loaded);
+  void notify_status();
 
   std::string config_path_;
+  SystemdNotifier systemd_;  // Type=notify: READY, RELOADING, STOPPING, STATUS
   uv_loop_t loop_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{}, sigusr1_{};
   uv_timer_t stop_poll_{};

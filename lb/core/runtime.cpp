@@ -4,6 +4,7 @@
 
 #include "lb/io/listen_probe.h"
 #include "lb/io/log.h"
+#include "lb/io/unix_listen.h"
 #include "lb/exchange/rate_limiter.h"
 #include "lb/security/per_client.h"
 #include "lb/upstream/selection.h"
@@ -108,10 +109,36 @@ static int bind_listen_socket(const conf::Address& address, std::string& error) 
   return fd;
 }
 
+// A UNIX socket cannot be bound once per worker (no SO_REUSEPORT): every
+// worker accepts from its own dup of the one listening socket.
+static std::shared_ptr<ListenSocket> bind_unix(const conf::Address& address, uint32_t workers, std::string& error) {
+  int fd = bind_unix_listener(address, error);
+  if (fd < 0) return nullptr;
+  auto sock = std::make_shared<ListenSocket>();
+  sock->address = address.text;
+  sock->fds.push_back(fd);
+  for (uint32_t i = 1; i < workers; ++i) sock->fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  return sock;
+}
+
 std::shared_ptr<const ListenSocket> SocketRegistry::acquire(const conf::Address& address, uint32_t workers,
                                                             std::string& error) {
   auto it = sockets_.find(address.text);
   if (it != sockets_.end() && it->second->fds.size() == workers) return it->second;
+  if (address.sockaddr.ss_family == AF_UNIX) {
+    // A worker-count change on a running UNIX listener keeps its file: the
+    // old socket lives on in the old runtime, so the path cannot be rebound.
+    if (it != sockets_.end()) {
+      error = "the worker count of a UNIX-socket listener cannot change";
+      return nullptr;
+    }
+    auto sock = bind_unix(address, workers, error);
+    if (!sock) return nullptr;
+    sock->id = next_id_++;
+    sockets_[address.text] = sock;
+    bound_since_commit_.push_back(address.text);
+    return sock;
+  }
   // A new address: SO_REUSEPORT below would let us join another process's
   // listening group without a word.
   if (auto foreign = foreign_listener(address)) {
@@ -139,7 +166,11 @@ std::shared_ptr<const ListenSocket> SocketRegistry::acquire(const conf::Address&
 void SocketRegistry::commit(const Runtime& runtime) {
   std::set<std::string> used;
   for (auto& l : runtime.listeners) used.insert(l.socket->address);
-  std::erase_if(sockets_, [&](auto& kv) { return !used.count(kv.first); });
+  std::erase_if(sockets_, [&](auto& kv) {
+    if (used.count(kv.first)) return false;
+    if (kv.first.rfind("unix:", 0) == 0) remove_unix_socket_file(kv.first.substr(5));
+    return true;
+  });
   bound_since_commit_.clear();
 }
 
@@ -148,6 +179,7 @@ void SocketRegistry::rollback() {
     auto it = sockets_.find(address);
     if (it == sockets_.end()) continue;
     for (int fd : it->second->fds) ::close(fd);
+    if (address.rfind("unix:", 0) == 0) remove_unix_socket_file(address.substr(5));
     sockets_.erase(it);
   }
   bound_since_commit_.clear();
@@ -209,6 +241,12 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     listener.socket = sockets.acquire(lc.listen, workers, error);
     if (!listener.socket) {
       error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: listener \"" + lc.name + "\": " + error;
+      sockets.rollback();
+      return nullptr;
+    }
+    if (lc.listen.sockaddr.ss_family == AF_UNIX && config->group &&
+        !give_socket_to_group(lc.listen.host, *config->group, error)) {
+      error = "/listeners/" + std::to_string(rt->listeners.size()) + "/listen: " + error;
       sockets.rollback();
       return nullptr;
     }

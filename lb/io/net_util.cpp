@@ -17,6 +17,7 @@ int port_of(const sockaddr* sa) {
 }
 
 std::string format_ip(const sockaddr* sa) {
+  if (sa->sa_family == AF_UNIX) return "unix";  // a UNIX-socket client has no address (SPEC 3)
   char buf[INET6_ADDRSTRLEN] = "-";
   if (sa->sa_family == AF_INET)
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
@@ -30,6 +31,7 @@ std::string format_address(const sockaddr* sa) {
     return format_ip(sa) + ":" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port));
   if (sa->sa_family == AF_INET6)
     return "[" + format_ip(sa) + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port));
+  if (sa->sa_family == AF_UNIX) return "unix";
   return "-";
 }
 
