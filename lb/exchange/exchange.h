@@ -25,6 +25,7 @@
 #include "lb/exchange/client_stream.h"
 #include "lb/exchange/header_edit.h"
 #include "lb/exchange/route_table.h"
+#include "lb/exchange/trace_context.h"
 #include "lb/security/basic_auth.h"
 #include "lb/security/jwt.h"
 #include "lb/upstream/attempt.h"
@@ -86,6 +87,11 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void add_bytes_out(uint64_t n) { bytes_out_ += n; }
   // Writes the access line now (once; later calls do nothing).
   void write_access_log();
+  // The request's metrics (SPEC 15; exchange_observe.cpp), once, as it ends.
+  void record_observations(uint64_t now_ns);
+  // SPEC 15 tracing (exchange_observe.cpp): the trace context, made on first
+  // use; nullptr when the listener does not trace.
+  const TraceContext* trace();
 
   Phase phase() const { return phase_; }
   const http::RequestHead* head() const { return head_; }
@@ -201,6 +207,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   uint32_t pool_ = 0;
   bool pool_chosen_ = false;  // a route chose pool_ for this request
   const CompiledRoute* route_ = nullptr;              // the matched route, if any
+  TraceContext trace_;                                // valid once trace_made_
+  bool trace_made_ = false;
   const conf::RetriesConfig* retries_ = nullptr;      // the route's, else the pool's
   const conf::PoolTimeouts* timeouts_ = nullptr;
   std::string_view path_;     // the normalized path (routing, %{path}, redirects)

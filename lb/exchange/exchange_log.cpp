@@ -45,6 +45,8 @@ std::string_view Exchange::request_id() {
 void Exchange::write_access_log() {
   if (logged_ || status_ == 0) return;
   logged_ = true;
+  const uint64_t now_ns = worker_.now_ns();
+  record_observations(now_ns);
   if (!Logger::instance().access_enabled()) return;
   AccessRecord r;
   r.listener = listener().config->name;
@@ -66,12 +68,13 @@ void Exchange::write_access_log() {
   r.status = status_;
   r.bytes_in = bytes_in_;
   r.bytes_out = bytes_out_;
-  r.duration_ms = static_cast<double>(worker_.now_ns() - start_ns_) / 1e6;
+  r.duration_ms = static_cast<double>(now_ns - start_ns_) / 1e6;
   if (pool_chosen_) r.pool = pool().config->name;
   if (route_) r.route = route_->config->name;
   if (!attempts_.server_name().empty()) r.server = attempts_.server_name();
   r.attempts = attempts_.count();
   r.upstream_ms = upstream_ms_;
+  if (const TraceContext* t = trace()) r.trace_id = t->id();
   r.aborted = aborted_;
   append_access_record(worker_.access_log().line(), r);
   worker_.access_log().line_done();

@@ -125,6 +125,10 @@ bool Exchange::send_request_head() {
     if (!head.headers.contains("x-request-id")) fwd.request_id = request_id();
     opt.forwarded = &fwd;
   }
+  if (const TraceContext* t = trace()) {
+    opt.traceparent = t->header();
+    opt.drop_tracestate = !t->continued;
+  }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
   opt.extra = request_edits_.added();
@@ -316,6 +320,7 @@ void Exchange::on_backend_head(const http::ResponseHead& head) {
   upstream_ms_ = static_cast<double>(now - sent_ns_) / 1e6;
   const ServerRuntime* server = attempts_.server();
   if (server) server->live->set_latency(algo::update_latency(server->live->latency(), upstream_ms_, now));
+  if (server) server->live->upstream_latency.record(now - sent_ns_);
   if (server && !head.upgrade) {
     bool server_error = head.status >= 500;
     if (auto retry_on = health::retry_on_for_status(head.status); retry_on && retries_->retries_on(*retry_on)) {
