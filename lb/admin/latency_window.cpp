@@ -13,10 +13,16 @@ void LatencyWindow::push(const void* key, const HistogramCounts& counts) {
   r.seen = tick_;
 }
 
+HistogramCounts listener_duration(const ListenerRuntime& l) {
+  HistogramCounts sum = l.live->unmatched.duration.load();
+  for (const CompiledRoute& r : l.routes.routes()) sum += r.live->duration.load();
+  return sum;
+}
+
 void LatencyWindow::tick(const Runtime& runtime) {
   ++tick_;
   for (const auto& l : runtime.listeners) {
-    push(l.live.get(), l.live->duration.load());
+    push(l.live.get(), listener_duration(l));
     push(&l.live->unmatched, l.live->unmatched.duration.load());
     for (const CompiledRoute& r : l.routes.routes()) push(r.live.get(), r.live->duration.load());
   }

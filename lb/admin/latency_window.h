@@ -23,6 +23,12 @@
 namespace lb {
 
 struct Runtime;
+struct ListenerRuntime;
+
+// A listener's whole-request histogram: the sum of its routes' and "none".
+// (A route removed by a reload takes its counts along; the window then
+// clamps at zero rather than going negative.)
+HistogramCounts listener_duration(const ListenerRuntime& l);
 
 class LatencyWindow {
  public:

@@ -12,7 +12,7 @@ constexpr size_t kRingSize = SloWindows::kWindowSeconds.back() / SloWindows::kTi
 }
 
 SloWindows::Totals SloWindows::current(const ListenerLive& live) {
-  return {live.duration.load().count(), live.slo_errors.load(), live.slo_slow.load()};
+  return {live.slo_total.load(), live.slo_errors.load(), live.slo_slow.load()};
 }
 
 void SloWindows::tick(const Runtime& runtime) {

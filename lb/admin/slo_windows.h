@@ -1,8 +1,8 @@
 // lb/admin/slo_windows.h — SPEC 15 SLO burn rates over 5 minutes, 1 hour
 // and 6 hours.
 //
-// Workers count, per listener with an "slo", every request (its duration
-// histogram), the ones answered with a status of 500 or more (429 is good)
+// Workers count, per listener with an "slo", every request, the ones
+// answered with a status of 500 or more (429 is good)
 // and the ones slower than the latency objective (ListenerLive::slo_errors,
 // slo_slow). Every 10 s (the admin server's tick) the main thread copies the
 // three cumulative counts into a ring of 6 h + one tick. A window's counts

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "lb/admin/latency_window.h"
 #include "lb/admin/stats_history.h"
 
 namespace lb {
@@ -113,7 +114,7 @@ void snapshot_slo(const conf::Slo& slo, const ListenerLive& live, ListenerStats&
 
 void snapshot_listener_observations(const ListenerRuntime& l, ListenerStats& out, const StatsHistory* history) {
   const ListenerLive& live = *l.live;
-  out.latency_ms = last_minute(&live, live.duration.load(), history);
+  out.latency_ms = last_minute(&live, listener_duration(l), history);
   if (l.config->slo) snapshot_slo(*l.config->slo, live, out, history);
   if (l.config->protocol == conf::Protocol::http) {
     for (const CompiledRoute& r : l.routes.routes()) out.routes.push_back(route_stats(r.config->name, *r.live, history));

@@ -242,13 +242,13 @@ struct ListenerLive {
   // closed for abuse, indexed by Http2CloseReason.
   ShardedCounter http2_streams_total;
   ShardedCounter http2_connections_closed[kHttp2CloseReasons];
-  // SPEC 15: every request's duration (for /stats latency_ms), and the
-  // per-route figures of the requests that matched no route (route="none").
-  ShardedHistogram duration;
+  // SPEC 15: the per-route figures of the requests that matched no route
+  // (route="none"); the listener's own are the sum of its routes' (summed
+  // when /stats asks, not recorded twice per request).
   RouteLive unmatched;
-  // SPEC 15 SLOs (listeners with an "slo"): requests answered 500 or more,
-  // and requests slower than the latency objective.
-  ShardedCounter slo_errors, slo_slow;
+  // SPEC 15 SLOs (listeners with an "slo"): requests, requests answered 500
+  // or more, and requests slower than the latency objective.
+  ShardedCounter slo_total, slo_errors, slo_slow;
   TlsHandshakeCounts tls_handshakes;
 
   void count_status(int status) {

@@ -1,7 +1,8 @@
 // lb/exchange/exchange_observe.cpp — what an ending HTTP exchange records
 // for SPEC 15's metrics: its duration (head received → last response byte)
 // in the listener's and the route's histograms, and its status by route
-// (route="none" when no route matched). Called once per exchange, from
+// (route="none" when no route matched); the listener's latency is the sum
+// of its routes'. Called once per exchange, from
 // write_access_log, with the clock read that line also uses. Per-worker
 // slots: no lock, no allocation, no shared read-modify-write. Also the
 // exchange's W3C trace context (lb/exchange/trace_context.h).
@@ -24,11 +25,11 @@ const TraceContext* Exchange::trace() {
 void Exchange::record_observations(uint64_t now_ns) {
   const uint64_t duration_ns = now_ns > start_ns_ ? now_ns - start_ns_ : 0;
   ListenerLive& l = *listener().live;
-  l.duration.record(duration_ns);
   RouteLive& r = route_ ? *route_->live : l.unmatched;
   r.duration.record(duration_ns);
   r.codes.count(status_);
   if (const std::optional<conf::Slo>& slo = listener().config->slo) {
+    l.slo_total.add(1);
     if (status_ >= 500) l.slo_errors.add(1);
     if (slo->latency && duration_ns > static_cast<uint64_t>(std::chrono::nanoseconds(*slo->latency).count()))
       l.slo_slow.add(1);

@@ -126,7 +126,7 @@ bool Exchange::send_request_head() {
     opt.forwarded = &fwd;
   }
   if (const TraceContext* t = trace()) {
-    opt.traceparent = t->header();
+    opt.traceparent_line = t->field_line();
     opt.drop_tracestate = !t->continued;
   }
   std::string& head_buf = worker_.scratch();

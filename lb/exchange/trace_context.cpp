@@ -29,8 +29,23 @@ bool hex_id(std::string_view s) {
   return nonzero;
 }
 
+// 16 lower-case hex digits of v, most significant first, without a loop:
+// spread the nibbles of each 32-bit half into bytes, turn each into '0'..'9'
+// or 'a'..'f' at once (SWAR), byte-swap into text order.
+void put_hex8(char* out, uint32_t half) {
+  uint64_t x = half;
+  x = ((x & 0xFFFF0000ull) << 16) | (x & 0xFFFFull);
+  x = ((x & 0x0000FF000000FF00ull) << 8) | (x & 0x000000FF000000FFull);
+  x = ((x & 0x00F000F000F000F0ull) << 4) | (x & 0x000F000F000F000Full);
+  const uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;  // nibble ≥ 10
+  x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+  x = __builtin_bswap64(x);
+  memcpy(out, &x, 8);
+}
+
 void put_hex(char* out, uint64_t v) {
-  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 0xf];
+  put_hex8(out, static_cast<uint32_t>(v >> 32));
+  put_hex8(out + 8, static_cast<uint32_t>(v));
 }
 
 algo::SplitMix64& rng() {
@@ -56,25 +71,26 @@ bool parse_traceparent(std::string_view v, char trace_id[32], uint8_t& flags) {
 }
 
 void make_trace_context(std::string_view client, uint32_t sample_percent, TraceContext& out) {
+  char* p = out.line;
+  memcpy(p, "traceparent: 00-", TraceContext::kPrefix + 3);
+  p += TraceContext::kPrefix;
   uint8_t flags = 0;
-  out.continued = !client.empty() && parse_traceparent(client, out.trace_id, flags);
+  out.continued = !client.empty() && parse_traceparent(client, p + 3, flags);
   if (out.continued) {
     flags &= 0x01;  // only "sampled" is defined for version 00, which is what lb sends
   } else {
-    put_hex(out.trace_id, rng().next() | 1);  // never all zero
-    put_hex(out.trace_id + 16, rng().next());
-    flags = rng().next() % 100 < sample_percent ? 0x01 : 0x00;
+    const uint64_t hi = rng().next() | 1, lo = rng().next();  // never all zero
+    put_hex(p + 3, hi);
+    put_hex(p + 19, lo);
+    flags = (lo >> 32) % 100 < sample_percent ? 0x01 : 0x00;
   }
-  out.trace_id[32] = '\0';
-  char* p = out.traceparent;
-  memcpy(p, "00-", 3);
-  memcpy(p + 3, out.trace_id, 32);
   p[35] = '-';
   put_hex(p + 36, rng().next() | 1);  // lb's own parent id, never all zero
   p[52] = '-';
   p[53] = kHex[flags >> 4];
   p[54] = kHex[flags & 0xf];
-  p[55] = '\0';
+  p[55] = '\r';
+  p[56] = '\n';
 }
 
 }  // namespace lb

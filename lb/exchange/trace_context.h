@@ -13,14 +13,16 @@
 namespace lb {
 
 struct TraceContext {
-  // No initializers: an exchange carries one whether or not its listener
-  // traces, and make_trace_context() fills every byte that is read.
-  char trace_id[33];      // 32 lower-case hex digits + NUL
-  char traceparent[56];   // "00-<trace id>-<parent id>-<flags>" + NUL
-  bool continued;         // the client's trace (keep its tracestate)
+  // "traceparent: 00-<trace id>-<parent id>-<flags>\r\n", ready to append to
+  // the request head in one go. No initializer: an exchange carries one
+  // whether or not its listener traces; make_trace_context() fills it.
+  static constexpr size_t kPrefix = 13;  // "traceparent: "
+  char line[kPrefix + 55 + 2];
+  bool continued;  // the client's trace (keep its tracestate)
 
-  std::string_view id() const { return {trace_id, 32}; }
-  std::string_view header() const { return {traceparent, 55}; }
+  std::string_view id() const { return {line + kPrefix + 3, 32}; }
+  std::string_view header() const { return {line + kPrefix, 55}; }  // the field's value
+  std::string_view field_line() const { return {line, sizeof line}; }
 };
 
 // Parses a traceparent value per W3C Trace Context level 1: version 00 is

@@ -81,9 +81,10 @@ struct RequestHeadOptions {
   // Received fields not to forward (lower-cased names; header rules).
   // Dropping "host" leaves the Host field to `extra`.
   std::span<const std::string_view> drop = {};
-  // SPEC 15 tracing: when set, sent instead of the client's traceparent; with
-  // drop_tracestate the client's tracestate is not forwarded either.
-  std::string_view traceparent = {};
+  // SPEC 15 tracing: when set, a whole "traceparent: …\r\n" line sent
+  // instead of the client's traceparent; with drop_tracestate the client's
+  // tracestate is not forwarded either.
+  std::string_view traceparent_line = {};
   bool drop_tracestate = false;
 };
 
