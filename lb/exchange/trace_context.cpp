@@ -1,6 +1,7 @@
 // lb/exchange/trace_context.cpp — see lb/exchange/trace_context.h.
 #include "lb/exchange/trace_context.h"
 
+#include <emmintrin.h>
 #include <uv.h>
 
 #include <cstring>
@@ -29,23 +30,18 @@ bool hex_id(std::string_view s) {
   return nonzero;
 }
 
-// 16 lower-case hex digits of v, most significant first, without a loop:
-// spread the nibbles of each 32-bit half into bytes, turn each into '0'..'9'
-// or 'a'..'f' at once (SWAR), byte-swap into text order.
-void put_hex8(char* out, uint32_t half) {
-  uint64_t x = half;
-  x = ((x & 0xFFFF0000ull) << 16) | (x & 0xFFFFull);
-  x = ((x & 0x0000FF000000FF00ull) << 8) | (x & 0x000000FF000000FFull);
-  x = ((x & 0x00F000F000F000F0ull) << 4) | (x & 0x000F000F000F000Full);
-  const uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;  // nibble ≥ 10
-  x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
-  x = __builtin_bswap64(x);
-  memcpy(out, &x, 8);
-}
-
+// 16 lower-case hex digits of v, most significant first, in one SSE2
+// register: split each byte into its two nibbles, interleave them, and turn
+// every nibble into '0'..'9' or 'a'..'f' at once (no loop, no table).
 void put_hex(char* out, uint64_t v) {
-  put_hex8(out, static_cast<uint32_t>(v >> 32));
-  put_hex8(out + 8, static_cast<uint32_t>(v));
+  const __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low4);
+  const __m128i lo = _mm_and_si128(bytes, low4);
+  __m128i n = _mm_unpacklo_epi8(hi, lo);
+  const __m128i letters = _mm_cmpgt_epi8(n, _mm_set1_epi8(9));
+  n = _mm_add_epi8(n, _mm_add_epi8(_mm_set1_epi8('0'), _mm_and_si128(letters, _mm_set1_epi8('a' - '0' - 10))));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), n);
 }
 
 algo::SplitMix64& rng() {
