@@ -39,7 +39,7 @@ endif
 PACKAGING_PACKAGES := dpkg-dev adduser
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography \
-                  $(PACKAGING_PACKAGES) man-db lintian
+                  prometheus chromium chromium-driver python3-selenium $(PACKAGING_PACKAGES) man-db lintian
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind testssl.sh
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 

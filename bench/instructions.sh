@@ -20,7 +20,9 @@
 # Heap allocations per request come from the same runs: the calls to malloc
 # (callgrind's call counts for malloc), differenced the same way.
 #
-# Environment: BUILD (default build), LB_BIN, BACKEND_BIN, N1 (200), N2 (2200).
+# Environment: BUILD (default build), LB_BIN, BACKEND_BIN, N1 (200), N2 (2200),
+# LISTENER_EXTRA (JSON members added to the listener, e.g.
+# ', "tracing": {"sample_percent": 100}'), KEEPALIVE_ONLY=1 (only the first mode).
 # Needs valgrind and curl. Prints a markdown table.
 set -euo pipefail
 
@@ -102,7 +104,7 @@ write_config() {
   "logging": { "level": "warn", "error_log": "-", "access_log": null },
   "listeners": [
     { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
-      "forwarded_headers": false, "routes": $routes, "access": $access }
+      "forwarded_headers": false, "routes": $routes, "access": $access ${LISTENER_EXTRA:-} }
   ],
   "pools": [
     { "name": "web", "algorithm": "round_robin",
@@ -140,13 +142,16 @@ measure() {
 
 echo "| mode | instructions / request | malloc calls / request |"
 echo "|---|---:|---:|"
-for close in 0 1; do
+closes="0 1"
+[[ ${KEEPALIVE_ONLY:-0} == 1 ]] && closes=0
+for close in $closes; do
   read -r t1 m1 < <(measure "$N1" "$close")
   read -r t2 m2 < <(measure "$N2" "$close")
   mode=keep-alive
   ((close)) && mode=conn-per-request
   echo "| $mode | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
 done
+[[ ${KEEPALIVE_ONLY:-0} == 1 ]] && exit 0
 # Routing cost (SPEC 10): keep-alive requests matching the last of 10
 # routes, then the last of 1,000 routes.
 for routes in 10 1000; do

@@ -303,6 +303,19 @@ struct ProxyProtocol {
   std::optional<ProxyProtocolVersion> send;
 };
 
+// SPEC 15 "Tracing": W3C traceparent continued or started.
+struct Tracing {
+  uint32_t sample_percent = 100;  // 0..100: share of the traces lb starts that are sampled
+};
+
+// SPEC 15 "SLOs": a request is good when answered below 500 (availability)
+// and, for the latency objective, within `latency`.
+struct Slo {
+  std::optional<double> availability;  // percent, e.g. 99.9
+  std::optional<Duration> latency;     // with latency_percent
+  double latency_percent = 99;
+};
+
 struct ListenerConfig {
   std::string name;
   Address listen;
@@ -324,6 +337,8 @@ struct ListenerConfig {
   HeaderRules request_headers;   // applied before the route's (SPEC 10)
   HeaderRules response_headers;
   std::vector<ErrorPage> error_pages;
+  std::optional<Tracing> tracing;  // SPEC 15, http only
+  std::optional<Slo> slo;          // SPEC 15
 
   // The page for `status`: an exact entry, else its class, else null.
   const ErrorPage* error_page(int status) const {

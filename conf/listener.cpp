@@ -222,7 +222,7 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   Obj o(ctx, v, at,
         {"name", "listen", "protocol", "pool", "routes", "tls", "http2", "max_connections", "timeouts", "limits",
          "rate_limit", "forwarded_headers", "proxy_protocol", "request_headers", "response_headers", "error_pages", "access",
-         "trusted_proxies", "auth", "per_client"});
+         "trusted_proxies", "auth", "per_client", "tracing", "slo"});
   if (!o.ok()) return;
   if (const json* x = o.require("name")) read_name(ctx, *x, o.at("name"), l.name);
   if (const json* x = o.require("listen")) read_address(ctx, *x, o.at("listen"), l.listen);
@@ -311,6 +311,14 @@ void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& l
   o.with_nonnull("error_pages", [&](const json& x, const Pointer& p) {
     if (tcp) ctx.error(p, "error_pages applies only to http listeners");
     else load_error_pages(ctx, x, p, l.error_pages);
+  });
+  o.with_nonnull("tracing", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "tracing applies only to http listeners (W3C traceparent is an HTTP header)");
+    else load_tracing(ctx, x, p, l.tracing.emplace());
+  });
+  o.with_nonnull("slo", [&](const json& x, const Pointer& p) {
+    if (tcp) ctx.error(p, "slo applies only to http listeners (it judges HTTP statuses and request durations)");
+    else load_slo(ctx, x, p, l.slo.emplace());
   });
 }
 

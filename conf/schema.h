@@ -59,6 +59,10 @@ void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateL
 // rate_limit.cpp: a listener's "per_client".
 void load_per_client(Ctx& ctx, const json& v, const Pointer& at, PerClient& pc);
 
+// observability.cpp: a listener's "tracing" and "slo" (SPEC 15).
+void load_tracing(Ctx& ctx, const json& v, const Pointer& at, Tracing& out);
+void load_slo(Ctx& ctx, const json& v, const Pointer& at, Slo& out);
+
 // header_rules.cpp
 enum class HeaderDirection { request, response };
 bool parse_header_template(Ctx& ctx, const Pointer& at, std::string_view text, HeaderDirection dir,

@@ -192,6 +192,17 @@ json listener_json(const ListenerConfig& l) {
       {"tls", nullptr},
   };
   j["access"] = access_json(l.access);
+  if (l.slo) {
+    json slo = json::object();
+    if (l.slo->availability) slo["availability"] = *l.slo->availability;
+    if (l.slo->latency) {
+      slo["latency"] = format_duration(*l.slo->latency);
+      slo["latency_percent"] = l.slo->latency_percent;
+    }
+    j["slo"] = slo;
+  } else {
+    j["slo"] = nullptr;
+  }
   if (l.protocol == Protocol::http) j["auth"] = auth_json(l.auth);
   const RateLimit* rate = l.per_client.connection_rate ? &*l.per_client.connection_rate : nullptr;
   j["per_client"] = {{"max_connections", l.per_client.max_connections},
@@ -207,6 +218,7 @@ json listener_json(const ListenerConfig& l) {
                    {"max_headers", l.limits.max_headers},
                    {"max_body_bytes", l.limits.max_body_bytes}};
     j["forwarded_headers"] = l.forwarded_headers;
+    j["tracing"] = l.tracing ? json{{"sample_percent", l.tracing->sample_percent}} : json(nullptr);
     j["request_headers"] = header_rules_json(l.request_headers);
     j["trusted_proxies"] = l.trusted_proxies;
     j["response_headers"] = header_rules_json(l.response_headers);

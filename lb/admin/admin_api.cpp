@@ -12,6 +12,7 @@
 #include "lb/http/http_message.h"
 #include "lb/io/log.h"
 #include "lb/core/process.h"
+#include "lb/admin/dashboard_page.h"
 #include "lb/admin/stats.h"
 #include "lb/core/version.h"
 
@@ -126,6 +127,11 @@ std::optional<AdminResponse> AdminApi::route(const AdminRequest& req, Respond& r
     if (!is_get(req)) return method_not_allowed("GET, HEAD");
     return process_.ready() ? text_response(200, "ready") : text_response(503, "not ready");
   }
+  if (path == "/") {  // the dashboard (SPEC 15); no token needed to view
+    if (!is_get(req)) return method_not_allowed("GET, HEAD");
+    return AdminResponse{200, "text/html; charset=utf-8", std::string(dashboard_page()),
+                         {{"Content-Security-Policy", std::string(kDashboardCsp)}, {"Cache-Control", "no-store"}}};
+  }
   if (path == "/stats" || path == "/metrics") {
     if (!is_get(req)) return method_not_allowed("GET, HEAD");
     return get_stats(path == "/metrics");
@@ -183,9 +189,14 @@ AdminResponse AdminApi::get_stats(bool metrics) {
   f.reloads_ok = process_.reloads_ok();
   f.reloads_failed = process_.reloads_failed();
   f.log_lines_dropped = Logger::instance().lines_dropped();
-  StatsSnapshot snap = take_snapshot(*rt, f);
+  if (metrics) f.process = read_process_metrics(f.uptime_s);
+  StatsSnapshot snap = take_snapshot(*rt, f, &history_);
   if (metrics) return {200, std::string(kMetricsContentType), render_metrics(snap), {}};
   return {200, "application/json", render_stats_json(snap), {}};
+}
+
+void AdminApi::tick() {
+  if (auto rt = process_.runtime()) history_.tick(*rt);
 }
 
 void AdminApi::post_reload(Respond respond) {

@@ -2,7 +2,8 @@
 // request in, one response out. No sockets here: lb/admin/admin_server.h owns the
 // listener and the connections and calls AdminApi::handle() per request.
 //
-// Routes: GET /healthz, /ready, /stats, /metrics, /config (HEAD too);
+// Routes: GET / (the dashboard page), /healthz, /ready, /stats, /metrics,
+// /config (HEAD too);
 // POST /reload, /pools/{pool}/servers/{address}/state and .../weight.
 // Every POST needs "Authorization: Bearer <token>": missing or not Bearer →
 // 401 (+ WWW-Authenticate), wrong → 403, no token configured → 403. Path
@@ -20,6 +21,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "lb/admin/stats_history.h"
 
 namespace lb {
 
@@ -50,6 +53,9 @@ class AdminApi {
   // Answers through `respond`, exactly once: at once, or — POST /reload
   // waiting for host-name lookups — later, from the main loop.
   void handle(const AdminRequest& request, Respond respond);
+  // Every StatsHistory::kTickMs (the admin server's timer): advances the
+  // latency and SLO windows of /stats.
+  void tick();
 
  private:
   // The response, or nullopt when `respond` will be called later.
@@ -61,6 +67,7 @@ class AdminApi {
 
   Process& process_;
   std::optional<std::string> token_;
+  StatsHistory history_;
 };
 
 // ---- helpers (exposed for unit tests) ----

@@ -260,6 +260,7 @@ AdminServer::~AdminServer() { stop(); }
 
 std::optional<std::string> AdminServer::start(const conf::AdminConfig& cfg) {
   api_.set_token(cfg.token);
+  start_ticker();
   if (acceptor_ && listen_text_ == cfg.listen.text) return std::nullopt;
 
   std::string error;
@@ -294,7 +295,25 @@ void AdminServer::close_listener() {
   listen_text_.clear();
 }
 
+// The stats history's 10 s tick (latency and SLO windows). The handle is its own heap object (freed
+// in its close callback, like the connections), unreferenced so that it
+// never keeps the loop alive at exit.
+void AdminServer::start_ticker() {
+  if (ticker_) return;
+  ticker_ = new uv_timer_t{};
+  uv_timer_init(loop_, ticker_);
+  ticker_->data = &api_;
+  uv_timer_start(
+      ticker_, [](uv_timer_t* t) { static_cast<AdminApi*>(t->data)->tick(); }, 0, StatsHistory::kTickMs);
+  uv_unref(reinterpret_cast<uv_handle_t*>(ticker_));
+}
+
 void AdminServer::stop() {
+  if (ticker_) {
+    uv_timer_stop(ticker_);
+    uv_close(reinterpret_cast<uv_handle_t*>(ticker_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    ticker_ = nullptr;
+  }
   close_listener();
   while (oldest_) oldest_->close();  // close() unlinks it
 }

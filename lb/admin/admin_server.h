@@ -82,6 +82,7 @@ class AdminServer {
   void link(Connection* c);    // as the newest
   void unlink(Connection* c);
   void touch(Connection* c);   // just answered: now the newest
+  void start_ticker();
 
   uv_loop_t* loop_;
   AdminApi api_;
@@ -92,6 +93,7 @@ class AdminServer {
   Connection* oldest_ = nullptr;
   Connection* newest_ = nullptr;
   size_t count_ = 0;
+  uv_timer_t* ticker_ = nullptr;  // AdminApi::tick every StatsHistory::kTickMs; owned by its handle
 };
 
 }  // namespace lb

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lb/admin/stats_observe.h"
+
 namespace lb {
 
 namespace {
@@ -16,7 +18,7 @@ using ojson = nlohmann::ordered_json;
 
 double round3(double v) { return std::isfinite(v) ? std::round(v * 1000.0) / 1000.0 : 0.0; }
 
-ServerStats server_stats(const ServerRuntime& s, uint64_t now_ns) {
+ServerStats server_stats(const ServerRuntime& s, uint64_t now_ns, const StatsHistory* window) {
   const ServerLive& live = *s.live;
   ServerStats out;
   out.address = s.config->address.text;
@@ -42,6 +44,7 @@ ServerStats server_stats(const ServerRuntime& s, uint64_t now_ns) {
   out.response_time_ms = round3(live.latency().ewma_ms);
   out.bytes_in = live.bytes_in.load(std::memory_order_relaxed);
   out.bytes_out = live.bytes_out.load(std::memory_order_relaxed);
+  snapshot_server_observations(live, out, window);
   return out;
 }
 
@@ -68,7 +71,7 @@ std::string_view server_state_word(conf::ServerState admin, bool healthy, health
   return healthy && circuit != health::CircuitState::open ? "up" : "down";
 }
 
-StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
+StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts, const StatsHistory* window) {
   StatsSnapshot snap;
   snap.facts = facts;
   snap.listeners.reserve(runtime.listeners.size());
@@ -99,6 +102,7 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
       out.faults.push_back({r.config->name, r.live->faults_delay.load(std::memory_order_relaxed),
                             r.live->faults_abort.load(std::memory_order_relaxed)});
     }
+    snapshot_listener_observations(l, out, window);
     snap.listeners.push_back(std::move(out));
   }
   snap.pools.reserve(runtime.pools.size());
@@ -122,7 +126,7 @@ StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts) {
     }
     out.servers.reserve(p.servers.size());
     for (const auto& s : p.servers) {
-      out.servers.push_back(server_stats(s, facts.now_ns));
+      out.servers.push_back(server_stats(s, facts.now_ns, window));
       if (out.servers.back().available) ++out.servers_available;
     }
     out.servers_total = static_cast<uint32_t>(out.servers.size());
@@ -176,8 +180,11 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                 {"auth_failed_total", l.auth_failed_total},
                 {"per_client_refused_total", l.per_client_refused_total},
                 {"bytes_in", l.bytes_in},
-                {"bytes_out", l.bytes_out}};
+                {"bytes_out", l.bytes_out},
+                {"latency_ms", latency_json(l.latency_ms)}};
     if (is_http(l)) {
+      lj["routes"] = routes_json(l);
+      lj["slo"] = slo_json(l);
       lj["http2"] = http2_json(l);
       ojson by_route = ojson::object();
       for (const auto& r : l.route_rate_limited) by_route[r.route] = r.refused;
@@ -204,6 +211,7 @@ std::string render_stats_json(const StatsSnapshot& snap) {
                          {"requests_total", s.requests_total},
                          {"failures_total", s.failures_total},
                          {"response_time_ms", s.response_time_ms},
+                         {"latency_ms", latency_json(s.latency_ms)},
                          {"bytes_in", s.bytes_in},
                          {"bytes_out", s.bytes_out}});
     }
@@ -441,7 +449,9 @@ std::string render_metrics(const StatsSnapshot& snap) {
              [&](const ServerStats& s) { return s.bytes_in; });
   per_server("lb_server_bytes_out_total", "counter", "Bytes sent to the server.",
              [&](const ServerStats& s) { return s.bytes_out; });
-  return m.take();
+  std::string out = m.take();
+  append_observation_metrics(out, snap);
+  return out;
 }
 
 }  // namespace lb

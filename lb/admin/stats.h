@@ -16,9 +16,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "health/circuit_breaker.h"
+#include "lb/admin/process_metrics.h"
 #include "lb/core/live_state.h"
 #include "lb/core/runtime.h"
 
@@ -36,6 +38,14 @@ struct StatsFacts {
   // Reload outcomes since start; lb_reloads_total is exported only when known.
   std::optional<uint64_t> reloads_ok, reloads_failed;
   uint64_t log_lines_dropped = 0;  // Logger::lines_dropped()
+  std::optional<ProcessMetrics> process;  // process_* metrics (read on scrape)
+};
+
+struct StatsHistory;
+
+// SPEC 15 latency_ms: percentiles over the last minute, in milliseconds.
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0;
 };
 
 struct ServerStats {
@@ -52,6 +62,10 @@ struct ServerStats {
   uint64_t requests_total = 0, failures_total = 0;
   double response_time_ms = 0;  // latency EWMA
   uint64_t bytes_in = 0, bytes_out = 0;
+  // SPEC 15.
+  HistogramCounts upstream;  // lb_upstream_response_seconds, cumulative
+  Percentiles latency_ms;    // upstream response time over the last minute
+  uint64_t health_checks_pass = 0, health_checks_fail = 0;
 };
 
 struct PoolStats {
@@ -94,6 +108,34 @@ struct ListenerStats {
     uint64_t refused = 0;
   };
   std::vector<RouteRateLimited> route_rate_limited;
+  // SPEC 15: whole-request latency over the last minute; per route (the
+  // configured ones, then "none" for requests that matched no route) the
+  // cumulative duration histogram, the responses by exact status and the
+  // last minute's percentiles; TLS handshakes by version and result.
+  Percentiles latency_ms;
+  struct RouteStats {
+    std::string name;
+    HistogramCounts duration;
+    std::vector<std::pair<int, uint64_t>> codes;  // (status, count); status 1..5: another status of that class
+    Percentiles latency_ms;
+  };
+  std::vector<RouteStats> routes;
+  struct TlsHandshakes {
+    std::string_view version;
+    uint64_t ok = 0, error = 0;
+  };
+  std::vector<TlsHandshakes> tls_handshakes;  // TLS listeners only
+  // SPEC 15 SLOs, listeners with an "slo": per objective, per window
+  // (SloWindows::kWindowNames) good, total and burn rate.
+  struct SloObjective {
+    double target = 0;  // percent
+    struct Window {
+      uint64_t good = 0, total = 0;
+      double burn_rate = 0;
+    } windows[3];
+  };
+  std::optional<SloObjective> slo_availability, slo_latency;
+  bool has_slo = false;
 };
 
 struct StatsSnapshot {
@@ -112,7 +154,10 @@ const char* to_string(HealthStatus status);
 // from active health and the circuit breaker.
 std::string_view server_state_word(conf::ServerState admin, bool healthy, health::CircuitState circuit);
 
-StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts);
+// `history` (may be null: percentiles and SLO windows then cover everything
+// since start) gives the last minute of the latency histograms and the SLO
+// windows.
+StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts, const StatsHistory* history = nullptr);
 
 // GET /stats body (application/json, pretty-printed, ends in '\n').
 std::string render_stats_json(const StatsSnapshot& snapshot);

@@ -15,14 +15,17 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "algorithms/balancer.h"
 #include "conf/config.h"
 #include "health/circuit_breaker.h"
 #include "lb/io/sharded_counter.h"
+#include "lb/io/sharded_histogram.h"
 
 namespace lb {
 
@@ -37,6 +40,7 @@ struct ServerLive {
   ShardedCounter bytes_out;  // bytes sent to the server
   std::atomic<uint64_t> latency_ewma_bits{0};  // double ms, see algorithms/latency.h
   std::atomic<uint64_t> latency_updated_ns{0};
+  ShardedHistogram upstream_latency;  // request sent → response head (SPEC 15)
 
   // Operator state: from config, overridden by the admin API until the next reload.
   std::atomic<conf::ServerState> admin_state{conf::ServerState::ready};
@@ -47,6 +51,7 @@ struct ServerLive {
   std::atomic<bool> health_checked{false};  // the pool has an active health check
   std::atomic<uint64_t> up_since_ns{0};      // for slow start
   std::atomic<uint64_t> last_check_ns{0};
+  ShardedCounter health_checks_pass, health_checks_fail;  // lb_health_checks_total
 
   // Passive health (lock-free; see health/circuit_breaker.h).
   health::CircuitBreaker breaker;
@@ -189,10 +194,37 @@ constexpr const char* to_string(Http2CloseReason r) {
 
 // Per route (SPEC 10), by (listener, route name): injected faults and
 // requests refused by the route's own rate limit.
+// Also what SPEC 15 records per (listener, route): the whole request's
+// duration and the responses by exact status.
 struct RouteLive {
   ShardedCounter faults_delay;
   ShardedCounter faults_abort;
   ShardedCounter rate_limited;
+  ShardedHistogram duration;  // head received → last response byte; its count is requests_total
+  ShardedStatusCounts codes;
+};
+
+// TLS handshakes of a listener by protocol version (as OpenSSL names it) and
+// result: lb_tls_handshakes_total.
+class TlsHandshakeCounts {
+ public:
+  static constexpr const char* kVersions[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "unknown"};
+  static constexpr size_t kVersionCount = std::size(kVersions);
+  void count(std::string_view version, bool ok) noexcept {
+    size_t v = kVersionCount - 1;
+    for (size_t i = 0; i + 1 < kVersionCount; ++i)
+      if (version == kVersions[i]) v = i;
+    counts_.add(v * 2 + (ok ? 0 : 1), 1);
+  }
+  // (version, ok, error) per version.
+  template <class F>
+  void for_each(F&& f) const {
+    const auto a = counts_.load();
+    for (size_t v = 0; v < kVersionCount; ++v) f(kVersions[v], a[v * 2], a[v * 2 + 1]);
+  }
+
+ private:
+  ShardedArray<kVersionCount * 2> counts_;
 };
 
 struct ListenerLive {
@@ -210,6 +242,14 @@ struct ListenerLive {
   // closed for abuse, indexed by Http2CloseReason.
   ShardedCounter http2_streams_total;
   ShardedCounter http2_connections_closed[kHttp2CloseReasons];
+  // SPEC 15: the per-route figures of the requests that matched no route
+  // (route="none"); the listener's own are the sum of its routes' (summed
+  // when /stats asks, not recorded twice per request).
+  RouteLive unmatched;
+  // SPEC 15 SLOs (listeners with an "slo"): requests, requests answered 500
+  // or more, and requests slower than the latency objective.
+  ShardedCounter slo_total, slo_errors, slo_slow;
+  TlsHandshakeCounts tls_handshakes;
 
   void count_status(int status) {
     int cls = status / 100;

@@ -27,6 +27,7 @@
 #include "lb/exchange/client_stream.h"
 #include "lb/exchange/header_edit.h"
 #include "lb/exchange/route_table.h"
+#include "lb/exchange/trace_context.h"
 #include "lb/security/basic_auth.h"
 #include "lb/security/jwt.h"
 #include "lb/upstream/attempt.h"
@@ -98,6 +99,11 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void add_bytes_out(uint64_t n) { s_.bytes_out += n; }
   // Writes the access line now (once; later calls do nothing).
   void write_access_log();
+  // The request's metrics (SPEC 15; exchange_observe.cpp), once, as it ends.
+  void record_observations(uint64_t now_ns);
+  // SPEC 15 tracing (exchange_observe.cpp): the trace context, made on first
+  // use; nullptr when the listener does not trace.
+  const TraceContext* trace();
 
   Phase phase() const { return s_.phase; }
   const http::RequestHead* head() const { return s_.head; }
@@ -226,6 +232,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     uint32_t pool = 0;
     bool pool_chosen = false;                         // a route chose pool for this request
     const CompiledRoute* route = nullptr;             // the matched route, if any
+    bool trace_made = false;                          // Buffers::trace holds this request's context
     const conf::RetriesConfig* retries = nullptr;     // the route's, else the pool's
     const conf::PoolTimeouts* timeouts = nullptr;
     std::string_view path;    // the normalized path (routing, %{path}, redirects)
@@ -293,6 +300,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     sockaddr_storage derived_addr;  // the client a trusted proxy named, when State::derived
     char generated_id[33];          // lb's request id, when State::request_id points here
     char client_port[8];            // %{client_port}
+    TraceContext trace;             // SPEC 15, once State::trace_made
     void clear();
   };
   static constexpr size_t kMaxReplayBytes = 64 * 1024;

@@ -45,6 +45,8 @@ std::string_view Exchange::request_id() {
 void Exchange::write_access_log() {
   if (s_.logged || s_.status == 0) return;
   s_.logged = true;
+  const uint64_t now_ns = worker_.now_ns();
+  record_observations(now_ns);
   if (!Logger::instance().access_enabled()) return;
   AccessRecord r;
   r.listener = listener().config->name;
@@ -66,12 +68,13 @@ void Exchange::write_access_log() {
   r.status = s_.status;
   r.bytes_in = s_.bytes_in;
   r.bytes_out = s_.bytes_out;
-  r.duration_ms = static_cast<double>(worker_.now_ns() - s_.start_ns) / 1e6;
+  r.duration_ms = static_cast<double>(now_ns - s_.start_ns) / 1e6;
   if (s_.pool_chosen) r.pool = pool().config->name;
   if (s_.route) r.route = s_.route->config->name;
   if (!s_.attempts.server_name().empty()) r.server = s_.attempts.server_name();
   r.attempts = s_.attempts.count();
   r.upstream_ms = s_.upstream_ms;
+  if (const TraceContext* t = trace()) r.trace_id = t->id();
   r.aborted = s_.aborted;
   append_access_record(worker_.access_log().line(), r);
   worker_.access_log().line_done();

@@ -125,6 +125,10 @@ bool Exchange::send_request_head() {
     if (!head.headers.contains("x-request-id")) fwd.request_id = request_id();
     opt.forwarded = &fwd;
   }
+  if (const TraceContext* t = trace()) {
+    opt.traceparent_line = t->field_line();
+    opt.drop_tracestate = !t->continued;
+  }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
   opt.extra = b_.request_edits.added();
@@ -316,6 +320,7 @@ void Exchange::on_backend_head(const http::ResponseHead& head) {
   s_.upstream_ms = static_cast<double>(now - s_.sent_ns) / 1e6;
   const ServerRuntime* server = s_.attempts.server();
   if (server) server->live->set_latency(algo::update_latency(server->live->latency(), s_.upstream_ms, now));
+  if (server) server->live->upstream_latency.record(now - s_.sent_ns);
   if (server && !head.upgrade) {
     bool server_error = head.status >= 500;
     if (auto retry_on = health::retry_on_for_status(head.status); retry_on && s_.retries->retries_on(*retry_on)) {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "lb/core/tls_handshake_count.h"
 #include "lb/http2/session.h"
 #include "lb/io/log.h"
 #include "lb/io/net_util.h"
@@ -216,7 +217,9 @@ void HttpConnection::on_client_eof(ssize_t nread) {
 // TLS: decrypt, send whatever the TLS layer wants sent (handshake, alerts),
 // then hand the plaintext to the HTTP layer.
 void HttpConnection::handle_client_ciphertext(const char* data, size_t len) {
+  const bool was_handshaking = !tls_->handshake_done();
   auto st = tls_->on_encrypted_input(data, len);
+  if (was_handshaking) count_tls_handshake(listener().live->tls_handshakes, *tls_, st);
   flush_tls();
   if (st == tls::Connection::Status::handshake_done) {
     client_cert_subject_ = tls_->peer_subject();

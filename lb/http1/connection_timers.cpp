@@ -5,6 +5,7 @@
 // and send (the client accepts no response byte → closed). Shared by the
 // HTTP/1.1 codec and, through the Transport, the HTTP/2 one.
 #include "lb/http1/connection.h"
+#include "lb/core/tls_handshake_count.h"
 #include "lb/http2/session.h"
 #include "lb/io/log.h"
 #include "tls/connection.h"
@@ -68,6 +69,7 @@ void HttpConnection::on_deadline() {
       break;
     case Phase::head:
       if (tls_ && !tls_->handshake_done()) {
+        count_tls_handshake_timeout(listener().live->tls_handshakes);
         close_session();  // tls_handshake deadline
         break;
       }

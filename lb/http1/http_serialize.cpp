@@ -159,6 +159,9 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
     if (!opt.drop.empty() && dropped(h.name)) continue;
     // lb alone asserts a verified client certificate: never pass a client's own claim.
     if (known == Known::x_client_cert_subject) continue;
+    if (!opt.traceparent_line.empty() &&
+        (iequals(h.name, "traceparent") || (opt.drop_tracestate && iequals(h.name, "tracestate"))))
+      continue;
     if (known == Known::host) {
       append_header(out, h.name, head.host);  // absolute-form authority wins
       wrote_host = true;
@@ -196,6 +199,7 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
       append_header(out, "X-Request-Id", fwd->request_id);
     }
   }
+  out.append(opt.traceparent_line);
   append_tail(out, opt.extra, opt.framing, opt.connection, head.upgrade_protocol);
 }
 

@@ -81,6 +81,11 @@ struct RequestHeadOptions {
   // Received fields not to forward (lower-cased names; header rules).
   // Dropping "host" leaves the Host field to `extra`.
   std::span<const std::string_view> drop = {};
+  // SPEC 15 tracing: when set, a whole "traceparent: …\r\n" line sent
+  // instead of the client's traceparent; with drop_tracestate the client's
+  // tracestate is not forwarded either.
+  std::string_view traceparent_line = {};
+  bool drop_tracestate = false;
 };
 
 // Appends "METHOD origin-target HTTP/1.1", the non-hop-by-hop fields (Host

@@ -28,6 +28,10 @@ class ShardedCounter {
   static void set_slots(size_t workers) { configured_slots() = workers + 1; }
   // Binds the calling worker thread to slot `slot` (≥ 1).
   static void bind_thread_slot(size_t slot) { thread_slot() = slot; }
+  // For the other per-worker statistics (lb/io/sharded_histogram.h): the
+  // slot count new objects get, and the calling thread's slot.
+  static size_t slots() { return configured_slots(); }
+  static size_t current_slot() { return thread_slot(); }
 
   ShardedCounter() : n_(configured_slots()), slots_(new Slot[n_]) {}
   ShardedCounter(const ShardedCounter&) = delete;

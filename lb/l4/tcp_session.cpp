@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "lb/core/tls_handshake_count.h"
 #include "lb/io/access_log.h"
 #include "lb/io/log.h"
 #include "lb/io/net_util.h"
@@ -311,7 +312,9 @@ void TcpSession::on_read_tls(Side from, const char* data, size_t len) {
     return;
   }
   listener().live->bytes_in.add(len);
+  const bool was_handshaking = !tls_->handshake_done();
   auto st = tls_->on_encrypted_input(data, len);
+  if (was_handshaking) count_tls_handshake(listener().live->tls_handshakes, *tls_, st);
   flush_tls();
   std::string_view plain = tls_->plaintext();
   if (!plain.empty()) {
@@ -483,6 +486,7 @@ void TcpSession::timer_cb(uv_timer_t* timer) {
   auto* s = static_cast<TcpSession*>(timer->data);
   if (s->handshaking_) {
     log_debug("tls handshake timeout", {{"listener", s->listener().config->name}});
+    count_tls_handshake_timeout(s->listener().live->tls_handshakes);
     s->close_all();
     return;
   }

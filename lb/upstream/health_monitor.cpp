@@ -51,6 +51,7 @@ void HealthMonitor::on_result(const health::CheckResult& r) {
   Target& t = targets_[r.index];
   ServerLive& live = *t.live;
   live.last_check_ns.store(r.now_ns, std::memory_order_relaxed);
+  (r.ok ? live.health_checks_pass : live.health_checks_fail).add(1);
   {
     std::lock_guard lock(live.last_error_mutex);
     live.last_error.assign(r.ok ? std::string_view{} : r.error);

@@ -238,7 +238,7 @@ TEST_CASE("admin: /metrics passes the strict exposition checker and matches /sta
     CHECK(res.value("lb_server_requests_total", lab).value_or(0) >= 3);
   }
   for (const auto& [name, type] : res.types) {
-    CHECK(name.rfind("lb_", 0) == 0);
+    CHECK((name.rfind("lb_", 0) == 0 || name.rfind("process_", 0) == 0));  // SPEC 15: process_* are standard
     bool total = name.size() > 6 && name.substr(name.size() - 6) == "_total";
     CHECK_MESSAGE(total == (type == "counter"), name);
   }
