@@ -52,7 +52,9 @@ int Process::run() {
   PoolQueueLive::set_workers(worker_count_);
   ticket_keys_ = std::make_shared<tls::TicketKeys>();
   std::string error;
-  auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);
+  file_config_ = loaded.config;
+  read_state_file(*file_config_);
+  auto runtime = build_runtime(effective_config(file_config_), 1, worker_count_, live_, sockets_, ticket_keys_, error);
   if (!runtime) {
     fprintf(stderr, "%s: %s\n", config_path_.c_str(), error.c_str());
     return 1;
@@ -81,6 +83,8 @@ int Process::run() {
   watch(sigusr1_, SIGUSR1);
   uv_timer_init(&loop_, &stop_poll_);
   stop_poll_.data = this;
+  uv_timer_init(&loop_, &removal_poll_);
+  removal_poll_.data = this;
   health_ = std::make_unique<HealthMonitor>(&loop_);
   health_->update(*runtime_);
   if (runtime_->config->admin) {
@@ -172,9 +176,18 @@ std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded)
     if (loaded.config->workers != 0 && resolve_workers(loaded.config->workers) != worker_count_)
       log_warn("workers changed in the configuration; the new count applies after a restart",
                {num("running", worker_count_), num("configured", loaded.config->workers)});
-    runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, ticket_keys_, error);
-    if (runtime) error.clear();
-    else error = config_path_ + ": " + error;
+    // Runtime changes outlive a reload only with a state file (SPEC 14).
+    RuntimeChanges kept = changes_;
+    if (!loaded.config->state_file) changes_.clear();
+    runtime = build_runtime(effective_config(loaded.config), generation_ + 1, worker_count_, live_, sockets_,
+                            ticket_keys_, error);
+    if (runtime) {
+      error.clear();
+      file_config_ = loaded.config;
+    } else {
+      changes_ = std::move(kept);
+      error = config_path_ + ": " + error;
+    }
   }
   if (!runtime) {
     last_reload_ = {false, rfc3339_now(), error};
