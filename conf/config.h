@@ -461,6 +461,9 @@ struct Config {
   LoggingConfig logging;
   std::vector<ListenerConfig> listeners;
   std::vector<PoolConfig> pools;
+  // SPEC 14: where runtime server changes are kept (absolute; its directory
+  // exists). Unset: they last until the next reload.
+  std::optional<std::string> state_file;
 
   const PoolConfig* find_pool(std::string_view name) const {
     for (auto& p : pools) if (p.name == name) return &p;

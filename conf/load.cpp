@@ -15,6 +15,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <sys/stat.h>
+
 #include "conf/env_vars.h"
 #include "conf/schema.h"
 #include "conf/values.h"
@@ -193,8 +195,27 @@ void apply_route_overrides(Ctx& ctx, const Config& cfg, const std::vector<RouteO
   }
 }
 
+// The state file need not exist (lb creates it), but its directory must.
+void load_state_file(Ctx& ctx, const json& v, const Pointer& at, std::optional<std::string>& out) {
+  std::string raw;
+  if (!read_string(ctx, v, at, raw)) return;
+  if (raw.empty()) {
+    ctx.error(at, "state_file must name a file");
+    return;
+  }
+  const std::string path = resolve_path(ctx.base_dir(), raw);
+  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    ctx.error(at, "directory " + quote(dir) + " of the state file does not exist");
+    return;
+  }
+  out = path;
+}
+
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
-  Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools"});
+  Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools",
+                              "state_file"});
   if (!o.ok()) return;
   o.with("workers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 256, cfg.workers); });
   o.with("shutdown_timeout", [&](const json& x, const Pointer& p) {
@@ -205,6 +226,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   o.with_nonnull("group", [&](const json& x, const Pointer& p) { read_string(ctx, x, p, cfg.group.emplace()); });
   o.with_nonnull("admin", [&](const json& x, const Pointer& p) { load_admin(ctx, x, p, cfg.admin.emplace()); });
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
+  o.with_nonnull("state_file", [&](const json& x, const Pointer& p) { load_state_file(ctx, x, p, cfg.state_file); });
 
   ListenerRefs refs;
   if (const json* x = o.require("listeners")) {

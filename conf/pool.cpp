@@ -18,6 +18,8 @@ namespace {
 
 bool uses_hash_key(Algorithm a) { return a == Algorithm::consistent_hash || a == Algorithm::maglev; }
 
+}  // namespace
+
 void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s) {
   Obj o(ctx, v, at, {"address", "weight", "max_connections", "backup", "state"});
   if (!o.ok()) return;
@@ -44,6 +46,8 @@ void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s) {
     read_enum(ctx, x, p, kServerStateNames, "server state", s.state);
   });
 }
+
+namespace {
 
 void load_servers(Ctx& ctx, const json& v, const Pointer& at, std::vector<ServerConfig>& servers) {
   if (!check_array(ctx, v, at)) return;

@@ -35,6 +35,9 @@ struct ListenerRefs {
   std::vector<RouteOverrides> overrides;
 };
 
+// pool.cpp: one element of a pool's "servers" (also a runtime server's body).
+void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s);
+
 // listener.cpp: one element of "listeners".
 void load_listener(Ctx& ctx, const json& v, const Pointer& at, ListenerConfig& out, ListenerRefs& refs);
 

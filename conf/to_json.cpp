@@ -328,6 +328,7 @@ json to_json(const Config& c) {
     else if (c.admin->token) a["token"] = "***";
     j["admin"] = a;
   }
+  j["state_file"] = c.state_file ? json(*c.state_file) : json(nullptr);
   json listeners = json::array();
   for (const ListenerConfig& l : c.listeners) listeners.push_back(listener_json(l));
   j["listeners"] = listeners;

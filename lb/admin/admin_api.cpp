@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conf/load.h"
+#include "conf/runtime_server.h"
 #include "lb/http/http_message.h"
 #include "lb/io/log.h"
 #include "lb/core/process.h"
@@ -150,8 +151,15 @@ std::optional<AdminResponse> AdminApi::route(const AdminRequest& req, Respond& r
   bool reload = path == "/reload";
   bool server_op = seg.size() == 5 && seg[0] == "pools" && seg[2] == "servers" &&
                    (seg[4] == "state" || seg[4] == "weight") && !seg[1].empty() && !seg[3].empty();
-  if (!reload && !server_op) return error_response(404, "not found");
-  if (req.method != "POST") return method_not_allowed("POST");
+  // SPEC 14: POST /pools/{pool}/servers, DELETE /pools/{pool}/servers/{address}.
+  bool server_add = seg.size() == 3 && seg[0] == "pools" && seg[2] == "servers" && !seg[1].empty();
+  bool server_remove = seg.size() == 4 && seg[0] == "pools" && seg[2] == "servers" && !seg[1].empty() && !seg[3].empty();
+  if (!reload && !server_op && !server_add && !server_remove) return error_response(404, "not found");
+  if (server_remove) {
+    if (req.method != "DELETE") return method_not_allowed("DELETE");
+  } else if (req.method != "POST") {
+    return method_not_allowed("POST");
+  }
 
   switch (check_bearer(token_, req.authorization)) {
     case AuthResult::ok: break;
@@ -169,9 +177,30 @@ std::optional<AdminResponse> AdminApi::route(const AdminRequest& req, Respond& r
     return std::nullopt;
   }
   auto pool = percent_decode(seg[1]);
-  auto address = percent_decode(seg[3]);
+  auto address = server_add ? std::optional<std::string>("") : percent_decode(seg[3]);
   if (!pool || !address) return error_response(400, "invalid percent-encoding in path");
+  if (server_add) return add_server(*pool, req.body);
+  if (server_remove) return remove_server(*pool, *address);
   return post_server(*pool, *address, seg[4], req.body);
+}
+
+AdminResponse AdminApi::add_server(const std::string& pool, const std::string& body) {
+  if (!process_.runtime()) return error_response(503, "no configuration loaded");
+  nlohmann::json in;
+  std::string error;
+  if (!conf::parse_strict_json(body, in, error)) return error_response(400, "invalid JSON body: " + error);
+  std::optional<conf::ServerConfig> server = conf::parse_runtime_server(in, error);
+  if (!server) return error_response(422, error);
+  if (auto refused = process_.add_server(pool, *server)) return error_response(refused->status, refused->message);
+  nlohmann::json out = conf::runtime_server_json(*server);
+  out["pool"] = pool;
+  return json_response(201, out);
+}
+
+AdminResponse AdminApi::remove_server(const std::string& pool, const std::string& address) {
+  if (!process_.runtime()) return error_response(503, "no configuration loaded");
+  if (auto refused = process_.remove_server(pool, address)) return error_response(refused->status, refused->message);
+  return json_response(200, {{"pool", pool}, {"server", address}, {"removed", true}});
 }
 
 AdminResponse AdminApi::get_stats(bool metrics) {
@@ -242,6 +271,8 @@ AdminResponse AdminApi::post_server(std::string_view pool_name, std::string_view
     else if (word == "drain") state = conf::ServerState::drain;
     else if (word == "maint") state = conf::ServerState::maint;
     else return error_response(400, kUsage);
+    if (auto refused = process_.note_server_state(pool_s, address_s, state))
+      return error_response(refused->status, refused->message);
     conf::ServerState before = server->live->admin_state.exchange(state, std::memory_order_relaxed);
     log_info("server state set", {{"pool", pool_s}, {"server", address_s}, {"state", word},
                                   {"previous", conf::to_string(before)}, {"reason", "admin API"}});
@@ -257,6 +288,8 @@ AdminResponse AdminApi::post_server(std::string_view pool_name, std::string_view
   int64_t n = w.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(w.get<uint64_t>(), 1u << 30))
                                      : w.get<int64_t>();
   if (n < 1 || n > 1000) return error_response(400, kUsage);
+  if (auto refused = process_.note_server_weight(pool_s, address_s, static_cast<uint32_t>(n)))
+    return error_response(refused->status, refused->message);
   uint32_t before = server->live->weight.exchange(static_cast<uint32_t>(n), std::memory_order_relaxed);
   log_info("server weight set", {{"pool", pool_s}, {"server", address_s}, num("weight", static_cast<double>(n)),
                                  num("previous", before), {"reason", "admin API"}});

@@ -4,8 +4,10 @@
 //
 // Routes: GET / (the dashboard page), /healthz, /ready, /stats, /metrics,
 // /config (HEAD too);
-// POST /reload, /pools/{pool}/servers/{address}/state and .../weight.
-// Every POST needs "Authorization: Bearer <token>": missing or not Bearer →
+// POST /reload, /pools/{pool}/servers/{address}/state and .../weight;
+// POST /pools/{pool}/servers and DELETE /pools/{pool}/servers/{address}
+// (SPEC 14: servers added and removed at run time, see Process).
+// Every POST and DELETE needs "Authorization: Bearer <token>": missing or not Bearer →
 // 401 (+ WWW-Authenticate), wrong → 403, no token configured → 403. Path
 // segments are percent-decoded, so "127.0.0.1%3A9001" names 127.0.0.1:9001.
 // Errors are JSON {"error":"…"}; unknown path 404, wrong method 405 (+ Allow).
@@ -64,6 +66,8 @@ class AdminApi {
   void post_reload(Respond respond);
   AdminResponse post_server(std::string_view pool, std::string_view address, std::string_view action,
                             const std::string& body);
+  AdminResponse add_server(const std::string& pool, const std::string& body);
+  AdminResponse remove_server(const std::string& pool, const std::string& address);
 
   Process& process_;
   std::optional<std::string> token_;

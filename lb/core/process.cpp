@@ -54,7 +54,9 @@ int Process::run() {
   PoolQueueLive::set_workers(worker_count_);
   ticket_keys_ = std::make_shared<tls::TicketKeys>();
   std::string error;
-  auto runtime = build_runtime(loaded.config, 1, worker_count_, live_, sockets_, ticket_keys_, error);
+  file_config_ = loaded.config;
+  read_state_file(*file_config_);
+  auto runtime = build_runtime(effective_config(file_config_), 1, worker_count_, live_, sockets_, ticket_keys_, error);
   if (!runtime) {
     fprintf(stderr, "%s: %s\n", config_path_.c_str(), error.c_str());
     return 1;
@@ -89,6 +91,8 @@ int Process::run() {
   watch(sigusr1_, SIGUSR1);
   uv_timer_init(&loop_, &stop_poll_);
   stop_poll_.data = this;
+  uv_timer_init(&loop_, &removal_poll_);
+  removal_poll_.data = this;
   health_ = std::make_unique<HealthMonitor>(&loop_);
   health_->update(*runtime_);
   if (runtime_->config->admin) {
@@ -193,9 +197,18 @@ std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded)
                {num("running", worker_count_), num("configured", loaded.config->workers)});
     if (loaded.config->user != runtime_->config->user || loaded.config->group != runtime_->config->group)
       log_warn("user or group changed in the configuration; the new identity applies after a restart");
-    runtime = build_runtime(loaded.config, generation_ + 1, worker_count_, live_, sockets_, ticket_keys_, error);
-    if (runtime) error.clear();
-    else error = config_path_ + ": " + error;
+    // Runtime changes outlive a reload only with a state file (SPEC 14).
+    RuntimeChanges kept = changes_;
+    if (!loaded.config->state_file) changes_.clear();
+    runtime = build_runtime(effective_config(loaded.config), generation_ + 1, worker_count_, live_, sockets_,
+                            ticket_keys_, error);
+    if (runtime) {
+      error.clear();
+      file_config_ = loaded.config;
+    } else {
+      changes_ = std::move(kept);
+      error = config_path_ + ": " + error;
+    }
   }
   if (!runtime) {
     last_reload_ = {false, rfc3339_now(), error};

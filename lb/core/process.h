@@ -18,6 +18,7 @@
 #include "conf/load.h"
 #include "lb/core/runtime.h"
 #include "lb/core/sd_notify.h"
+#include "lb/core/runtime_changes.h"
 #include "lb/core/worker.h"
 
 namespace lb {
@@ -66,6 +67,24 @@ class Process {
   bool ready() const;
   uv_loop_t* loop() { return &loop_; }
 
+  // ---- servers changed at run time (SPEC 14; lb/core/process_servers.cpp)
+  struct ChangeRefused {
+    int status;           // the admin API's answer: 404, 409, 422 or 500
+    std::string message;
+  };
+  // Adds `server` to `pool` without a reload. With a state file the change
+  // is on disk when this returns.
+  std::optional<ChangeRefused> add_server(const std::string& pool, const conf::ServerConfig& server);
+  // Drains the server at once and removes it once its in-flight requests are
+  // done (it leaves /stats then).
+  std::optional<ChangeRefused> remove_server(const std::string& pool, const std::string& address);
+  // A state or weight the admin API set on the live server: kept across
+  // rebuilds, and with a state file across reloads and restarts.
+  std::optional<ChangeRefused> note_server_state(const std::string& pool, const std::string& address,
+                                                 conf::ServerState state);
+  std::optional<ChangeRefused> note_server_weight(const std::string& pool, const std::string& address,
+                                                  uint32_t weight);
+
  private:
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_stop_poll(uv_timer_t* timer);
@@ -76,6 +95,12 @@ class Process {
   void finish_reload(const conf::LoadResult& loaded);
   std::optional<std::string> apply_reload(const conf::LoadResult& loaded);
   void notify_status();
+  // process_servers.cpp
+  std::shared_ptr<const conf::Config> effective_config(const std::shared_ptr<const conf::Config>& file_config);
+  void read_state_file(const conf::Config& file_config);
+  std::optional<ChangeRefused> save_changes(const RuntimeChanges& before);
+  std::optional<ChangeRefused> rebuild_runtime();
+  static void on_removal_poll(uv_timer_t* timer);
 
   std::string config_path_;
   SystemdNotifier systemd_;  // Type=notify: READY, RELOADING, STOPPING, STATUS
@@ -87,6 +112,14 @@ class Process {
   std::shared_ptr<tls::TicketKeys> ticket_keys_;  // one per process: tickets resume across workers and reloads
   SocketRegistry sockets_;
   std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<const conf::Config> file_config_;  // as the file says, before runtime changes
+  RuntimeChanges changes_;
+  // Servers removed at run time that still have requests in flight.
+  struct PendingRemoval {
+    std::shared_ptr<ServerLive> live;
+  };
+  std::vector<PendingRemoval> removals_;
+  uv_timer_t removal_poll_{};
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<AsyncResolve> resolving_;     // set while a reload waits for DNS
