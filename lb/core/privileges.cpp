@@ -73,6 +73,11 @@ std::optional<std::string> drop_privileges(const conf::Config& config) {
   if (!keep_only_bind_capability()) return failed("capset(CAP_NET_BIND_SERVICE)");
   // Paranoia: a drop that can be undone did not happen.
   if (ids.uid && *ids.uid != 0 && setuid(0) == 0) return std::string("setuid(0) still succeeds after the drop");
+#if defined(__SANITIZE_ADDRESS__)
+  // Test builds only: the uid change made the process non-dumpable, and
+  // LeakSanitizer's exit-time check must ptrace the process's own threads.
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
   log_info("privileges dropped", {{"user", config.user.value_or("")}, {"group", config.group.value_or("")},
                                   {"kept", "CAP_NET_BIND_SERVICE"}});
   return std::nullopt;
