@@ -170,7 +170,7 @@ TSAN_RUN_OPTIONS := halt_on_error=0 second_deadlock_stack=1 history_size=4 atexi
 test: deps
 	$(MAKE) --no-print-directory all
 	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
-	@status=0; TSAN_OPTIONS="$(TSAN_RUN_OPTIONS) $$TSAN_OPTIONS" \
+	@status=0; export TSAN_OPTIONS="$(TSAN_RUN_OPTIONS) $$TSAN_OPTIONS"; \
 	  { $(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration; } || status=$$?; \
 	if compgen -G '$(TSAN_REPORTS)/*' >/dev/null; then \
 	  cat $(TSAN_REPORTS)/*; echo "FAIL: ThreadSanitizer reports in $(TSAN_REPORTS)"; exit 1; fi; \
