@@ -36,10 +36,16 @@ endif
 # make deb: dpkg-deb and dpkg-shlibdeps (dpkg-dev), the package's system user
 # (adduser). The tests also render the man pages (man-db: man --warnings)
 # and check the package with lintian.
+# libc-ares-dev: the asynchronous DNS resolver behind discovery and host
+# names in servers (SPEC 13): it never blocks a loop, honours dns.resolvers
+# and dns.timeout, and reports TTLs. libhiredis-dev: the Redis protocol and
+# its libuv adapter for shared rate limits (SPEC 17); redis-server: the real
+# Redis the shared-limit tests start.
 PACKAGING_PACKAGES := dpkg-dev adduser
-BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev
+BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev \
+                  libc-ares-dev libhiredis-dev
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography \
-                  prometheus chromium chromium-driver python3-selenium $(PACKAGING_PACKAGES) man-db lintian
+                  prometheus chromium chromium-driver python3-selenium $(PACKAGING_PACKAGES) man-db lintian redis-server
 BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind testssl.sh
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
@@ -68,7 +74,7 @@ CC       ?= gcc
 CPPFLAGS := -I. -I$(LLHTTP_INC) -MMD -MP
 CXXFLAGS := -std=c++20 $(OPTFLAGS) -Wall -Wextra -pthread
 CFLAGS   := $(OPTFLAGS) -pthread
-LDLIBS   := -luv -lnghttp2 -lre2 -lcrypt -lssl -lcrypto -pthread
+LDLIBS   := -luv -lnghttp2 -lre2 -lcares -lhiredis -lcrypt -lssl -lcrypto -pthread
 
 # Library code: everything except the entry points.
 LIB_SRCS  := $(wildcard conf/*.cpp algorithms/*.cpp health/*.cpp tls/*.cpp) \
