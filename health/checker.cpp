@@ -12,6 +12,7 @@
 // first, so a late callback (UV_ECANCELED after uv_close) never reaches a
 // retired Target or the Checker.
 #include "health/checker.h"
+#include "health/stream_connect.h"
 
 #include <algorithm>
 #include <array>
@@ -257,7 +258,9 @@ void Checker::Probe::start(Target& t) {
   p->type = check.type;
   p->expect = check.expect_status;
   if (check.type == conf::HealthCheckType::http) {
-    p->request = "GET " + check.path + " HTTP/1.1\r\nHost: " + check.host.value_or(t.spec.server) +
+    // A UNIX-socket server has no host name: "localhost" unless "host" says otherwise.
+    const std::string host = check.host.value_or(t.spec.server.rfind("unix:", 0) == 0 ? "localhost" : t.spec.server);
+    p->request = "GET " + check.path + " HTTP/1.1\r\nHost: " + host +
                  "\r\nUser-Agent: lb-health\r\nConnection: close\r\n\r\n";
   }
   if (t.spec.transport) {
@@ -284,7 +287,7 @@ void Checker::Probe::start(Target& t) {
       },
       timeout_ms, 0);
   p->connect_req.data = p;
-  rc = uv_tcp_connect(&p->connect_req, &p->tcp, reinterpret_cast<const sockaddr*>(&t.spec.addr),
+  rc = stream_connect(&p->connect_req, &p->tcp, reinterpret_cast<const sockaddr*>(&t.spec.addr),
                       [](uv_connect_t* req, int status) {
                         auto* pr = static_cast<Probe*>(req->data);
                         if (!pr->done) {

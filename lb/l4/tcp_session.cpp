@@ -1,6 +1,7 @@
 // lb/l4/tcp_session.cpp — L4 proxying: connect with retries, PROXY protocol,
 // bidirectional splice with backpressure and half-close, idle timeout.
 #include "lb/l4/tcp_session.h"
+#include "health/stream_connect.h"
 
 #include <cstring>
 
@@ -157,7 +158,7 @@ void TcpSession::connect_next() {
   connecting_ = true;
   connect_start_ns_ = worker_.now_ns();
   connect_req_.data = this;
-  int rc = uv_tcp_connect(&connect_req_, &backend_, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
+  int rc = health::stream_connect(&connect_req_, &backend_, reinterpret_cast<const sockaddr*>(&server.config->address.sockaddr),
                           &TcpSession::connect_cb);
   if (rc != 0) {
     connecting_ = false;

@@ -1,5 +1,6 @@
 // lb/upstream/backend_conn.cpp — connect, read/parse responses, tunnel after 101, idle watch.
 #include "lb/upstream/backend_conn.h"
+#include "health/stream_connect.h"
 
 #include <sys/socket.h>
 
@@ -29,7 +30,7 @@ BackendConn* BackendConn::connect(Worker& worker, std::shared_ptr<ServerLive> se
   c->tcp_.data = c;
   c->owner_ = owner;
   c->connect_req_.data = c;
-  rc = uv_tcp_connect(&c->connect_req_, &c->tcp_, address, &BackendConn::on_connect);
+  rc = health::stream_connect(&c->connect_req_, &c->tcp_, address, &BackendConn::on_connect);
   if (rc != 0) {
     c->owner_ = nullptr;
     c->close();

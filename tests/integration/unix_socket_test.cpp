@@ -2,7 +2,8 @@
 // second edition): requests through the socket file reach the pool and log
 // client "unix"; the file has mode 0660; a stale file is replaced, a live
 // one (another process listens) and a non-socket file are refused; the file
-// goes away when a reload removes the listener and when lb stops.
+// goes away when a reload removes the listener and when lb stops. Servers
+// on UNIX sockets: http and tcp pools and health checks reach them.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -129,18 +130,64 @@ TEST_CASE("unix listener: a live socket file and a non-socket file are refused")
   CHECK(read_file(plain) == "not a socket");
 }
 
-TEST_CASE("unix addresses: relative paths, servers and the admin API are configuration errors") {
+TEST_CASE("unix servers: http and tcp pools and health checks reach a server on a UNIX socket; a missing one fails") {
+  // The "server" is a second lb with a UNIX listener in front of the backend:
+  // what the backend counted shows the requests went through the socket.
+  auto backend = Backend::http(1);
+  TempDir dir;
+  const std::string sock = dir.file("app.sock");
+  json server_side = config_with_unix(backend.http_port(), sock);
+  Lb app(server_side);
+  REQUIRE(wait_until([&] { return unix_connect(sock).valid(); }, 5s));
+
+  json front = make_config(
+      {http_listener_on("web", {{"name", "web"}}), {{"name", "raw"}, {"listen", "127.0.0.1:0"}, {"protocol", "tcp"}, {"pool", "raw"}}},
+      {make_pool("web", "round_robin", {json{{"address", "unix:" + sock}}}),
+       make_pool("raw", "round_robin", {json{{"address", "unix:" + sock}}}),
+       make_pool("gone", "round_robin", {json{{"address", "unix:" + dir.file("none.sock")}}})});
+  front["pools"][0]["health_check"] = {{"type", "http"}, {"path", "/"}, {"interval", "100ms"}};
+  front["pools"][2]["health_check"] = {{"type", "tcp"}, {"interval", "100ms"}};
+  front["listeners"].push_back(http_listener_on("gone", {{"name", "gone"}}));
+  front["admin"] = {{"listen", "127.0.0.1:0"}};
+  Lb lb(front);
+  const std::string server = "unix:" + sock;
+  REQUIRE_MESSAGE(wait_until([&] {
+    return find_server(admin_stats(lb), "web", server)["health"].value("status", "") == "passing";
+  }, 5s), lb.diagnostics());
+
+  auto backend_count = [&] { return json::parse(http_get(backend.http_port(), "/stats")->body).value("requests_total", 0); };
+  const int before = backend_count();
+  for (int i = 0; i < 3; ++i) {
+    auto r = http_get(lb.port("web"), "/through-unix");
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+  }
+  Socket raw = Socket::connect(lb.port("raw"));
+  REQUIRE(raw.send_all("GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(raw.recv_until_eof(5s).data.rfind("HTTP/1.1 200", 0) == 0);
+  // 3 + 1 requests, + this /stats read; health checks add more, never fewer.
+  CHECK(backend_count() >= before + 5);
+  CHECK(find_server(admin_stats(lb), "web", server).value("requests_total", 0) == 3);
+
+  // No socket file: the check fails and a request is a 502 or 503.
+  REQUIRE(wait_until([&] {
+    return find_server(admin_stats(lb), "gone", "unix:" + dir.file("none.sock"))["health"].value("status", "") == "failing";
+  }, 5s));
+  auto r = http_get(lb.port("gone"), "/");
+  REQUIRE(r.has_value());
+  CHECK((r->status == 502 || r->status == 503));
+}
+
+TEST_CASE("unix addresses: relative paths and the admin API are configuration errors") {
   auto backend = Backend::http(1);
   TempDir dir;
   json config = config_with_unix(backend.http_port(), "relative.sock");
   config["listeners"][0]["listen"] = "127.0.0.1:1";
-  config["pools"][0]["servers"].push_back({{"address", "unix:/run/app.sock"}});
   config["admin"] = {{"listen", "unix:/run/lb-admin.sock"}};
   write_file(dir.file("lb.json"), config.dump());
   auto r = run_command({lb_bin(), "-c", dir.file("lb.json"), "--check"});
   CHECK(r.status == 1);
   CHECK_MESSAGE(r.err.find("/listeners/1/listen: UNIX socket address \"unix:relative.sock\" needs an absolute path") !=
                     std::string::npos, r.err);
-  CHECK(r.err.find("/pools/0/servers/1/address: UNIX-socket servers") != std::string::npos);
   CHECK(r.err.find("/admin/listen: the admin API listens on") != std::string::npos);
 }
