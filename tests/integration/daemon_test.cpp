@@ -4,6 +4,7 @@
 // started as root, every thread of lb runs as the user afterwards (read from
 // /proc/PID/task/*/status) while a reload can still bind a port below 1024.
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -163,7 +164,22 @@ TEST_CASE("user: started as root, every thread runs as the user; a reload still 
   config["group"] = "nogroup";
   config["workers"] = 2;
   config["listeners"][0]["listen"] = "127.0.0.1:" + std::to_string(low);
+  // A UNIX listener's file belongs to "group" (mode 0660), in a directory
+  // the unprivileged process may remove it from at stop.
+  TempDir sock_dir;
+  chmod(sock_dir.path().c_str(), 0777);
+  const std::string sock = sock_dir.file("web.sock");
+  json unix_listener = http_listener_on("p");
+  unix_listener["name"] = "u";
+  unix_listener["listen"] = "unix:" + sock;
+  config["listeners"].push_back(unix_listener);
   Lb lb(config);
+  const group* nogroup = getgrnam("nogroup");
+  REQUIRE(nogroup != nullptr);
+  struct stat st{};
+  REQUIRE(::stat(sock.c_str(), &st) == 0);
+  CHECK(st.st_gid == nogroup->gr_gid);
+  CHECK((st.st_mode & 0777) == 0660);
   // The unprivileged process re-reads its files on reload.
   chmod(lb.tmpdir().c_str(), 0755);
   chmod(lb.config_path().c_str(), 0644);
@@ -198,6 +214,7 @@ TEST_CASE("user: started as root, every thread runs as the user; a reload still 
   CHECK(r2->status == 200);
   for (auto& line : task_status_lines(lb.pid(), "Uid")) CHECK(line == "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid);
   CHECK(lb.stop() == 0);
+  CHECK(::stat(sock.c_str(), &st) != 0);  // removed on stop by the unprivileged process
 }
 
 TEST_CASE("--check: user and group must exist") {
