@@ -88,7 +88,7 @@ INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 .PHONY: all deps bench-deps fuzz-deps run test unit integration packaging-test bench instructions fuzz fuzz-build \
         install deb man clean
 
-all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
+all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
 
 # $(call install_missing,PACKAGES) — idempotent: asks dpkg first and calls
 # apt-get only for what is missing.
@@ -133,11 +133,6 @@ $(BUILD)/backend: $(OBJ)/bench/backend.o
 $(BUILD)/idle_conns: bench/idle_conns.cpp
 	$(CXX) -O2 -std=c++20 -Wall -Wextra $< -o $@
 
-# LD_PRELOAD shim: "NAME.slow.test" resolves slowly (tests, bench/conf_load.sh).
-# Never sanitized: it is preloaded into other programs.
-$(BUILD)/slow_getaddrinfo.so: tests/integration/slow_getaddrinfo.c
-	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -Wextra -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cpp=$(OBJ)/%.o) $(BUILD)/liblb.a
 	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
@@ -155,7 +150,7 @@ unit: deps
 # suites, then the HTTP/2 suite (python3 + h2, tests/integration/h2/run.sh).
 # Both run even when the first fails; the target fails if either did.
 integration: deps
-	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests $(BUILD)/slow_getaddrinfo.so
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests
 	@status=0; \
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests || status=1; \
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend tests/integration/h2/run.sh || status=1; \

@@ -4,9 +4,9 @@
 # pool with N servers (numeric addresses), for N in $SIZES (default
 # "5000 20000 100000"), plus `--check` on JSON nested DEPTH deep (rejected
 # with an error), plus `--check` on a pool of $NAMES (default 200) host
-# names that each take $SLOW_MS (default 180) ms to fail, through the
-# build/slow_getaddrinfo.so resolver shim (lookups run concurrently, so this
-# costs about one lookup, not NAMES of them). Prints one line per
+# names that each take $SLOW_MS (default 180) ms to fail, asked of the test
+# DNS server tests/integration/dns_server.py through "dns.resolvers" (lookups
+# run concurrently, so this costs about one lookup, not NAMES of them). Prints one line per
 # measurement; linear loading means the time per server stays flat as N grows.
 #
 #   bench/conf_load.sh [LB_BIN]        (default build/lb)
@@ -16,7 +16,6 @@ SIZES=${SIZES:-"5000 20000 100000"}
 DEPTH=${DEPTH:-40000}
 NAMES=${NAMES:-200}
 SLOW_MS=${SLOW_MS:-180}
-SHIM=${SHIM:-$(dirname "$LB")/slow_getaddrinfo.so}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -54,17 +53,19 @@ python3 -c "import sys; d=int(sys.argv[1]); print('{\"workers\":' + '['*d + ']'*
 t0=$(now); rc=0; "$LB" -c "$TMP/deep.json" --check > /dev/null 2> "$TMP/deep.err" || rc=$?; t1=$(now)
 printf 'nesting=%s check %6.2fs exit %d: %s\n' "$DEPTH" "$(echo "$t1 - $t0" | bc)" "$rc" "$(head -c 200 "$TMP/deep.err")"
 
-if [ -f "$SHIM" ]; then
-  gen 1 "$(free_port)" "$(free_port)" | python3 -c '
+echo "{\"delay_ms\": $SLOW_MS, \"names\": {}}" > "$TMP/zone.json"
+python3 tests/integration/dns_server.py "$TMP/zone.json" "$TMP/queries.log" > "$TMP/dns.port" &
+DNS_PID=$!
+trap 'kill $DNS_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 100); do [ -s "$TMP/dns.port" ] && break; sleep 0.05; done
+gen 1 "$(free_port)" "$(free_port)" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)
-c["pools"][0]["servers"] = [{"address": "h%d.invalid.slow.test:80" % i} for i in range(int(sys.argv[1]))]
-print(json.dumps(c))' "$NAMES" > "$TMP/dns.json"
-  t0=$(now); rc=0
-  LD_PRELOAD="$SHIM" SLOW_RESOLVER_MS="$SLOW_MS" "$LB" -c "$TMP/dns.json" --check > /dev/null 2> "$TMP/dns.err" || rc=$?
-  t1=$(now)
-  printf 'names=%s (%sms each, unresolvable) check %6.2fs exit %d, %d errors\n' "$NAMES" "$SLOW_MS" \
-    "$(echo "$t1 - $t0" | bc)" "$rc" "$(wc -l < "$TMP/dns.err")"
-else
-  echo "no $SHIM (make $(dirname "$LB")/slow_getaddrinfo.so): skipping the slow-DNS case"
-fi
+c["dns"] = {"resolvers": ["127.0.0.1:" + sys.argv[2]], "timeout": "5s"}
+c["pools"][0]["servers"] = [{"address": "h%d.invalid:80" % i} for i in range(int(sys.argv[1]))]
+print(json.dumps(c))' "$NAMES" "$(cat "$TMP/dns.port")" > "$TMP/dns.json"
+t0=$(now); rc=0
+"$LB" -c "$TMP/dns.json" --check > /dev/null 2> "$TMP/dns.err" || rc=$?
+t1=$(now)
+printf 'names=%s (%sms each, unresolvable) check %6.2fs exit %d, %d errors\n' "$NAMES" "$SLOW_MS" \
+  "$(echo "$t1 - $t0" | bc)" "$rc" "$(wc -l < "$TMP/dns.err")"

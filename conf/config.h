@@ -357,6 +357,7 @@ struct ServerConfig {
   uint32_t max_connections = 0;  // 0 = unlimited
   bool backup = false;
   ServerState state = ServerState::ready;
+  bool discovered = false;       // found by DNS (SPEC 13), never written to the file or GET /config
 };
 
 struct HealthCheckConfig {
@@ -428,6 +429,27 @@ struct StickyConfig {
 // take a request is at its max_connections, up to `max` requests (across the
 // whole process) wait in FIFO order for a slot, each at most `timeout`.
 // max 0 = no queue: 503 at once.
+// SPEC 13 top-level "dns": the servers lb asks (empty: /etc/resolv.conf),
+// "ip:port" each, and how long one lookup may take in all.
+struct DnsConfig {
+  std::vector<std::string> resolvers;
+  Duration timeout{2000};
+  bool operator==(const DnsConfig&) const = default;
+};
+
+enum class DiscoveryType { a, aaaa, srv };
+
+// SPEC 13 pool "discovery": the servers are what DNS answers for `name`.
+struct DiscoveryConfig {
+  std::string text;         // "dns" as written: "app.internal:8080" or "_http._tcp.app.internal"
+  std::string name;         // the name asked for
+  uint16_t port = 0;        // A/AAAA only; SRV records carry their ports
+  DiscoveryType type = DiscoveryType::a;
+  Duration interval{5000};  // re-resolve at least this often (sooner per TTL, at most once a second)
+  uint32_t weight = 1;      // A/AAAA servers' weight
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
 struct QueueConfig {
   uint32_t max = 0;
   Duration timeout{5000};
@@ -449,6 +471,7 @@ struct PoolConfig {
   std::optional<PoolTls> tls;
   std::optional<StickyConfig> sticky;
   QueueConfig queue;
+  std::optional<DiscoveryConfig> discovery;  // SPEC 13: servers found by DNS, beside `servers`
 };
 
 struct Config {
@@ -464,6 +487,7 @@ struct Config {
   // SPEC 14: where runtime server changes are kept (absolute; its directory
   // exists). Unset: they last until the next reload.
   std::optional<std::string> state_file;
+  DnsConfig dns;  // SPEC 13: discovery and host names in servers
 
   const PoolConfig* find_pool(std::string_view name) const {
     for (auto& p : pools) if (p.name == name) return &p;
@@ -474,5 +498,6 @@ struct Config {
 const char* to_string(Algorithm);
 const char* to_string(ServerState);
 const char* to_string(Protocol);
+const char* to_string(DiscoveryType);
 
 }  // namespace lb::conf

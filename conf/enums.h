@@ -20,6 +20,12 @@ inline constexpr EnumName<Protocol> kProtocolNames[] = {
     {"tcp", Protocol::tcp},
 };
 
+inline constexpr EnumName<DiscoveryType> kDiscoveryTypeNames[] = {
+    {"A", DiscoveryType::a},
+    {"AAAA", DiscoveryType::aaaa},
+    {"SRV", DiscoveryType::srv},
+};
+
 inline constexpr EnumName<StickyConfig::SameSite> kSameSiteNames[] = {
     {"Strict", StickyConfig::SameSite::strict},
     {"Lax", StickyConfig::SameSite::lax},

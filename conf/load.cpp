@@ -6,6 +6,7 @@
 // The per-listener and per-pool walks live in listener.cpp and pool.cpp;
 // ${NAME} substitution, done before the walk, in env_vars.cpp.
 #include "conf/load.h"
+#include "lb/dns/host_lookups.h"
 
 #include <cerrno>
 #include <cstring>
@@ -215,7 +216,7 @@ void load_state_file(Ctx& ctx, const json& v, const Pointer& at, std::optional<s
 
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
   Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools",
-                              "state_file"});
+                              "state_file", "dns"});
   if (!o.ok()) return;
   o.with("workers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 256, cfg.workers); });
   o.with("shutdown_timeout", [&](const json& x, const Pointer& p) {
@@ -227,6 +228,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   o.with_nonnull("admin", [&](const json& x, const Pointer& p) { load_admin(ctx, x, p, cfg.admin.emplace()); });
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
   o.with_nonnull("state_file", [&](const json& x, const Pointer& p) { load_state_file(ctx, x, p, cfg.state_file); });
+  o.with("dns", [&](const json& x, const Pointer& p) { load_dns(ctx, x, p, cfg.dns); });
 
   ListenerRefs refs;
   if (const json* x = o.require("listeners")) {
@@ -335,6 +337,8 @@ PreparedLoad prepare_string(std::string_view text, const std::string& path) {
   p.result = run_load(text, path, &collect);
   try {
     p.hosts = collect.take();
+    // Phase 1 collects the names without failing on them, so its "dns" is the file's.
+    if (p.result.config) p.dns = p.result.config->dns;
     // Phase 2 walks the text again; phase 1's result means nothing then
     // (addresses are unresolved, checks that compare them were skipped).
     if (!p.hosts.empty()) {
@@ -374,12 +378,12 @@ LoadResult finish_load(const PreparedLoad& prepared, const HostAnswers& answers)
 
 LoadResult load_string(std::string_view text, const std::string& path) {
   PreparedLoad p = prepare_string(text, path);
-  return finish_load(p, resolve_hosts(p.hosts));
+  return finish_load(p, dns::resolve_hosts_blocking(p.hosts, p.dns));
 }
 
 LoadResult load_file(const std::string& path) {
   PreparedLoad p = prepare_file(path);
-  return finish_load(p, resolve_hosts(p.hosts));
+  return finish_load(p, dns::resolve_hosts_blocking(p.hosts, p.dns));
 }
 
 bool parse_strict_json(std::string_view text, nlohmann::json& out, std::string& error) {

@@ -2,10 +2,11 @@
 //
 // Loading runs on the main thread only (it reads files); workers only ever
 // see the finished Config. Host names are resolved between two phases so a
-// reload can wait for DNS off the main loop: prepare_*() parses and collects
-// the names, conf::resolve_hosts() (conf/resolve.h) answers them — all
-// concurrently — and finish_load() walks the file again with the answers.
-// load_file()/load_string() do all three, blocking.
+// reload can wait for DNS without blocking the main loop: prepare_*() parses
+// and collects the names, lb/dns/host_lookups.h answers them — all
+// concurrently, through the file's "dns" settings — and finish_load() walks
+// the file again with the answers. load_file()/load_string() do all three,
+// blocking.
 #pragma once
 
 #include <memory>
@@ -35,6 +36,8 @@ struct PreparedLoad {
   // Unique host names to resolve. Empty: `result` is final (no DNS needed, or
   // the file could not be read); otherwise call finish_load().
   std::vector<std::string> hosts;
+  // The file's "dns" settings (SPEC 13), for looking the hosts up.
+  DnsConfig dns;
   LoadResult result;
 };
 

@@ -23,11 +23,7 @@ bool uses_hash_key(Algorithm a) { return a == Algorithm::consistent_hash || a ==
 void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s) {
   Obj o(ctx, v, at, {"address", "weight", "max_connections", "backup", "state"});
   if (!o.ok()) return;
-  if (const json* x = o.require("address")) {
-    if (read_address(ctx, *x, o.at("address"), s.address) && s.address.sockaddr.ss_family == AF_UNIX)
-      ctx.error(o.at("address"), "UNIX-socket servers (" + quote(s.address.text) +
-                                     ") are not supported yet; UNIX sockets work for listeners");
-  }
+  if (const json* x = o.require("address")) read_address(ctx, *x, o.at("address"), s.address);
   o.with("weight", [&](const json& x, const Pointer& p) {
     int64_t w = 0;
     if (!read_int(ctx, x, p, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), w)) return;
@@ -49,10 +45,12 @@ void load_server(Ctx& ctx, const json& v, const Pointer& at, ServerConfig& s) {
 
 namespace {
 
-void load_servers(Ctx& ctx, const json& v, const Pointer& at, std::vector<ServerConfig>& servers) {
+// `discovered`: the pool also finds servers by DNS, so an empty list and a
+// list of backups only are fine.
+void load_servers(Ctx& ctx, const json& v, const Pointer& at, std::vector<ServerConfig>& servers, bool discovered) {
   if (!check_array(ctx, v, at)) return;
   if (v.empty()) {
-    ctx.error(at, "a pool needs at least one server");
+    if (!discovered) ctx.error(at, "a pool needs at least one server (or \"discovery\")");
     return;
   }
   std::vector<bool> addr_ok;
@@ -89,7 +87,7 @@ void load_servers(Ctx& ctx, const json& v, const Pointer& at, std::vector<Server
                        (at / e->second / "address").str() + " (both are " + numeric_address(a) + ")");
     }
   }
-  if (all_backup)
+  if (all_backup && !discovered)
     ctx.error(at, "every server is a backup; a pool needs at least one primary (non-backup) server");
 }
 
@@ -278,7 +276,8 @@ void load_pool_timeouts(Ctx& ctx, const json& v, const Pointer& at, PoolTimeouts
 void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
   Obj o(ctx, v, at,
         {"name", "algorithm", "hash_key", "hash_balance_factor", "servers", "health_check", "circuit_breaker",
-         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls", "sticky", "queue"});
+         "retries", "timeouts", "keepalive", "when_all_down", "slow_start", "tls", "sticky", "queue",
+         "discovery"});
   if (!o.ok()) return;
   o.with_nonnull("sticky", [&](const json& x, const Pointer& p) { load_sticky(ctx, x, p, pool.sticky.emplace()); });
   pool.hash_key = KeySpec{KeySpec::Kind::client_ip, "", "client_ip"};
@@ -308,8 +307,15 @@ void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& pool) {
     else
       pool.hash_balance_factor = f;
   });
+  o.with_nonnull("discovery", [&](const json& x, const Pointer& p) { load_discovery(ctx, x, p, pool.discovery.emplace()); });
   const std::size_t errors_before_servers = ctx.error_count();
-  if (const json* x = o.require("servers")) load_servers(ctx, *x, o.at("servers"), pool.servers);
+  if (pool.discovery) {
+    o.with("servers", [&](const json& x, const Pointer& p) { load_servers(ctx, x, p, pool.servers, true); });
+  } else if (const json* x = o.value("servers")) {
+    load_servers(ctx, *x, o.at("servers"), pool.servers, false);
+  } else {
+    ctx.error(at, "a pool needs \"servers\", \"discovery\" or both");
+  }
   const bool servers_ok = ctx.error_count() == errors_before_servers && !pool.servers.empty();
   o.with_nonnull("health_check", [&](const json& x, const Pointer& p) {
     load_health_check(ctx, x, p, pool.health_check.emplace());

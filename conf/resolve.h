@@ -1,9 +1,8 @@
-// conf/resolve.h — resolving the host names a configuration names, all at
-// once: many blocking getaddrinfo() calls on short-lived threads, so N slow
-// or unresolvable names cost about one lookup's time instead of N. The
-// caller decides where to wait: lb --check and the start wait right here;
-// a reload runs this on a helper thread (lb/io/async_resolve.h) so the main
-// loop keeps serving the admin API and health checks.
+// conf/resolve.h — the answers to the host names a configuration names.
+// conf/ only collects the names (prepare_*) and reads the answers
+// (finish_load); lb/dns/host_lookups.h asks DNS for them, through c-ares and
+// the file's "dns" settings: the start and lb --check wait for the answers,
+// a reload waits on the main loop while it keeps serving.
 #pragma once
 
 #include <sys/socket.h>
@@ -21,12 +20,5 @@ struct HostAnswer {
   std::string error;  // e.g. "cannot resolve host \"x\": Name or service not known"
 };
 using HostAnswers = std::unordered_map<std::string, HostAnswer>;
-
-// At most this many lookups run at the same time.
-constexpr std::size_t kMaxConcurrentLookups = 64;
-
-// Resolves every name (duplicates are looked up once); blocks until all are
-// answered. Never throws.
-HostAnswers resolve_hosts(const std::vector<std::string>& hosts);
 
 }  // namespace lb::conf

@@ -72,6 +72,10 @@ bool parse_header_template(Ctx& ctx, const Pointer& at, std::string_view text, H
                            HeaderTemplate& out);
 void load_header_rules(Ctx& ctx, const json& v, const Pointer& at, HeaderDirection dir, HeaderRules& rules);
 
+// discovery.cpp: the top-level "dns" and a pool's "discovery" (SPEC 13).
+void load_dns(Ctx& ctx, const json& v, const Pointer& at, DnsConfig& dns);
+void load_discovery(Ctx& ctx, const json& v, const Pointer& at, DiscoveryConfig& d);
+
 // pool.cpp: one element of "pools".
 void load_pool(Ctx& ctx, const json& v, const Pointer& at, PoolConfig& out);
 // Fill only the keys present in `v` (a route's overrides use them too).

@@ -22,6 +22,7 @@ using nlohmann::json;
 const char* to_string(Algorithm a) { return enum_name(detail::kAlgorithmNames, a); }
 const char* to_string(ServerState s) { return enum_name(detail::kServerStateNames, s); }
 const char* to_string(Protocol p) { return enum_name(detail::kProtocolNames, p); }
+const char* to_string(DiscoveryType t) { return enum_name(detail::kDiscoveryTypeNames, t); }
 
 namespace {
 
@@ -265,15 +266,24 @@ json health_check_json(const HealthCheckConfig& h) {
 json pool_json(const PoolConfig& p) {
   json servers = json::array();
   for (const ServerConfig& s : p.servers) {
+    if (s.discovered) continue;
     servers.push_back({{"address", s.address.text},
                        {"weight", s.weight},
                        {"max_connections", s.max_connections},
                        {"backup", s.backup},
                        {"state", to_string(s.state)}});
   }
+  json discovery = nullptr;
+  if (p.discovery) {
+    discovery = {{"dns", p.discovery->text},
+                 {"type", to_string(p.discovery->type)},
+                 {"interval", format_duration(p.discovery->interval)}};
+    if (p.discovery->type != DiscoveryType::srv) discovery["weight"] = p.discovery->weight;
+  }
   json j = {
       {"name", p.name},
       {"algorithm", to_string(p.algorithm)},
+      {"discovery", discovery},
       {"servers", servers},
       {"health_check", p.health_check ? health_check_json(*p.health_check) : json(nullptr)},
       {"circuit_breaker",
@@ -329,6 +339,7 @@ json to_json(const Config& c) {
     j["admin"] = a;
   }
   j["state_file"] = c.state_file ? json(*c.state_file) : json(nullptr);
+  j["dns"] = {{"resolvers", c.dns.resolvers}, {"timeout", format_duration(c.dns.timeout)}};
   json listeners = json::array();
   for (const ListenerConfig& l : c.listeners) listeners.push_back(listener_json(l));
   j["listeners"] = listeners;

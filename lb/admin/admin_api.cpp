@@ -1,6 +1,7 @@
 // lb/admin/admin_api.cpp — admin API routing, authentication and the operator
 // actions (reload, server state, server weight). See lb/admin/admin_api.h.
 #include "lb/admin/admin_api.h"
+#include "lb/dns/discovery.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -217,6 +218,8 @@ AdminResponse AdminApi::get_stats(bool metrics) {
   f.last_reload_error = last.error;
   f.reloads_ok = process_.reloads_ok();
   f.reloads_failed = process_.reloads_failed();
+  if (const Discovery* d = process_.discovery())
+    for (const auto& c : d->resolution_counts()) f.dns_resolutions.push_back({c.pool, c.result, c.value});
   f.log_lines_dropped = Logger::instance().lines_dropped();
   if (metrics) f.process = read_process_metrics(f.uptime_s);
   StatsSnapshot snap = take_snapshot(*rt, f, &history_);

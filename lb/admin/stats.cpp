@@ -328,6 +328,10 @@ std::string render_metrics(const StatsSnapshot& snap) {
     m.sample({{"result", "ok"}}, *f.reloads_ok);
     m.sample({{"result", "error"}}, *f.reloads_failed);
   }
+  if (!f.dns_resolutions.empty()) {
+    m.family("lb_dns_resolutions_total", "counter", "DNS resolutions of discovery pools by result.");
+    for (const auto& d : f.dns_resolutions) m.sample({{"pool", d.pool}, {"result", d.result}}, d.count);
+  }
   m.family("lb_log_lines_dropped_total", "counter", "Log lines dropped because the log writer fell behind.");
   m.sample({}, f.log_lines_dropped);
 

@@ -39,6 +39,13 @@ struct StatsFacts {
   std::optional<uint64_t> reloads_ok, reloads_failed;
   uint64_t log_lines_dropped = 0;  // Logger::lines_dropped()
   std::optional<ProcessMetrics> process;  // process_* metrics (read on scrape)
+  // SPEC 13 lb_dns_resolutions_total: per discovery pool, every result.
+  struct DnsResolutions {
+    std::string pool;
+    std::string result;
+    uint64_t count;
+  };
+  std::vector<DnsResolutions> dns_resolutions;
 };
 
 struct StatsHistory;

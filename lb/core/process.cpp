@@ -7,7 +7,8 @@
 
 #include "conf/load.h"
 #include "lb/admin/admin_server.h"
-#include "lb/io/async_resolve.h"
+#include "lb/dns/discovery.h"
+#include "lb/dns/host_lookups.h"
 #include "lb/upstream/health_monitor.h"
 #include "lb/io/log.h"
 #include "lb/io/sharded_counter.h"
@@ -106,6 +107,10 @@ int Process::run() {
     }
   }
 
+  // Pools found by DNS start empty and fill at the first answer (GET /ready
+  // waits for it).
+  discovery_ = std::make_unique<Discovery>(&loop_, [this] { on_discovery_changed(); });
+  discovery_->configure(*file_config_);
   log_info("started", {{"version", LB_VERSION}, num("workers", worker_count_), {"config", config_path_},
                        num("listeners", static_cast<double>(runtime_->listeners.size()))});
   systemd_.ready();
@@ -162,8 +167,9 @@ void Process::start_reload() {
   }
   log_debug("reload: resolving host names", {num("hosts", static_cast<double>(prepared.hosts.size()))});
   std::vector<std::string> hosts = prepared.hosts;
-  resolving_ = std::make_unique<AsyncResolve>(
-      &loop_, std::move(hosts), [this, prepared = std::move(prepared)](conf::HostAnswers answers) {
+  const conf::DnsConfig dns = prepared.dns;  // before the lambda below moves `prepared`
+  resolving_ = std::make_unique<dns::HostLookups>(
+      &loop_, dns, std::move(hosts), [this, prepared = std::move(prepared)](conf::HostAnswers answers) {
         auto resolver = std::move(resolving_);  // freed at the end of this callback
         finish_reload(conf::finish_load(prepared, answers));
       });
@@ -220,6 +226,7 @@ std::optional<std::string> Process::apply_reload(const conf::LoadResult& loaded)
     log_error("reload: logging unchanged", {{"reason", *err}});
   ++generation_;
   publish(runtime);
+  if (discovery_) discovery_->configure(*file_config_);
   last_reload_ = {true, rfc3339_now(), ""};
   ++reloads_ok_;
   log_info("reloaded", {num("generation", static_cast<double>(generation_)), {"config", config_path_}});
@@ -254,7 +261,8 @@ void Process::size_ejection_budgets(const Runtime& runtime) {
 }
 
 bool Process::ready() const {
-  return !stopping_ && runtime_ != nullptr && (!health_ || health_->first_round_complete());
+  return !stopping_ && runtime_ != nullptr && (!health_ || health_->first_round_complete()) &&
+         (!discovery_ || discovery_->first_round_complete());
 }
 
 void Process::begin_stop() {
@@ -262,8 +270,9 @@ void Process::begin_stop() {
   stopping_ = true;
   systemd_.stopping();
   systemd_.status("stopping, generation " + std::to_string(generation_));
-  // A reload waiting for DNS is abandoned (the lookup thread ends on its own).
+  // A reload waiting for DNS is abandoned, and discovery stops.
   resolving_.reset();
+  discovery_.reset();
   auto waiters = std::move(reload_waiters_);
   for (auto& w : queued_waiters_) waiters.push_back(std::move(w));
   reload_waiters_.clear();

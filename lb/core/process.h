@@ -25,7 +25,8 @@ namespace lb {
 
 class HealthMonitor;
 class AdminServer;
-class AsyncResolve;
+class Discovery;
+namespace dns { class HostLookups; }
 namespace tls { class TicketKeys; }
 
 struct ReloadStatus {
@@ -47,7 +48,7 @@ class Process {
   using ReloadDone = std::function<void(std::optional<std::string>)>;
 
   // Re-reads the configuration file (SIGHUP, POST /reload). Host names are
-  // resolved on helper threads, so the main loop (admin API, health checks)
+  // resolved asynchronously (c-ares on this loop), so the main loop (admin API, health checks)
   // keeps running meanwhile; `done` runs when the reload is over — at once
   // when the file names no host names. A reload requested while one is
   // waiting for DNS is queued: every request made meanwhile is served by ONE
@@ -66,6 +67,7 @@ class Process {
   bool stopping() const { return stopping_; }
   bool ready() const;
   uv_loop_t* loop() { return &loop_; }
+  const Discovery* discovery() const { return discovery_.get(); }
 
   // ---- servers changed at run time (SPEC 14; lb/core/process_servers.cpp)
   struct ChangeRefused {
@@ -101,6 +103,7 @@ class Process {
   std::optional<ChangeRefused> save_changes(const RuntimeChanges& before);
   std::optional<ChangeRefused> rebuild_runtime();
   static void on_removal_poll(uv_timer_t* timer);
+  void on_discovery_changed();
 
   std::string config_path_;
   SystemdNotifier systemd_;  // Type=notify: READY, RELOADING, STOPPING, STATUS
@@ -122,7 +125,8 @@ class Process {
   uv_timer_t removal_poll_{};
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<AdminServer> admin_;
-  std::unique_ptr<AsyncResolve> resolving_;     // set while a reload waits for DNS
+  std::unique_ptr<dns::HostLookups> resolving_;  // set while a reload waits for DNS
+  std::unique_ptr<Discovery> discovery_;         // SPEC 13; null before the loop runs and once stopping
   std::vector<ReloadDone> reload_waiters_;      // callers of the reload in progress
   std::vector<ReloadDone> queued_waiters_;      // callers of the queued next reload
   bool reload_queued_ = false;

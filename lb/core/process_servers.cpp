@@ -3,11 +3,13 @@
 // and a runtime is built and published the way a reload does it, so live
 // state, workers, health checks and the admin API follow without a reload.
 // The state file (if configured) is written before the caller answers.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "conf/load.h"
 #include "lb/core/process.h"
+#include "lb/dns/discovery.h"
 #include "lb/io/log.h"
 
 namespace lb {
@@ -29,7 +31,13 @@ const ServerRuntime* find_server(const Runtime& rt, const std::string& pool, con
 
 std::shared_ptr<const conf::Config> Process::effective_config(const std::shared_ptr<const conf::Config>& file_config) {
   std::vector<std::string> dropped;
-  auto cfg = changes_.apply(file_config, dropped);
+  std::shared_ptr<const conf::Config> base = file_config;
+  if (discovery_) {
+    auto with_discovered = std::make_shared<conf::Config>(*file_config);
+    discovery_->add_servers(*with_discovered);
+    base = std::move(with_discovered);
+  }
+  auto cfg = changes_.apply(base, dropped);
   for (const auto& d : dropped) log_warn("runtime change dropped", {{"reason", d}});
   // Dropped changes leave the file too (it is rewritten at the next change
   // otherwise, and would be re-read after a restart).
@@ -123,14 +131,28 @@ std::optional<Process::ChangeRefused> Process::remove_server(const std::string& 
   return std::nullopt;
 }
 
+// Servers removed through the admin API leave together once none of them
+// has a request in flight; servers that left DNS answers, each when idle.
 void Process::on_removal_poll(uv_timer_t* timer) {
   auto* self = static_cast<Process*>(timer->data);
-  for (const auto& r : self->removals_)
-    if (r.live->active.load(std::memory_order_relaxed) != 0) return;
-  uv_timer_stop(timer);
-  self->removals_.clear();
-  if (self->stopping_) return;
+  bool rebuild = false;
+  const bool removals_busy = std::any_of(self->removals_.begin(), self->removals_.end(), [](const auto& r) {
+    return r.live->active.load(std::memory_order_relaxed) != 0;
+  });
+  if (!removals_busy && !self->removals_.empty()) {
+    self->removals_.clear();
+    rebuild = true;
+  }
+  if (self->discovery_ && self->discovery_->forget_drained(*self->runtime_)) rebuild = true;
+  if (self->removals_.empty() && !(self->discovery_ && self->discovery_->has_leaving())) uv_timer_stop(timer);
+  if (!rebuild || self->stopping_) return;
   if (auto refused = self->rebuild_runtime()) log_error("runtime change not applied", {{"reason", refused->message}});
+}
+
+void Process::on_discovery_changed() {
+  if (stopping_) return;
+  if (auto refused = rebuild_runtime()) log_error("servers found by DNS not applied", {{"reason", refused->message}});
+  if (discovery_->has_leaving()) uv_timer_start(&removal_poll_, &Process::on_removal_poll, 50, 50);
 }
 
 std::optional<Process::ChangeRefused> Process::note_server_state(const std::string& pool, const std::string& address,

@@ -87,6 +87,7 @@ std::shared_ptr<const conf::Config> RuntimeChanges::apply(const std::shared_ptr<
     std::erase_if(changes.removed, [&](const std::string& address) {
       auto s = std::find_if(servers.begin(), servers.end(), [&](const auto& x) { return x.address.text == address; });
       if (s == servers.end()) {
+        if (pool->discovery) return false;  // may come back in a DNS answer: kept
         dropped.push_back("removed server " + address + " of pool \"" + name + "\" is no longer configured");
         return true;
       }
@@ -100,7 +101,8 @@ std::shared_ptr<const conf::Config> RuntimeChanges::apply(const std::shared_ptr<
     auto drop_missing = [&](auto& by_address, const char* what) {
       std::erase_if(by_address, [&](const auto& entry) {
         conf::ServerConfig* s = find_server(servers, entry.first);
-        if (s) return false;
+        // Servers found by DNS come and go: their changes wait for them.
+        if (s || pool->discovery) return false;
         dropped.push_back(std::string(what) + " of server " + entry.first + " of pool \"" + name +
                           "\" dropped: the server is no longer configured");
         return true;
@@ -108,8 +110,13 @@ std::shared_ptr<const conf::Config> RuntimeChanges::apply(const std::shared_ptr<
     };
     drop_missing(changes.state, "state");
     drop_missing(changes.weight, "weight");
-    for (const auto& [address, state] : changes.state) find_server(servers, address)->state = state;
-    for (const auto& [address, weight] : changes.weight) find_server(servers, address)->weight = weight;
+    for (const auto& [address, state] : changes.state) {
+      conf::ServerConfig* s = find_server(servers, address);
+      // A server that left the DNS answer stays draining whatever was set.
+      if (s && !(s->discovered && s->state == conf::ServerState::drain)) s->state = state;
+    }
+    for (const auto& [address, weight] : changes.weight)
+      if (conf::ServerConfig* s = find_server(servers, address)) s->weight = weight;
     if (changes.added.empty() && changes.removed.empty() && changes.state.empty() && changes.weight.empty())
       it = pools_.erase(it);
     else

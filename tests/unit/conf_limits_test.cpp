@@ -2,7 +2,7 @@
 // survives beyond the schema (issue 11): nesting depth, NUL in strings and
 // keys, duplicate keys, files far larger than any real one (100k servers,
 // which must load in linear time), host names resolved in a second phase
-// (conf::prepare_string / finish_load / resolve_hosts), the strict JSON
+// (conf::prepare_string / finish_load / dns::resolve_hosts_blocking), the strict JSON
 // parser the admin API uses for request bodies, and the log-file checks of
 // `lb --check` (conf/log_files.h).
 #include <doctest/doctest.h>
@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lb/dns/host_lookups.h"
 #include "conf/load.h"
 #include "conf/log_files.h"
 #include "conf/walk.h"
@@ -160,14 +161,19 @@ TEST_CASE("conf: host names are collected, resolved together, and applied in a s
   CHECK(p.result.ok());
 }
 
-TEST_CASE("conf: resolve_hosts answers every name, once, with an address or the resolver's error") {
-  auto answers = lb::conf::resolve_hosts({"localhost", "nope.invalid", "localhost"});
+TEST_CASE("dns: resolve_hosts_blocking answers every name, once, with an address or the resolver's error") {
+  // No DNS server listens on 127.0.0.1:1: "nope.invalid" fails at once;
+  // "localhost" comes from /etc/hosts, as getaddrinfo would give it.
+  lb::conf::DnsConfig dns;
+  dns.resolvers = {"127.0.0.1:1"};
+  dns.timeout = std::chrono::milliseconds(1500);
+  auto answers = lb::dns::resolve_hosts_blocking({"localhost", "nope.invalid", "localhost"}, dns);
   REQUIRE(answers.size() == 2);
   CHECK(answers["localhost"].len > 0);
   CHECK(answers["localhost"].error.empty());
   CHECK(answers["nope.invalid"].len == 0);
   CHECK(answers["nope.invalid"].error.rfind("cannot resolve host \"nope.invalid\": ", 0) == 0);
-  CHECK(lb::conf::resolve_hosts({}).empty());
+  CHECK(lb::dns::resolve_hosts_blocking({}, dns).empty());
 }
 
 TEST_CASE("conf: parse_strict_json (admin request bodies)") {
