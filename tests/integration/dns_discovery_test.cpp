@@ -168,6 +168,18 @@ TEST_CASE("failed answers keep the last good servers, are logged and counted by 
   CHECK(logged(lb, "dns: resolution failed, keeping the last good servers"));
 }
 
+TEST_CASE("AAAA discovery: servers are [IPv6]:port and receive the requests") {
+  const uint16_t port = free_port();
+  HostBackend v6("::1", port);
+  DnsServer dns(json{{"names", {{"app.test", {{"A", {"127.0.0.1"}}, {"AAAA", {"::1"}}, {"ttl", 1}}}}}});
+  Lb lb(discovery_config(dns, "app.test:" + std::to_string(port), "AAAA"));
+  const std::string a6 = "[::1]:" + std::to_string(port);
+  REQUIRE_MESSAGE(wait_until([&] { return server_addresses(lb) == std::set<std::string>{a6}; }, 5s), lb.diagnostics());
+  const int64_t before = backend_requests("::1", port);
+  for (int i = 0; i < 3; ++i) REQUIRE(http_get(lb.port(), "/")->status == 200);
+  CHECK(backend_requests("::1", port) - before - 1 == 3);
+}
+
 TEST_CASE("SRV discovery: the lowest priority serves, the others are backups, SRV weights are weights") {
   Backend be = Backend::http(3);
   const auto ports = be.http_ports();
