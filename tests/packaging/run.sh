@@ -9,7 +9,8 @@
 #   3. `systemd-analyze verify` on the installed unit (skipped, with a
 #      message, when systemd-analyze is missing);
 #   4. `make deb`: Depends from dpkg-shlibdeps, conffiles, the system user in
-#      postinst, and `lintian` without errors.
+#      postinst, and `lintian` without errors; as root, dpkg -i / -r / -P
+#      for real (user created, example checks, conffile kept then purged).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -101,6 +102,28 @@ if deb=$(BUILD="$BUILD" conf/packaging/build-deb.sh 2>"$work/deb.err" | tail -1)
     fi
   else
     fail "lintian is not installed (make deps installs it)"
+  fi
+  # Installed for real (as root, where no lb package is installed yet): the
+  # system user appears, the shipped example passes --check, a remove keeps
+  # the conffile and a purge takes it away.
+  if [ "$(id -u)" = 0 ] && ! dpkg -s lb >/dev/null 2>&1; then
+    if out=$(dpkg -i "$deb" 2>&1); then
+      ok "dpkg -i"
+      getent passwd lb >/dev/null && ok "system user lb created" || fail "dpkg -i made no user lb"
+      out=$(/usr/sbin/lb -c /etc/lb/lb.json --check 2>&1) && ok "installed example passes --check" \
+        || fail "installed /etc/lb/lb.json: $out"
+      [ -f /usr/share/man/man5/lb.json.5.gz ] && ok "man page installed" || fail "no lb.json(5) after dpkg -i"
+      dpkg -r lb >/dev/null 2>&1 || fail "dpkg -r lb"
+      [ ! -e /usr/sbin/lb ] && [ -f /etc/lb/lb.json ] && ok "dpkg -r: binary gone, conffile kept" \
+        || fail "dpkg -r left the binary or lost the conffile"
+      dpkg -P lb >/dev/null 2>&1 || fail "dpkg -P lb"
+      [ ! -e /etc/lb/lb.json ] && ok "dpkg -P: conffile gone" || fail "dpkg -P kept /etc/lb/lb.json"
+    else
+      fail "dpkg -i: $out"
+      dpkg -P lb >/dev/null 2>&1 || true
+    fi
+  else
+    echo "skipped: dpkg -i (not root, or an lb package is already installed)"
   fi
 else
   fail "make deb: $(cat "$work/deb.err")"
