@@ -35,7 +35,7 @@ void Exchange::begin_request(uint64_t start_ns) {
   if (used_) {
     release_resources();
     std::construct_at(&s_);  // the whole state anew, in place
-    b_.clear();
+    buf_.clear();
   }
   used_ = true;
   s_.start_ns = start_ns;
@@ -55,6 +55,8 @@ inline void reuse(std::string& s) {
 }  // namespace
 
 void Exchange::Buffers::clear() {
+  if (!touched) return;
+  touched = false;
   reuse(path_buf);
   reuse(target);
   reuse(location);

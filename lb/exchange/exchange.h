@@ -142,9 +142,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   [[nodiscard]] bool admit_rate(const http::RequestHead& head);
   void finish_admission();
   const sockaddr* client_sockaddr() const {
-    return s_.derived ? reinterpret_cast<const sockaddr*>(&b_.derived_addr) : client_.client_address().get();
+    return s_.derived ? reinterpret_cast<const sockaddr*>(&scratch_.derived_addr) : client_.client_address().get();
   }
-  std::string_view client_ip() { return s_.derived ? std::string_view(b_.derived_ip) : client_.client_ip(); }
+  std::string_view client_ip() { return s_.derived ? std::string_view(b().derived_ip) : client_.client_ip(); }
   std::string_view rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head);
   [[nodiscard]] bool within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
   // Claim `name` of the request's verified JWT as text (claim_as_string),
@@ -276,7 +276,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   static_assert(std::is_trivially_destructible_v<State>, "State owns nothing: resources live in Buffers");
 
   // A request's storage: emptied for the next request, capacity kept (so a
-  // keep-alive connection's requests reuse it) unless it grew large.
+  // keep-alive connection's requests reuse it) unless it grew large. Most
+  // requests write none of it, so clear() does nothing unless `touched`:
+  // written only through edit_b(), which sets it (reads go through b()).
   struct Buffers {
     std::string path_buf;  // the normalized path's storage when normalizing changed it
     std::string target;    // what the server is sent when not the received target
@@ -296,17 +298,26 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     std::string kept_cookies;                    // the Cookie fields without the token's cookie
     std::optional<std::string> query_override;   // the query without the token's parameter
     std::string replay_body;  // body bytes sent so far, up to kMaxReplayBytes
-    // Scratch text, always written before it is read (clear() leaves it).
+    bool touched = false;     // written since the last clear()
+    void clear();
+  };
+  // Scratch text, always written before it is read: never cleared.
+  struct Scratch {
     sockaddr_storage derived_addr;  // the client a trusted proxy named, when State::derived
     char generated_id[33];          // lb's request id, when State::request_id points here
     char client_port[8];            // %{client_port}
     TraceContext trace;             // SPEC 15, once State::trace_made
-    void clear();
   };
+  const Buffers& b() const { return buf_; }
+  Buffers& edit_b() {
+    buf_.touched = true;
+    return buf_;
+  }
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
 
   State s_;
-  Buffers b_;
+  Buffers buf_;     // through b() and edit_b()
+  Scratch scratch_;
   bool used_ = false;  // begin_request() was called: the next one resets
 };
 

@@ -16,10 +16,10 @@ const TraceContext* Exchange::trace() {
   if (!s_.trace_made) {
     const http::RequestHead* head = logged_head();
     const http::Header* client = head ? head->headers.find("traceparent") : nullptr;
-    make_trace_context(client ? std::string_view(client->value) : std::string_view(), tracing->sample_percent, b_.trace);
+    make_trace_context(client ? std::string_view(client->value) : std::string_view(), tracing->sample_percent, scratch_.trace);
     s_.trace_made = true;
   }
-  return &b_.trace;
+  return &scratch_.trace;
 }
 
 void Exchange::record_observations(uint64_t now_ns) {
