@@ -98,7 +98,7 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 void Exchange::finish_admission() {
   const http::RequestHead& head = *s_.head;
   if ((admission_checks() && !admit_rate(head)) || !act(head)) return;
-  prepare_request_edits();
+  if (s_.strip_authorization || s_.jwt_auth || request_rules()) prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   s_.hash = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_sockaddr())

@@ -159,9 +159,17 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void rewrite_path();
   void set_target(std::string_view path);
   HeaderVars header_vars();
+  // Header rules of the listener or the matched route (flags built with the
+  // runtime, so a request without rules costs two tests).
+  bool request_rules() const { return listener().request_rules || (s_.route && s_.route->request_rules); }
+  bool response_rules() const { return listener().response_rules || (s_.route && s_.route->response_rules); }
   void prepare_request_edits();
   bool prepare_response_edits();
-  const http::ResponseHead& edit_response_head(const http::ResponseHead& head);
+  // The server's head with the response rules and lb's sticky cookie applied.
+  const http::ResponseHead& edit_response_head(const http::ResponseHead& head) {
+    return response_rules() || !b().sticky_cookie.empty() ? edited_response_head(head) : head;
+  }
+  const http::ResponseHead& edited_response_head(const http::ResponseHead& head);
   void answer_redirect(const conf::Redirect& redirect);
   // `respond`: the route's fixed answer instead of lb's JSON error body.
   void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0,

@@ -134,12 +134,14 @@ HeaderVars Exchange::header_vars() {
   return v;
 }
 
+// Runs once per exchange, on fresh (empty) edits, when there are rules or
+// credentials to strip (finish_admission checks).
 void Exchange::prepare_request_edits() {
+  const bool auth = s_.strip_authorization || s_.jwt_auth;
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->request_headers : nullptr;
-  // Runs once per exchange, on fresh (empty) edits.
-  if (s_.strip_authorization || s_.jwt_auth) add_auth_edits();
-  if (lr.empty() && (!rr || rr->empty())) {
+  if (auth) add_auth_edits();
+  if (!request_rules()) {
     if (!b().request_edits.empty()) edit_b().request_edits.finish();
     return;
   }
@@ -153,7 +155,7 @@ void Exchange::prepare_request_edits() {
 bool Exchange::prepare_response_edits() {
   const conf::HeaderRules& lr = listener().config->response_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->response_headers : nullptr;
-  const bool rules = !lr.empty() || (rr && !rr->empty());
+  const bool rules = response_rules();
   if (!rules && b().sticky_cookie.empty()) return false;
   edit_b().response_edits.reset();  // a local answer after a server's head was refused (retry exhausted)
   if (rules) {
@@ -166,7 +168,7 @@ bool Exchange::prepare_response_edits() {
   return true;
 }
 
-const http::ResponseHead& Exchange::edit_response_head(const http::ResponseHead& head) {
+const http::ResponseHead& Exchange::edited_response_head(const http::ResponseHead& head) {
   if (!prepare_response_edits()) return head;
   edit_b().edited_head = head;
   edit_b().edited_head.headers.fields.clear();
