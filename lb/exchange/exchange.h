@@ -103,7 +103,10 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void record_observations(uint64_t now_ns);
   // SPEC 15 tracing (exchange_observe.cpp): the trace context, made on first
   // use; nullptr when the listener does not trace.
-  const TraceContext* trace();
+  const TraceContext* trace() {
+    if (s_.trace_made) return &scratch_.trace;
+    return listener().config->tracing ? make_trace() : nullptr;
+  }
 
   Phase phase() const { return s_.phase; }
   const http::RequestHead* head() const { return s_.head; }
@@ -120,6 +123,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
  private:
   const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
   const PoolRuntime& pool() const { return rt_.runtime().pools[s_.pool]; }
+
+  const TraceContext* make_trace();
 
   // exchange_admission.cpp: who the client is, and whether it may pass
   enum class AuthStep { passed, refused, pending };

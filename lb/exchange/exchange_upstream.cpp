@@ -128,6 +128,7 @@ bool Exchange::send_request_head() {
   if (const TraceContext* t = trace()) {
     opt.traceparent_line = t->field_line();
     opt.drop_tracestate = !t->continued;
+    opt.client_trace_fields = t->client_fields;
   }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
