@@ -24,9 +24,11 @@ void Exchange::release_resources() {
     s_.auth_job->detach();
     s_.auth_job = nullptr;
   }
-  abandon_queue();
-  s_.attempts.release();
-  drop_backend();
+  // Tested here, not only inside: this runs twice per request (finish() and
+  // the next begin_request()), usually with nothing to let go of.
+  if (queued()) abandon_queue();
+  if (s_.attempts.server_index() >= 0) s_.attempts.release();
+  if (s_.conn) drop_backend();
 }
 
 void Exchange::finish() { release_resources(); }
