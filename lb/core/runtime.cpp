@@ -266,6 +266,8 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       listener.trusted_proxies = std::move(trusted);
     }
     listener.admission_checks = listener.access || listener.rate_limiter || listener.per_client || lc.auth;
+    listener.request_rules = !lc.request_headers.empty();
+    listener.response_rules = !lc.response_headers.empty();
     listener.tls = listener_tls[rt->listeners.size()];
     std::vector<CompiledRoute> routes;
     for (const auto& route : lc.routes) {
@@ -280,6 +282,8 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       r.access = compile_access(route.access);
       if (route.rate_limit) r.rate_limiter = live.rate_limiter(lc.name, route.name, *route.rate_limit);
       r.admission_checks = r.access || r.rate_limiter || route.auth;
+      r.request_rules = !route.request_headers.empty();
+      r.response_rules = !route.response_headers.empty();
     }
     listener.routes = RouteTable(std::move(routes));
     rt->listeners.push_back(std::move(listener));

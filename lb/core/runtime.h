@@ -68,6 +68,9 @@ struct ListenerRuntime {
   // Access lists, auth, rate limit or per_client: requests go through the
   // admission checks (a listener without any skips them).
   bool admission_checks = false;
+  // request_headers / response_headers rules to apply (most listeners have
+  // none: the exchange then skips building edits).
+  bool request_rules = false, response_rules = false;
 };
 
 struct Runtime {

@@ -24,9 +24,11 @@ void Exchange::release_resources() {
     s_.auth_job->detach();
     s_.auth_job = nullptr;
   }
-  abandon_queue();
-  s_.attempts.release();
-  drop_backend();
+  // Tested here, not only inside: this runs twice per request (finish() and
+  // the next begin_request()), usually with nothing to let go of.
+  if (queued()) abandon_queue();
+  if (s_.attempts.server_index() >= 0) s_.attempts.release();
+  if (s_.conn) drop_backend();
 }
 
 void Exchange::finish() { release_resources(); }
@@ -35,7 +37,7 @@ void Exchange::begin_request(uint64_t start_ns) {
   if (used_) {
     release_resources();
     std::construct_at(&s_);  // the whole state anew, in place
-    b_.clear();
+    buf_.clear();
   }
   used_ = true;
   s_.start_ns = start_ns;
@@ -55,6 +57,8 @@ inline void reuse(std::string& s) {
 }  // namespace
 
 void Exchange::Buffers::clear() {
+  if (!touched) return;
+  touched = false;
   reuse(path_buf);
   reuse(target);
   reuse(location);
@@ -96,7 +100,7 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 void Exchange::finish_admission() {
   const http::RequestHead& head = *s_.head;
   if ((admission_checks() && !admit_rate(head)) || !act(head)) return;
-  prepare_request_edits();
+  if (s_.strip_authorization || s_.jwt_auth || request_rules()) prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   s_.hash = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_sockaddr())

@@ -103,7 +103,10 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void record_observations(uint64_t now_ns);
   // SPEC 15 tracing (exchange_observe.cpp): the trace context, made on first
   // use; nullptr when the listener does not trace.
-  const TraceContext* trace();
+  const TraceContext* trace() {
+    if (s_.trace_made) return &scratch_.trace;
+    return listener().config->tracing ? make_trace() : nullptr;
+  }
 
   Phase phase() const { return s_.phase; }
   const http::RequestHead* head() const { return s_.head; }
@@ -120,6 +123,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
  private:
   const ListenerRuntime& listener() const { return rt_.runtime().listeners[listener_]; }
   const PoolRuntime& pool() const { return rt_.runtime().pools[s_.pool]; }
+
+  const TraceContext* make_trace();
 
   // exchange_admission.cpp: who the client is, and whether it may pass
   enum class AuthStep { passed, refused, pending };
@@ -142,9 +147,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   [[nodiscard]] bool admit_rate(const http::RequestHead& head);
   void finish_admission();
   const sockaddr* client_sockaddr() const {
-    return s_.derived ? reinterpret_cast<const sockaddr*>(&b_.derived_addr) : client_.client_address().get();
+    return s_.derived ? reinterpret_cast<const sockaddr*>(&scratch_.derived_addr) : client_.client_address().get();
   }
-  std::string_view client_ip() { return s_.derived ? std::string_view(b_.derived_ip) : client_.client_ip(); }
+  std::string_view client_ip() { return s_.derived ? std::string_view(b().derived_ip) : client_.client_ip(); }
   std::string_view rate_limit_key(const conf::KeySpec& key, const http::RequestHead& head);
   [[nodiscard]] bool within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
   // Claim `name` of the request's verified JWT as text (claim_as_string),
@@ -159,9 +164,17 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void rewrite_path();
   void set_target(std::string_view path);
   HeaderVars header_vars();
+  // Header rules of the listener or the matched route (flags built with the
+  // runtime, so a request without rules costs two tests).
+  bool request_rules() const { return listener().request_rules || (s_.route && s_.route->request_rules); }
+  bool response_rules() const { return listener().response_rules || (s_.route && s_.route->response_rules); }
   void prepare_request_edits();
   bool prepare_response_edits();
-  const http::ResponseHead& edit_response_head(const http::ResponseHead& head);
+  // The server's head with the response rules and lb's sticky cookie applied.
+  const http::ResponseHead& edit_response_head(const http::ResponseHead& head) {
+    return response_rules() || !b().sticky_cookie.empty() ? edited_response_head(head) : head;
+  }
+  const http::ResponseHead& edited_response_head(const http::ResponseHead& head);
   void answer_redirect(const conf::Redirect& redirect);
   // `respond`: the route's fixed answer instead of lb's JSON error body.
   void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0,
@@ -276,7 +289,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   static_assert(std::is_trivially_destructible_v<State>, "State owns nothing: resources live in Buffers");
 
   // A request's storage: emptied for the next request, capacity kept (so a
-  // keep-alive connection's requests reuse it) unless it grew large.
+  // keep-alive connection's requests reuse it) unless it grew large. Most
+  // requests write none of it, so clear() does nothing unless `touched`:
+  // written only through edit_b(), which sets it (reads go through b()).
   struct Buffers {
     std::string path_buf;  // the normalized path's storage when normalizing changed it
     std::string target;    // what the server is sent when not the received target
@@ -296,17 +311,26 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     std::string kept_cookies;                    // the Cookie fields without the token's cookie
     std::optional<std::string> query_override;   // the query without the token's parameter
     std::string replay_body;  // body bytes sent so far, up to kMaxReplayBytes
-    // Scratch text, always written before it is read (clear() leaves it).
+    bool touched = false;     // written since the last clear()
+    void clear();
+  };
+  // Scratch text, always written before it is read: never cleared.
+  struct Scratch {
     sockaddr_storage derived_addr;  // the client a trusted proxy named, when State::derived
     char generated_id[33];          // lb's request id, when State::request_id points here
     char client_port[8];            // %{client_port}
     TraceContext trace;             // SPEC 15, once State::trace_made
-    void clear();
   };
+  const Buffers& b() const { return buf_; }
+  Buffers& edit_b() {
+    buf_.touched = true;
+    return buf_;
+  }
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
 
   State s_;
-  Buffers b_;
+  Buffers buf_;     // through b() and edit_b()
+  Scratch scratch_;
   bool used_ = false;  // begin_request() was called: the next one resets
 };
 

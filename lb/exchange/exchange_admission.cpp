@@ -48,7 +48,7 @@ void Exchange::derive_client(const http::RequestHead& head) {
         found = true;
         chosen_field = f;
         chosen_begin = begin;
-        b_.derived_addr = ss;
+        scratch_.derived_addr = ss;
         if (!trusted.contains(reinterpret_cast<const sockaddr*>(&ss))) {
           stop = true;
           break;
@@ -60,7 +60,7 @@ void Exchange::derive_client(const http::RequestHead& head) {
   }
   if (!found) return;
   s_.derived = true;
-  b_.derived_ip = format_ip(reinterpret_cast<const sockaddr*>(&b_.derived_addr));
+  edit_b().derived_ip = format_ip(reinterpret_cast<const sockaddr*>(&scratch_.derived_addr));
   // The entries left of the chosen one go on to the server before it.
   for (size_t f = 0; f <= chosen_field; ++f) {
     if (!http::iequals(head.headers[f].name, "x-forwarded-for")) continue;
@@ -69,8 +69,8 @@ void Exchange::derive_client(const http::RequestHead& head) {
     while (!rest.empty()) {
       const size_t comma = rest.find(',');
       if (std::string_view e = trim(rest.substr(0, comma)); !e.empty()) {
-        if (!b_.forwarded_chain.empty()) b_.forwarded_chain += ", ";
-        b_.forwarded_chain += e;
+        if (!edit_b().forwarded_chain.empty()) edit_b().forwarded_chain += ", ";
+        edit_b().forwarded_chain += e;
       }
       rest = comma == npos ? std::string_view{} : rest.substr(comma + 1);
     }

@@ -105,7 +105,7 @@ Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
 
 void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials) {
   listener().live->auth_failed_total.add(1);
-  b_.www_authenticate = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
+  edit_b().www_authenticate = "Basic realm=\"" + basic.realm + "\", charset=\"UTF-8\"";
   answer_locally(401, had_credentials ? "invalid credentials" : "authentication required", s_.head->has_body);
 }
 
@@ -202,7 +202,7 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
     refuse_jwt(true, "invalid token");
     return AuthStep::refused;
   }
-  b_.jwt_claims = std::move(claims);
+  edit_b().jwt_claims = std::move(claims);
   if (!jwt.forward_token) strip_token(jwt, head);
   return AuthStep::passed;
 }
@@ -211,7 +211,7 @@ Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, co
 // token, invalid_token for any token that failed.
 void Exchange::refuse_jwt(bool had_token, std::string_view message) {
   listener().live->auth_failed_total.add(1);
-  b_.www_authenticate = had_token ? "Bearer error=\"invalid_token\"" : "Bearer";
+  edit_b().www_authenticate = had_token ? "Bearer error=\"invalid_token\"" : "Bearer";
   answer_locally(401, message, s_.head->has_body);
 }
 
@@ -221,7 +221,7 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
   switch (jwt.from) {
     case conf::JwtAuthConfig::From::header: s_.strip_token_header = true; break;
     case conf::JwtAuthConfig::From::cookie: {
-      s_.strip_token_header = true;  // every Cookie field, replaced by b_.kept_cookies
+      s_.strip_token_header = true;  // every Cookie field, replaced by b().kept_cookies
       std::string kept;
       for (const http::Header& h : head.headers) {
         if (!http::iequals(h.name, "cookie")) continue;
@@ -231,7 +231,7 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
           kept += whole;
         });
       }
-      b_.kept_cookies = std::move(kept);
+      edit_b().kept_cookies = std::move(kept);
       break;
     }
     case conf::JwtAuthConfig::From::query: {
@@ -243,7 +243,7 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
         first = false;
         kept += whole;
       });
-      b_.query_override = std::move(kept);
+      edit_b().query_override = std::move(kept);
       break;
     }
   }
@@ -252,31 +252,31 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
 // Called from prepare_request_edits, before the header rules: the token's
 // field, the forward_claims fields a client sent, and the verified claims.
 void Exchange::add_auth_edits() {
-  if (s_.strip_authorization) b_.request_edits.drop("authorization");
+  if (s_.strip_authorization) edit_b().request_edits.drop("authorization");
   if (!s_.jwt_auth) return;
   const conf::JwtAuthConfig& jwt = *s_.jwt_auth;
   if (s_.strip_token_header) {
-    if (jwt.from == conf::JwtAuthConfig::From::header) b_.request_edits.drop(jwt.from_name);
+    if (jwt.from == conf::JwtAuthConfig::From::header) edit_b().request_edits.drop(jwt.from_name);
     else {
-      b_.request_edits.drop("cookie");
-      if (!b_.kept_cookies.empty()) b_.request_edits.append("Cookie", b_.kept_cookies);
+      edit_b().request_edits.drop("cookie");
+      if (!b().kept_cookies.empty()) edit_b().request_edits.append("Cookie", b().kept_cookies);
     }
   }
   for (const auto& [claim, header] : jwt.forward_claims) {
-    b_.request_edits.drop(header);
-    if (!b_.jwt_claims) continue;
+    edit_b().request_edits.drop(header);
+    if (!b().jwt_claims) continue;
     // Absent claims, and values with control characters, are not forwarded.
-    if (std::optional<std::string> v = b_.jwt_claims->claim_as_header_value(claim)) b_.request_edits.append(header, *v);
+    if (std::optional<std::string> v = b().jwt_claims->claim_as_header_value(claim)) edit_b().request_edits.append(header, *v);
   }
 }
 
 std::optional<std::string_view> Exchange::jwt_claim(std::string_view name) {
-  if (!b_.jwt_claims) return std::nullopt;
-  std::optional<std::string> v = b_.jwt_claims->claim_as_string(name);
+  if (!b().jwt_claims) return std::nullopt;
+  std::optional<std::string> v = b().jwt_claims->claim_as_string(name);
   if (!v) return std::nullopt;
   // A list node never moves: earlier views stay valid for the exchange's
   // life.
-  return b_.claim_texts.emplace_front(std::move(*v));
+  return edit_b().claim_texts.emplace_front(std::move(*v));
 }
 
 }  // namespace lb

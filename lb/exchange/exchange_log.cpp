@@ -35,8 +35,8 @@ std::string_view Exchange::request_id() {
     if (h && !h->value.empty()) {
       s_.request_id = h->value;
     } else {
-      make_request_id(b_.generated_id);
-      s_.request_id = std::string_view(b_.generated_id, 32);
+      make_request_id(scratch_.generated_id);
+      s_.request_id = std::string_view(scratch_.generated_id, 32);
     }
   }
   return s_.request_id;
@@ -59,7 +59,7 @@ void Exchange::write_access_log() {
     r.path = head.path;
     // Without a JWT taken from the query (exchange_auth.cpp): tokens are
     // credentials, and access logs travel further than lb.
-    r.query = non_empty(b_.query_override ? std::string_view(*b_.query_override) : head.query);
+    r.query = non_empty(b().query_override ? std::string_view(*b().query_override) : head.query);
     r.host = non_empty(http::split_host_port(head.host).host);
     r.protocol = non_empty(client_.protocol_name());
     if (const http::Header* ua = head.headers.find("user-agent")) r.user_agent = ua->value;

@@ -10,16 +10,26 @@
 
 namespace lb {
 
-const TraceContext* Exchange::trace() {
-  const std::optional<conf::Tracing>& tracing = listener().config->tracing;
-  if (!tracing) return nullptr;
-  if (!s_.trace_made) {
-    const http::RequestHead* head = logged_head();
-    const http::Header* client = head ? head->headers.find("traceparent") : nullptr;
-    make_trace_context(client ? std::string_view(client->value) : std::string_view(), tracing->sample_percent, b_.trace);
-    s_.trace_made = true;
+// trace()'s first call on a tracing listener.
+// One pass over the fields finds the client's first traceparent and whether
+// there is a tracestate (length first: most names differ in length), so
+// that forwarding skips its per-field test when neither is there.
+const TraceContext* Exchange::make_trace() {
+  const http::RequestHead* head = logged_head();
+  const http::Header* client = nullptr;
+  bool tracestate = false;
+  if (head) {
+    for (const http::Header& h : head->headers) {
+      if (h.name.size() == 11 && !client && http::iequals(h.name, "traceparent")) client = &h;
+      else if (h.name.size() == 10 && http::iequals(h.name, "tracestate")) tracestate = true;
+    }
   }
-  return &b_.trace;
+  TraceContext& t = scratch_.trace;
+  make_trace_context(client ? std::string_view(client->value) : std::string_view(),
+                     listener().config->tracing->sample_percent, t);
+  t.client_fields = client || (tracestate && !t.continued);
+  s_.trace_made = true;
+  return &t;
 }
 
 void Exchange::record_observations(uint64_t now_ns) {

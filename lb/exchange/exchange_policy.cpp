@@ -30,9 +30,12 @@ bool roll(double percent) {
 bool Exchange::match_route(const http::RequestHead& head) {
   s_.path = head.path;
   if (!s_.path.empty() && s_.path.front() == '/') {
-    switch (http::normalize_path(head.path, b_.path_buf)) {
+    // normalize_path writes path_buf only when the path changes.
+    const http::PathResult normalized = http::normalize_path(head.path, buf_.path_buf);
+    if (normalized != http::PathResult::unchanged) buf_.touched = true;
+    switch (normalized) {
       case http::PathResult::unchanged: break;
-      case http::PathResult::normalized: s_.path = b_.path_buf; break;
+      case http::PathResult::normalized: s_.path = b().path_buf; break;
       case http::PathResult::above_root:
         answer_locally(400, "path climbs above the root", head.has_body);
         return false;
@@ -81,17 +84,17 @@ bool Exchange::act(const http::RequestHead& head) {
   s_.pool_chosen = true;
   if (!s_.retries) s_.retries = &pool().config->retries;
   if (!s_.timeouts) s_.timeouts = &pool().config->timeouts;
-  if ((s_.path.data() != head.path.data() || b_.query_override) && b_.target.empty()) set_target(s_.path);
+  if ((s_.path.data() != head.path.data() || b().query_override) && b().target.empty()) set_target(s_.path);
   return true;
 }
 
 void Exchange::set_target(std::string_view path) {
-  b_.target.assign(path);
-  // b_.query_override: the query without a JWT's parameter (exchange_auth.cpp).
-  const std::string_view query = b_.query_override ? std::string_view(*b_.query_override) : s_.head->query;
-  if (!query.empty() || (!b_.query_override && s_.head->origin_target.ends_with('?'))) {
-    b_.target += '?';
-    b_.target += query;
+  edit_b().target.assign(path);
+  // b().query_override: the query without a JWT's parameter (exchange_auth.cpp).
+  const std::string_view query = b().query_override ? std::string_view(*b().query_override) : s_.head->query;
+  if (!query.empty() || (!b().query_override && s_.head->origin_target.ends_with('?'))) {
+    edit_b().target += '?';
+    edit_b().target += query;
   }
 }
 
@@ -116,8 +119,8 @@ HeaderVars Exchange::header_vars() {
   HeaderVars v;
   v.client_ip = client_ip();
   int port = port_of(client_sockaddr());
-  int n = std::snprintf(b_.client_port, sizeof b_.client_port, "%d", port < 0 ? 0 : port);
-  v.client_port = std::string_view(b_.client_port, n > 0 ? static_cast<size_t>(n) : 0);
+  int n = std::snprintf(scratch_.client_port, sizeof scratch_.client_port, "%d", port < 0 ? 0 : port);
+  v.client_port = std::string_view(scratch_.client_port, n > 0 ? static_cast<size_t>(n) : 0);
   v.request_id = request_id();
   v.scheme = client_.is_tls() ? "https" : "http";
   if (s_.head) v.host = http::split_host_port(s_.head->host).host;
@@ -127,50 +130,52 @@ HeaderVars Exchange::header_vars() {
   v.server = s_.attempts.server_name();
   v.tls_version = client_.tls_version();
   v.tls_sni = client_.tls_sni();
-  if (b_.jwt_claims) v.jwt = &*b_.jwt_claims;
+  if (b().jwt_claims) v.jwt = &*b().jwt_claims;
   return v;
 }
 
+// Runs once per exchange, on fresh (empty) edits, when there are rules or
+// credentials to strip (finish_admission checks).
 void Exchange::prepare_request_edits() {
+  const bool auth = s_.strip_authorization || s_.jwt_auth;
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->request_headers : nullptr;
-  // Runs once per exchange, on fresh (empty) edits.
-  if (s_.strip_authorization || s_.jwt_auth) add_auth_edits();
-  if (lr.empty() && (!rr || rr->empty())) {
-    if (!b_.request_edits.empty()) b_.request_edits.finish();
+  if (auth) add_auth_edits();
+  if (!request_rules()) {
+    if (!b().request_edits.empty()) edit_b().request_edits.finish();
     return;
   }
   HeaderVars vars = header_vars();
-  b_.request_edits.apply(lr, vars);
-  if (rr) b_.request_edits.apply(*rr, vars);
-  b_.request_edits.finish();
+  edit_b().request_edits.apply(lr, vars);
+  if (rr) edit_b().request_edits.apply(*rr, vars);
+  edit_b().request_edits.finish();
 }
 
 // The response rules of the listener and the route, plus lb's sticky cookie.
 bool Exchange::prepare_response_edits() {
   const conf::HeaderRules& lr = listener().config->response_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->response_headers : nullptr;
-  const bool rules = !lr.empty() || (rr && !rr->empty());
-  if (!rules && b_.sticky_cookie.empty()) return false;
-  b_.response_edits.reset();  // a local answer after a server's head was refused (retry exhausted)
+  const bool rules = response_rules();
+  if (!rules && b().sticky_cookie.empty()) return false;
+  edit_b().response_edits.reset();  // a local answer after a server's head was refused (retry exhausted)
   if (rules) {
     HeaderVars vars = header_vars();
-    b_.response_edits.apply(lr, vars);
-    if (rr) b_.response_edits.apply(*rr, vars);
+    edit_b().response_edits.apply(lr, vars);
+    if (rr) edit_b().response_edits.apply(*rr, vars);
   }
-  if (!b_.sticky_cookie.empty()) b_.response_edits.append("Set-Cookie", b_.sticky_cookie);
-  b_.response_edits.finish();
+  if (!b().sticky_cookie.empty()) edit_b().response_edits.append("Set-Cookie", b().sticky_cookie);
+  edit_b().response_edits.finish();
   return true;
 }
 
-const http::ResponseHead& Exchange::edit_response_head(const http::ResponseHead& head) {
+const http::ResponseHead& Exchange::edited_response_head(const http::ResponseHead& head) {
   if (!prepare_response_edits()) return head;
-  b_.edited_head = head;
-  b_.edited_head.headers.fields.clear();
+  edit_b().edited_head = head;
+  edit_b().edited_head.headers.fields.clear();
   for (const http::Header& h : head.headers)
-    if (!b_.response_edits.drops(h.name)) b_.edited_head.headers.fields.push_back(h);
-  for (const http::Header& h : b_.response_edits.added()) b_.edited_head.headers.fields.push_back(h);
-  return b_.edited_head;
+    if (!b().response_edits.drops(h.name)) edit_b().edited_head.headers.fields.push_back(h);
+  for (const http::Header& h : b().response_edits.added()) edit_b().edited_head.headers.fields.push_back(h);
+  return b().edited_head;
 }
 
 void Exchange::answer_redirect(const conf::Redirect& rd) {
@@ -188,7 +193,7 @@ void Exchange::answer_redirect(const conf::Redirect& rd) {
   std::string_view default_port = scheme == "https" ? "443" : "80";
   const bool same_port = port == old_port || (port.empty() && old_port == default_port);
 
-  std::string& loc = b_.location;
+  std::string& loc = edit_b().location;
   loc.clear();
   // Absolute only when the scheme, host or port changes; else the path alone.
   const bool changed = new_scheme != scheme || !http::iequals(host, old_host) || !same_port;
@@ -230,24 +235,24 @@ void Exchange::answer_locally(int status, std::string_view message, bool close_a
   if (respond) {
     r.body = respond->body;
     r.content_type = respond->content_type;
-  } else if (const conf::ErrorPage* page = listener().config->error_page(status); page && b_.location.empty()) {
+  } else if (const conf::ErrorPage* page = listener().config->error_page(status); page && b().location.empty()) {
     r.body = page->body;
     r.content_type = page->content_type;
-  } else if (b_.location.empty()) {
+  } else if (b().location.empty()) {
     body = "{\"error\":";
     append_json_string(body, message);
     body += "}\n";
     r.body = body;
     r.content_type = "application/json";
   }
-  b_.sticky_cookie.clear();  // no server answered: nothing to stick to
+  edit_b().sticky_cookie.clear();  // no server answered: nothing to stick to
   prepare_response_edits();
   std::vector<http::Header> fields;
-  const bool edits = !b_.response_edits.empty();
-  if (!b_.location.empty() || !b_.www_authenticate.empty() || edits) {
-    if (!b_.location.empty()) fields.push_back({"Location", b_.location});
-    if (!b_.www_authenticate.empty()) fields.push_back({"WWW-Authenticate", b_.www_authenticate});
-    for (const http::Header& h : b_.response_edits.added()) fields.push_back(h);
+  const bool edits = !b().response_edits.empty();
+  if (!b().location.empty() || !b().www_authenticate.empty() || edits) {
+    if (!b().location.empty()) fields.push_back({"Location", b().location});
+    if (!b().www_authenticate.empty()) fields.push_back({"WWW-Authenticate", b().www_authenticate});
+    for (const http::Header& h : b().response_edits.added()) fields.push_back(h);
     r.headers = fields;
   }
   client_.send_local_response(r);
@@ -266,10 +271,10 @@ void Exchange::choose_sticky(const http::RequestHead& head) {
 void Exchange::note_sticky_choice(const ServerRuntime& server) {
   const uint32_t index = static_cast<uint32_t>(&server - pool().servers.data());
   if (s_.sticky_server && *s_.sticky_server == index) {
-    b_.sticky_cookie.clear();
+    edit_b().sticky_cookie.clear();
     return;
   }
-  b_.sticky_cookie = sticky_set_cookie(*pool().config->sticky, server.sticky_id);
+  edit_b().sticky_cookie = sticky_set_cookie(*pool().config->sticky, server.sticky_id);
 }
 
 }  // namespace lb

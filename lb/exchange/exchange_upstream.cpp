@@ -91,11 +91,11 @@ void Exchange::use_connection(BackendConn* conn) {
   s_.conn->expect_response(s_.head->method_id);
   s_.phase = Phase::exchanging;
   if (!send_request_head()) return;
-  if (!b_.replay_body.empty()) {
+  if (!b().replay_body.empty()) {
     // Replaying on a fresh connection after a stale one: the body sent so far.
-    uv_buf_t b = uv_buf_init(b_.replay_body.data(), static_cast<unsigned>(b_.replay_body.size()));
+    uv_buf_t b = uv_buf_init(edit_b().replay_body.data(), static_cast<unsigned>(edit_b().replay_body.size()));
     if (!write_backend(&b, 1)) return;
-    b_.replay_body.clear();
+    edit_b().replay_body.clear();
   }
   // Only a reused connection can turn out stale; keep what it is sent.
   s_.capture_body = conn->reused() && !s_.stale_retried;
@@ -107,8 +107,8 @@ bool Exchange::send_request_head() {
   const http::RequestHead& head = *s_.head;
   http::RequestHeadOptions opt;
   opt.framing = http::request_framing(head);
-  opt.target = b_.target;
-  opt.drop = b_.request_edits.dropped();
+  opt.target = b().target;
+  opt.drop = b().request_edits.dropped();
   // lb always speaks HTTP/1.1 to servers, where keep-alive is the default:
   // no Connection header unless upgrading.
   opt.connection = head.upgrade ? http::ConnectionMode::Upgrade : http::ConnectionMode::Omit;
@@ -118,7 +118,7 @@ bool Exchange::send_request_head() {
     fwd.client_ip = client_ip();
     if (s_.derived) {
       fwd.replace_chain = true;  // the chain up to the derived client, not the proxies after it
-      fwd.chain = b_.forwarded_chain;
+      fwd.chain = b().forwarded_chain;
     }
     fwd.proto = client_.is_tls() ? "https" : "http";
     fwd.host = head.host;
@@ -128,13 +128,14 @@ bool Exchange::send_request_head() {
   if (const TraceContext* t = trace()) {
     opt.traceparent_line = t->field_line();
     opt.drop_tracestate = !t->continued;
+    opt.client_trace_fields = t->client_fields;
   }
   std::string& head_buf = worker_.scratch();
   std::string_view subject = client_.client_cert_subject();
-  opt.extra = b_.request_edits.added();
+  opt.extra = b().request_edits.added();
   if (!subject.empty()) {
-    b_.request_edits.add_field({"X-Client-Cert-Subject", subject});
-    opt.extra = b_.request_edits.added();
+    edit_b().request_edits.add_field({"X-Client-Cert-Subject", subject});
+    opt.extra = b().request_edits.added();
   }
   head_buf.clear();
   http::serialize_request_head(head, opt, head_buf);
@@ -151,12 +152,12 @@ bool Exchange::write_backend(const uv_buf_t* bufs, size_t n) {
   s_.conn->server()->bytes_out.add(total);
   if (s_.capture_body) {
     // Body bytes on a reused connection, kept for a stale-connection replay.
-    if (b_.replay_body.size() + total > kMaxReplayBytes) {
+    if (b().replay_body.size() + total > kMaxReplayBytes) {
       s_.capture_body = false;
       s_.replay_overflow = true;
-      std::string().swap(b_.replay_body);
+      std::string().swap(edit_b().replay_body);
     } else {
-      for (size_t i = 0; i < n; ++i) b_.replay_body.append(bufs[i].base, bufs[i].len);
+      for (size_t i = 0; i < n; ++i) edit_b().replay_body.append(bufs[i].base, bufs[i].len);
     }
   }
   int rc = s_.conn->write(bufs, n);
@@ -314,7 +315,7 @@ void Exchange::on_backend_interim(const http::ResponseHead& head) {
 void Exchange::on_backend_head(const http::ResponseHead& head) {
   client_.disarm_exchange_timer();
   s_.capture_body = false;  // a response byte arrived: no stale replay from here on
-  b_.replay_body.clear();
+  if (!b().replay_body.empty()) edit_b().replay_body.clear();
   if (head.upgrade && reject_upgrade(head)) return;
   uint64_t now = worker_.now_ns();
   s_.upstream_ms = static_cast<double>(now - s_.sent_ns) / 1e6;

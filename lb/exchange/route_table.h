@@ -42,6 +42,7 @@ struct CompiledRoute {
   std::shared_ptr<const AccessList> access;  // set when the route has "access" ranges
   std::shared_ptr<RateLimiter> rate_limiter; // set when the route has "rate_limit"; kept across reloads
   bool admission_checks = false;             // access, auth or rate_limit (see ListenerRuntime)
+  bool request_rules = false, response_rules = false;  // header rules (see ListenerRuntime)
 };
 
 // The request's host as routes compare it: lower-cased, without port and

@@ -67,6 +67,7 @@ bool parse_traceparent(std::string_view v, char trace_id[32], uint8_t& flags) {
 }
 
 void make_trace_context(std::string_view client, uint32_t sample_percent, TraceContext& out) {
+  algo::SplitMix64& r = rng();  // one thread_local look-up for the three ids
   char* p = out.line;
   memcpy(p, "traceparent: 00-", TraceContext::kPrefix + 3);
   p += TraceContext::kPrefix;
@@ -75,13 +76,14 @@ void make_trace_context(std::string_view client, uint32_t sample_percent, TraceC
   if (out.continued) {
     flags &= 0x01;  // only "sampled" is defined for version 00, which is what lb sends
   } else {
-    const uint64_t hi = rng().next() | 1, lo = rng().next();  // never all zero
+    const uint64_t hi = r.next() | 1, lo = r.next();  // never all zero
     put_hex(p + 3, hi);
     put_hex(p + 19, lo);
-    flags = (lo >> 32) % 100 < sample_percent ? 0x01 : 0x00;
+    // 32 bits of the id scaled to 0..99 by a multiply (no division).
+    flags = ((lo >> 32) * 100) >> 32 < sample_percent ? 0x01 : 0x00;
   }
   p[35] = '-';
-  put_hex(p + 36, rng().next() | 1);  // lb's own parent id, never all zero
+  put_hex(p + 36, r.next() | 1);  // lb's own parent id, never all zero
   p[52] = '-';
   p[53] = kHex[flags >> 4];
   p[54] = kHex[flags & 0xf];

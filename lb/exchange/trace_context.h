@@ -18,7 +18,8 @@ struct TraceContext {
   // whether or not its listener traces; make_trace_context() fills it.
   static constexpr size_t kPrefix = 13;  // "traceparent: "
   char line[kPrefix + 55 + 2];
-  bool continued;  // the client's trace (keep its tracestate)
+  bool continued;      // the client's trace (keep its tracestate)
+  bool client_fields;  // the request has a traceparent, or a tracestate to drop
 
   std::string_view id() const { return {line + kPrefix + 3, 32}; }
   std::string_view header() const { return {line + kPrefix, 55}; }  // the field's value

@@ -368,10 +368,27 @@ int RequestParser::on_head_done() {
   buf.fill(h.headers);  // after any store(): views must not move
   refused_head_readable_ = true;  // method, target and fields are valid from here on
 
-  size_t hosts = h.headers.count("host");
+  // One pass for the fields looked up below (the first of each; Host
+  // counted), instead of one scan per name: this runs for every request.
+  size_t hosts = 0;
+  std::string_view host_hdr, upgrade_hdr, expect_hdr;
+  bool upgrade_seen = false, expect_seen = false;
+  for (const Header& f : h.headers) {
+    switch (f.name.size()) {
+      case 4:
+        if (iequals(f.name, "host") && hosts++ == 0) host_hdr = f.value;
+        break;
+      case 6:
+        if (!expect_seen && iequals(f.name, "expect")) expect_hdr = f.value, expect_seen = true;
+        break;
+      case 7:
+        if (!upgrade_seen && iequals(f.name, "upgrade")) upgrade_hdr = f.value, upgrade_seen = true;
+        break;
+      default: break;
+    }
+  }
   if (hosts > 1) return fail_cb(400, "repeated Host");
   if (hosts == 0 && h.http_minor == 1) return fail_cb(400, "missing Host");
-  std::string_view host_hdr = h.headers.get("host");
   if (!detail::is_valid_host(host_hdr)) return fail_cb(400, "invalid Host");
   if (h.host.empty()) h.host = host_hdr;  // absolute-form authority wins (RFC 9112 3.2.2)
 
@@ -385,7 +402,7 @@ int RequestParser::on_head_done() {
   }
   h.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
   h.upgrade = parser_.upgrade != 0;  // llhttp: Upgrade + Connection: upgrade
-  h.upgrade_protocol = h.headers.get("upgrade");
+  h.upgrade_protocol = upgrade_hdr;
   if (h.upgrade && iequals(h.upgrade_protocol, "h2c")) {
     // SPEC 9: Upgrade: h2c is not offered. The request is an ordinary one;
     // Upgrade and HTTP2-Settings (hop-by-hop) are not forwarded.
@@ -393,7 +410,7 @@ int RequestParser::on_head_done() {
     h.upgrade_protocol = {};
     parser_.upgrade = 0;
   }
-  h.expect_continue = iequals(h.headers.get("expect"), "100-continue");
+  h.expect_continue = iequals(expect_hdr, "100-continue");
   h.head_bytes = head_scan_.bytes();
 
   refused_head_readable_ = false;

@@ -82,6 +82,14 @@ Known classify(std::string_view name) noexcept {
   return istarts_with(name, "proxy-") ? Known::hop_by_hop : Known::other;
 }
 
+// With tracing on, the client's traceparent (and, for a trace lb starts, its
+// tracestate) give way to lb's. The length test first: with tracing on this
+// runs for every forwarded field, and most names differ in length.
+bool replaced_trace_field(std::string_view name, bool tracestate) noexcept {
+  return (name.size() == 11 && iequals(name, "traceparent")) ||
+         (tracestate && name.size() == 10 && iequals(name, "tracestate"));
+}
+
 bool fixed_hop_by_hop(std::string_view name) noexcept { return classify(name) == Known::hop_by_hop; }
 
 // The Connection field values of one head, found once per serialization
@@ -159,8 +167,7 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
     if (!opt.drop.empty() && dropped(h.name)) continue;
     // lb alone asserts a verified client certificate: never pass a client's own claim.
     if (known == Known::x_client_cert_subject) continue;
-    if (!opt.traceparent_line.empty() &&
-        (iequals(h.name, "traceparent") || (opt.drop_tracestate && iequals(h.name, "tracestate"))))
+    if (!opt.traceparent_line.empty() && opt.client_trace_fields && replaced_trace_field(h.name, opt.drop_tracestate))
       continue;
     if (known == Known::host) {
       append_header(out, h.name, head.host);  // absolute-form authority wins

@@ -86,6 +86,9 @@ struct RequestHeadOptions {
   // tracestate is not forwarded either.
   std::string_view traceparent_line = {};
   bool drop_tracestate = false;
+  // False when the caller knows the head holds no field to replace (no
+  // traceparent, and no tracestate to drop): skips the per-field test.
+  bool client_trace_fields = true;
 };
 
 // Appends "METHOD origin-target HTTP/1.1", the non-hop-by-hop fields (Host

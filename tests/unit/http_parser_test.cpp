@@ -278,6 +278,24 @@ TEST_CASE("request: head pause, absolute-form, OPTIONS *, Expect, Upgrade") {
   CHECK(p.head().path == "/after");
 }
 
+// The head's lookups (Host, Upgrade, Expect) are made in one pass over the
+// fields: the first field of each name counts, in any letter case.
+TEST_CASE("request: the first Host, Upgrade and Expect fields count, any case") {
+  std::vector<Msg> m = parse_requests(
+      "GET / HTTP/1.1\r\nX-Up: z\r\nhOsT: a.example\r\nEXPECT: \r\nExpect: 100-continue\r\n"
+      "upgrade: first\r\nUpgrade: second\r\n\r\n"
+      "POST / HTTP/1.1\r\nHost: b\r\nexpect: 100-CONTINUE\r\nContent-Length: 0\r\n\r\n",
+      1000);
+  REQUIRE(m.size() == 2);
+  CHECK(m[0].host == "a.example");
+  CHECK_FALSE(m[0].expect);  // the first Expect is empty
+  CHECK(m[0].upgrade_protocol == "first");
+  CHECK_FALSE(m[0].upgrade);  // no Connection: upgrade
+  CHECK(m[1].host == "b");
+  CHECK(m[1].expect);
+  CHECK(m[1].upgrade_protocol.empty());
+}
+
 TEST_CASE("request: limits at the edge, finish() mid-message") {
   Limits l{0, 3, 5};
   std::string base = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nX: ";
@@ -359,6 +377,7 @@ TEST_CASE("request: malformed and smuggling corpus") {
       {"HTTP/0.9 no version", "GET /\r\n\r\n", 400},
       {"missing Host in 1.1", "GET / HTTP/1.1\r\nX: a\r\n\r\n", 400},
       {"two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"two Host headers, other case", "GET / HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n", 400},
       {"invalid Host value", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
       {"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400},
       {"chunk size overflow", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nx\r\n0\r\n\r\n", 400},
