@@ -215,7 +215,7 @@ void load_state_file(Ctx& ctx, const json& v, const Pointer& at, std::optional<s
 
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
   Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools",
-                              "state_file"});
+                              "state_file", "redis"});
   if (!o.ok()) return;
   o.with("workers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 256, cfg.workers); });
   o.with("shutdown_timeout", [&](const json& x, const Pointer& p) {
@@ -227,6 +227,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   o.with_nonnull("admin", [&](const json& x, const Pointer& p) { load_admin(ctx, x, p, cfg.admin.emplace()); });
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
   o.with_nonnull("state_file", [&](const json& x, const Pointer& p) { load_state_file(ctx, x, p, cfg.state_file); });
+  o.with_nonnull("redis", [&](const json& x, const Pointer& p) { load_redis(ctx, x, p, cfg.redis.emplace()); });
 
   ListenerRefs refs;
   if (const json* x = o.require("listeners")) {
@@ -251,6 +252,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   // Without a "pools" list every reference would dangle; the missing key is the one error.
   if (pools) check_pool_refs(ctx, pools, refs.pools);
   apply_route_overrides(ctx, cfg, refs.overrides);
+  check_redis_stores(ctx, cfg, o.value("redis") != nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,197 @@
+// tests/integration/redis_limits_test.cpp — SPEC 17 through the real binary
+// and a real redis-server on a free port: two lb processes (two workers
+// each) with a limit in "store": "redis" admit together what one would
+// admit, listener and route limits, HTTP/1.1 and HTTP/2, counted by what the
+// backend received; then Redis paused (calls time out), killed (refused
+// connections) and restarted on the same port: on_store_error allow, deny
+// and local each do what SPEC 17 says, /stats "redis" follows the
+// connection and /metrics counts lb_redis_errors_total, and shared counting
+// resumes without a reload.
+#include <doctest/doctest.h>
+
+#include <csignal>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/policy_util.h"
+
+using namespace it;
+using namespace it::policy;
+
+namespace {
+
+// redis-server on 127.0.0.1:port without persistence; start() waits until it
+// answers PING.
+class RedisServer {
+ public:
+  RedisServer() : port_(free_port()) { start(); }
+
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  Child& process() { return child_; }
+
+  void start() {
+    child_ = Child({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--protected-mode", "no"},
+                   dir_.file("redis.out"), dir_.file("redis.err"));
+    const std::string why = child_.out() + child_.err();
+    REQUIRE_MESSAGE(wait_until([&] { return ping(); }, 10s), why);
+  }
+  void kill() { child_.kill_and_wait(); }
+
+  bool ping() {
+    Socket s = Socket::connect(port_, 200ms);
+    if (!s || !s.send_all("PING\r\n", 200ms)) return false;
+    auto line = s.recv_until("\r\n", 200ms);
+    return line && line->starts_with("+PONG");
+  }
+
+ private:
+  TempDir dir_;
+  uint16_t port_;
+  Child child_;
+};
+
+json redis_limit(int rate, const std::string& on_error, json extra = json::object()) {
+  json j = {{"key", "client_ip"}, {"algorithm", "sliding_window"}, {"rate", rate}, {"per", "1h"},
+            {"store", "redis"}, {"on_store_error", on_error}};
+  j.update(extra);
+  return j;
+}
+
+json redis_object(const RedisServer& redis, const std::string& prefix) {
+  return {{"address", redis.address()}, {"timeout", "100ms"}, {"key_prefix", prefix}};
+}
+
+int get_status(uint16_t port, const std::string& path) {
+  auto r = http_get(port, path);
+  return r ? r->status : 0;
+}
+
+bool redis_connected(Lb& lb) {
+  const json stats = admin_stats(lb);
+  return stats.contains("redis") && stats["redis"].is_object() && stats["redis"].value("connected", false);
+}
+
+uint64_t redis_errors(Lb& lb) {
+  auto r = http_get(*lb.admin_port(), "/metrics");
+  if (!r) return 0;
+  const size_t at = r->body.find("\nlb_redis_errors_total ");
+  return at == std::string::npos ? 0 : std::stoull(r->body.substr(at + 23));
+}
+
+}  // namespace
+
+TEST_CASE("redis limits: two lb processes admit together the configured rate, not twice it") {
+  RedisServer redis;
+  RecordingServer backend("app");
+  // The listener allows 6 an hour per client, the route /h2/ 4 (token
+  // bucket, burst 4): both counted in Redis under the same prefix.
+  json route = {{"name", "h2"}, {"path_prefix", "/h2/"},
+                {"rate_limit", {{"key", "client_ip"}, {"rate", 4}, {"per", "1h"}, {"burst", 4}, {"store", "redis"}}}};
+  json listener = web_listener("app", {{"rate_limit", redis_limit(6, "deny")},
+                                       {"routes", json::array({route})},
+                                       {"http2", {{"cleartext", true}}}});
+  json config = make_config({listener}, {pool_of("app", {&backend})},
+                            {{"workers", 2}, {"admin", {{"listen", "127.0.0.1:0"}}}, {"redis", redis_object(redis, "t1:")}});
+  Lb a(config), b(config);
+  REQUIRE(wait_until([&] { return redis_connected(a) && redis_connected(b); }, 5s));
+
+  // Listener limit over HTTP/1.1, alternating instances: 6 of 10 pass.
+  int admitted = 0, refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int status = get_status(i % 2 ? b.port() : a.port(), "/x" + std::to_string(i));
+    admitted += status == 200;
+    refused += status == 429;
+  }
+  CHECK(admitted == 6);
+  CHECK(refused == 4);
+  CHECK(backend.count() == 6);
+  // A refusal carries Retry-After (about the hour until the oldest admission expires).
+  auto r = http_get(a.port(), "/again");
+  REQUIRE(r);
+  CHECK(r->status == 429);
+  CHECK(std::stoi(r->header("Retry-After").value_or("0")) > 3500);
+
+  // The route's own limit over HTTP/2 from another client address (the
+  // listener's window is per client): its 4 tokens are shared too.
+  admitted = 0;
+  for (int i = 0; i < 6; ++i) {
+    CurlResult c = curl({"--http2-prior-knowledge", "--interface", "127.0.0.2"},
+                        base_url(i % 2 ? b.port() : a.port()) + "/h2/" + std::to_string(i));
+    CHECK(c.response.version == "HTTP/2");
+    admitted += c.response.status == 200;
+  }
+  CHECK(admitted == 4);
+  CHECK(backend.count() == 10);
+  const json stats = admin_stats(a);
+  CHECK(stats["redis"]["last_error"].is_null());
+}
+
+TEST_CASE("redis limits: Redis paused, killed and back: allow, deny and local; /stats and /metrics; no reload") {
+  RedisServer redis;
+  RecordingServer backend("app");
+  // Three listeners, one per on_store_error, each 2 an hour per client.
+  json allow = web_listener("app", {{"name", "allow"}, {"rate_limit", redis_limit(2, "allow")}});
+  json deny = web_listener("app", {{"name", "deny"}, {"rate_limit", redis_limit(2, "deny")}});
+  json local = web_listener("app", {{"name", "local"}, {"rate_limit", redis_limit(2, "local")}});
+  Lb lb(make_config({allow, deny, local}, {pool_of("app", {&backend})},
+                    {{"admin", {{"listen", "127.0.0.1:0"}}}, {"redis", redis_object(redis, "t2:")}}));
+  REQUIRE(wait_until([&] { return redis_connected(lb); }, 5s));
+
+  // Shared counting: local's window fills in Redis.
+  CHECK(get_status(lb.port("local"), "/1") == 200);
+  CHECK(get_status(lb.port("local"), "/2") == 200);
+  CHECK(get_status(lb.port("local"), "/3") == 429);
+  const uint64_t errors_before = redis_errors(lb);
+
+  // Paused: every call times out (100 ms), then on_store_error applies.
+  REQUIRE(redis.process().signal(SIGSTOP));
+  CHECK(get_status(lb.port("allow"), "/p") == 200);
+  CHECK(get_status(lb.port("deny"), "/p") == 429);
+  REQUIRE(redis.process().signal(SIGCONT));
+  CHECK(redis_errors(lb) >= errors_before + 2);
+
+  // Killed: the connection drops, /stats says so.
+  redis.kill();
+  REQUIRE(wait_until([&] { return !redis_connected(lb); }, 5s));
+  const json down = admin_stats(lb);
+  CHECK(down["redis"]["last_error"].is_string());
+  const size_t before = backend.count();
+  // allow admits everything.
+  for (int i = 0; i < 4; ++i) CHECK(get_status(lb.port("allow"), "/a" + std::to_string(i)) == 200);
+  // deny refuses with Retry-After.
+  auto denied = http_get(lb.port("deny"), "/d");
+  REQUIRE(denied);
+  CHECK(denied->status == 429);
+  CHECK(denied->header("Retry-After").has_value());
+  // local counts in this process from empty: 2 more pass, then 429.
+  CHECK(get_status(lb.port("local"), "/l1") == 200);
+  CHECK(get_status(lb.port("local"), "/l2") == 200);
+  CHECK(get_status(lb.port("local"), "/l3") == 429);
+  CHECK(backend.count() == before + 6);
+  CHECK(redis_errors(lb) > errors_before + 2);
+
+  // Back on the same port (empty: no persistence): lb reconnects by itself
+  // and deny's requests are counted in Redis again — 2 pass, the third is
+  // refused by the shared window (deny cannot have counted them locally).
+  redis.start();
+  REQUIRE(wait_until([&] { return redis_connected(lb); }, 5s));
+  CHECK(get_status(lb.port("deny"), "/r1") == 200);
+  CHECK(get_status(lb.port("deny"), "/r2") == 200);
+  CHECK(get_status(lb.port("deny"), "/r3") == 429);
+  CHECK(admin_stats(lb).value("generation", 0) == 1);  // no reload happened
+}
+
+TEST_CASE("redis limits: store redis without the redis object, and a bad redis object, are refused with their pointer") {
+  TempDir dir;
+  json listener = web_listener("app", {{"rate_limit", redis_limit(2, "allow")}});
+  json config = make_config({listener}, {{{"name", "app"}, {"servers", {{{"address", "127.0.0.1:9"}}}}}});
+  RunResult r = check_config(dir, config);
+  CHECK(r.status != 0);
+  CHECK(r.err.find("/listeners/0/rate_limit/store: store \"redis\" needs the top-level \"redis\" object") !=
+        std::string::npos);
+  config["redis"] = {{"address", "127.0.0.1:6379"}, {"timeout", "soon"}};
+  r = check_config(dir, config);
+  CHECK(r.status != 0);
+  CHECK(r.err.find("/redis/timeout: ") != std::string::npos);
+}
