@@ -28,6 +28,11 @@ constexpr uint64_t kMaxBackoffMs = 1000;
 // A connection attempt that is not set up by then is abandoned (hiredis has
 // no connect timeout of its own).
 constexpr uint64_t kMinConnectDeadlineMs = 1000;
+// A connection that answers nothing for this long (and at least 10
+// timeouts) while calls wait is dropped and made again: a hung Redis (or a
+// silently dead path) shows as disconnected, and the calls hiredis still
+// holds for it do not pile up.
+constexpr uint64_t kMinSilenceMs = 1000;
 
 void close_timer(uv_timer_t* t) {
   uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -230,6 +235,7 @@ void RedisClient::on_reconnect_timer(uv_timer_t* timer) {
 void RedisClient::set_ready(bool ready) {
   if (ready_ == ready) return;
   ready_ = ready;
+  silent_since_ns_ = 0;
   status_.ready_.fetch_add(ready ? 1 : -1, std::memory_order_acq_rel);
   if (ready) {
     backoff_ms_ = 0;
@@ -312,6 +318,7 @@ void RedisClient::on_reply(redisAsyncContext* ac, void* r, void* privdata) {
   auto* op = static_cast<Op*>(privdata);
   RedisClient* self = op->client;
   auto* reply = static_cast<redisReply*>(r);
+  if (reply && ac == self->ctx_) self->silent_since_ns_ = 0;
   // The script is not in this server's cache (it restarted, or SCRIPT
   // FLUSH): the same call once more as EVAL, which caches it again.
   if (is_error(reply) && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") && !op->as_eval &&
@@ -359,9 +366,20 @@ void RedisClient::on_deadline(uv_timer_t* timer) {
   const uint64_t now = uv_hrtime();
   // The call stays with hiredis (its late reply is dropped); only its waiter
   // is answered now.
+  bool timed_out = false;
   while (self->oldest_ && self->oldest_->deadline_ns <= now) {
-    Op* op = self->oldest_;
-    self->finish(op, nullptr, "timeout");
+    timed_out = true;
+    self->finish(self->oldest_, nullptr, "timeout");
+  }
+  if (timed_out && self->ctx_ && self->ready_) {
+    const uint64_t silence_ms = std::max<uint64_t>(kMinSilenceMs, 10 * static_cast<uint64_t>(self->config_.timeout.count()));
+    if (self->silent_since_ns_ == 0) {
+      self->silent_since_ns_ = now;
+    } else if (now - self->silent_since_ns_ >= silence_ms * 1'000'000) {
+      self->silent_since_ns_ = 0;
+      self->drop_connection("no answer for " + std::to_string(silence_ms) + " ms");
+      self->schedule_reconnect();
+    }
   }
   self->arm_deadline();
 }

@@ -15,7 +15,9 @@
 //   the same pipeline; a lost or refused connection is retried with
 //   exponential backoff (50 ms doubling to 1 s, jittered). While no
 //   connection is up (between attempts) a call fails at once, so a request
-//   does not wait out the timeout for a Redis known to be down.
+//   does not wait out the timeout for a Redis known to be down. A
+//   connection that answers nothing for max(1 s, 10 timeouts) while calls
+//   time out is dropped and made again (a hung Redis shows as disconnected).
 // - State for /stats and /metrics goes to the process-wide RedisStatus.
 //
 // Lifetime: owned by its Worker (created and replaced as the configuration's
@@ -153,6 +155,7 @@ class RedisClient {
   bool failing_ = false;              // counted in RedisStatus::failing_
   bool closing_ = false;              // destructor running: no new calls
   int setup_pending_ = 0;             // AUTH / SELECT replies still expected
+  uint64_t silent_since_ns_ = 0;      // first timeout since the last reply (0: none)
   uint64_t backoff_ms_ = 0;
   uv_timer_t* deadline_timer_;   // the oldest call's timeout
   uv_timer_t* reconnect_timer_;  // backoff, or the connect deadline while connecting

@@ -146,10 +146,21 @@ TEST_CASE("redis limits: Redis paused, killed and back: allow, deny and local; /
 
   // Paused: every call times out (100 ms), then on_store_error applies.
   REQUIRE(redis.process().signal(SIGSTOP));
+  // A client that leaves while its request waits for Redis: the late
+  // answer (after SIGCONT) must find no exchange to resume.
+  for (const char* listener : {"allow", "deny"}) {
+    Socket gone = Socket::connect(lb.port(listener));
+    REQUIRE(gone.send_all("GET /gone HTTP/1.1\r\nHost: x\r\n\r\n"));
+    gone.close();
+  }
   CHECK(get_status(lb.port("allow"), "/p") == 200);
   CHECK(get_status(lb.port("deny"), "/p") == 429);
   REQUIRE(redis.process().signal(SIGCONT));
   CHECK(redis_errors(lb) >= errors_before + 2);
+  // Redis still ran the calls that timed out (allow's and deny's windows
+  // are full now): lb answers a request once those late replies are in.
+  CHECK(wait_until([&] { return get_status(lb.port("allow"), "/after") == 429; }, 2s));
+  CHECK(lb.running());
 
   // Killed: the connection drops, /stats says so.
   redis.kill();
