@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 #include <sys/un.h>
 
+#include <array>
 #include <random>
 
 #include "lb/io/log.h"
@@ -296,22 +297,23 @@ bool RedisClient::eval(const RedisScript& script, std::span<const std::string_vi
 }
 
 bool RedisClient::send(Op* op) {
-  if (!ctx_) return false;
-  std::vector<const char*> argv;
-  std::vector<size_t> len;
-  argv.reserve(op->words.size() + 2);
-  len.reserve(op->words.size() + 2);
-  argv.push_back(op->as_eval ? "EVAL" : "EVALSHA");
-  len.push_back(op->as_eval ? 4 : 7);
+  // EVALSHA|EVAL, sha|script, numkeys, KEYS…, ARGV…: a handful of words.
+  constexpr size_t kMaxWords = 16;
+  if (!ctx_ || op->words.size() + 2 > kMaxWords) return false;
+  std::array<const char*, kMaxWords> argv;
+  std::array<size_t, kMaxWords> len;
+  argv[0] = op->as_eval ? "EVAL" : "EVALSHA";
+  len[0] = op->as_eval ? 4 : 7;
   const std::string& body = op->as_eval ? op->script->text : op->script->sha1;
-  argv.push_back(body.data());
-  len.push_back(body.size());
+  argv[1] = body.data();
+  len[1] = body.size();
+  size_t n = 2;
   for (const std::string& w : op->words) {
-    argv.push_back(w.data());
-    len.push_back(w.size());
+    argv[n] = w.data();
+    len[n++] = w.size();
   }
-  return redisAsyncCommandArgv(ctx_, &RedisClient::on_reply, op, static_cast<int>(argv.size()), argv.data(),
-                               len.data()) == REDIS_OK;
+  return redisAsyncCommandArgv(ctx_, &RedisClient::on_reply, op, static_cast<int>(n), argv.data(), len.data()) ==
+         REDIS_OK;
 }
 
 void RedisClient::on_reply(redisAsyncContext* ac, void* r, void* privdata) {
