@@ -5,7 +5,7 @@
 // backend received; then Redis paused (calls time out), killed (refused
 // connections) and restarted on the same port: on_store_error allow, deny
 // and local each do what SPEC 17 says, /stats "redis" follows the
-// connection and /metrics counts lb_redis_errors_total, and shared counting
+// connection and /metrics counts lb_redis_errors_total (strict checker and promtool), and shared counting
 // resumes without a reload.
 #include <doctest/doctest.h>
 
@@ -13,6 +13,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/integration/policy_util.h"
+#include "tests/integration/prom_check.h"
 
 using namespace it;
 using namespace it::policy;
@@ -72,11 +73,16 @@ bool redis_connected(Lb& lb) {
   return stats.contains("redis") && stats["redis"].is_object() && stats["redis"].value("connected", false);
 }
 
-uint64_t redis_errors(Lb& lb) {
+std::string metrics_text(Lb& lb) {
   auto r = http_get(*lb.admin_port(), "/metrics");
-  if (!r) return 0;
-  const size_t at = r->body.find("\nlb_redis_errors_total ");
-  return at == std::string::npos ? 0 : std::stoull(r->body.substr(at + 23));
+  return r ? r->body : "";
+}
+
+// lb_redis_errors_total, from a /metrics that passes the strict checker.
+uint64_t redis_errors(Lb& lb) {
+  const promcheck::Result m = promcheck::check(metrics_text(lb));
+  CHECK_MESSAGE(m.ok(), m.error_text());
+  return static_cast<uint64_t>(m.value("lb_redis_errors_total").value_or(0));
 }
 
 }  // namespace
@@ -125,6 +131,17 @@ TEST_CASE("redis limits: two lb processes admit together the configured rate, no
   CHECK(backend.count() == 10);
   const json stats = admin_stats(a);
   CHECK(stats["redis"]["last_error"].is_null());
+
+  // A reload that changes key_prefix keeps the connection and counts
+  // under the new keys: 127.0.0.1 starts afresh on instance a only.
+  json reloaded = a.config();
+  reloaded["redis"]["key_prefix"] = "t1-reloaded:";
+  a.rewrite_config(reloaded);
+  a.signal(SIGHUP);
+  REQUIRE(wait_until([&] { return admin_stats(a).value("generation", 0) == 2; }, 5s));
+  CHECK(redis_connected(a));
+  CHECK(get_status(a.port(), "/new-prefix") == 200);
+  CHECK(get_status(b.port(), "/old-prefix") == 429);
 }
 
 TEST_CASE("redis limits: Redis paused, killed and back: allow, deny and local; /stats and /metrics; no reload") {
@@ -181,6 +198,14 @@ TEST_CASE("redis limits: Redis paused, killed and back: allow, deny and local; /
   CHECK(get_status(lb.port("local"), "/l3") == 429);
   CHECK(backend.count() == before + 6);
   CHECK(redis_errors(lb) > errors_before + 2);
+  const promcheck::Result m = promcheck::check(metrics_text(lb));
+  CHECK(m.value("lb_redis_connected") == 0.0);
+  CHECK(m.types.at("lb_redis_errors_total") == "counter");
+  write_file(lb.file("metrics.txt"), metrics_text(lb));
+  const RunResult promtool =
+      run_command({"/bin/sh", "-c", "exec /usr/bin/promtool check metrics < '" + lb.file("metrics.txt") + "'"}, 20s);
+  const std::string promtool_output = promtool.out + promtool.err;
+  CHECK_MESSAGE(promtool.status == 0, promtool_output);
 
   // Back on the same port (empty: no persistence): lb reconnects by itself
   // and deny's requests are counted in Redis again — 2 pass, the third is
