@@ -14,7 +14,10 @@
 #include <openssl/sha.h>
 #include <sys/un.h>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cstring>
 #include <random>
 
 #include "lb/io/log.h"
@@ -40,6 +43,18 @@ void close_timer(uv_timer_t* t) {
 }
 
 bool is_error(const redisReply* r) { return r && r->type == REDIS_REPLY_ERROR; }
+
+// A TCP connect to a local port nobody listens on can connect the socket to
+// itself when the kernel picks that same port as the ephemeral one (a
+// "simultaneous open"): it would then hold the port Redis restarts on.
+bool connected_to_itself(int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t local_len = sizeof local, peer_len = sizeof peer;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+    return false;
+  return local.ss_family != AF_UNIX && local_len == peer_len && std::memcmp(&local, &peer, local_len) == 0;
+}
 
 }  // namespace
 
@@ -177,6 +192,13 @@ void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
     self->schedule_reconnect();
     return;
   }
+  if (connected_to_itself(ac->c.fd)) {
+    // Not from inside hiredis's connect handling (it would free the context
+    // under its own feet): the reconnect timer drops it at once.
+    self->drop_reason_ = "connected to itself (nothing listens on the port)";
+    uv_timer_start(self->reconnect_timer_, &RedisClient::on_reconnect_timer, 0, 0);
+    return;
+  }
   if (self->setup_pending_ == 0) self->set_ready(true);
 }
 
@@ -226,7 +248,8 @@ void RedisClient::on_reconnect_timer(uv_timer_t* timer) {
   auto* self = static_cast<RedisClient*>(timer->data);
   if (self->ctx_ && !self->ready_) {
     // The attempt's deadline: not connected and set up in time.
-    self->drop_connection("connect timeout");
+    self->drop_connection(self->drop_reason_.empty() ? "connect timeout" : self->drop_reason_);
+    self->drop_reason_.clear();
     self->schedule_reconnect();
     return;
   }

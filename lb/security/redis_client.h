@@ -156,6 +156,7 @@ class RedisClient {
   bool closing_ = false;              // destructor running: no new calls
   int setup_pending_ = 0;             // AUTH / SELECT replies still expected
   uint64_t silent_since_ns_ = 0;      // first timeout since the last reply (0: none)
+  std::string drop_reason_;           // why the reconnect timer drops the attempt ("" = timeout)
   uint64_t backoff_ms_ = 0;
   uv_timer_t* deadline_timer_;   // the oldest call's timeout
   uv_timer_t* reconnect_timer_;  // backoff, or the connect deadline while connecting
