@@ -167,6 +167,7 @@ void RedisClient::connect() {
   ctx_ = ac;
   // AUTH and SELECT go first in the pipeline, before any call.
   setup_pending_ = 0;
+  setup_failed_ = false;
   if (!config_.password.empty()) {
     const char* argv[] = {"AUTH", config_.password.c_str()};
     const size_t len[] = {4, config_.password.size()};
@@ -209,7 +210,8 @@ void RedisClient::on_setup_reply(redisAsyncContext* ac, void* r, void* privdata)
   if (is_error(reply)) {
     self->note_error(std::string("setup: ") + reply->str, true);
     log_warn("redis setup failed", {{"address", self->config_.address.text}, {"reason", reply->str}});
-    redisAsyncDisconnect(ac);  // on_disconnect schedules the next attempt
+    self->setup_failed_ = true;  // the disconnect that follows is ours: it keeps this reason
+    redisAsyncDisconnect(ac);    // on_disconnect schedules the next attempt
     return;
   }
   if (--self->setup_pending_ == 0) self->set_ready(true);
@@ -220,8 +222,12 @@ void RedisClient::on_disconnect(const redisAsyncContext* ac, int) {
   if (ac != self->ctx_) return;  // freed by us: already accounted
   self->ctx_ = nullptr;          // hiredis frees it after this callback
   self->set_ready(false);
-  self->note_error(std::string("connection lost: ") + (ac->err && ac->errstr ? ac->errstr : "closed"), true);
-  log_warn("redis connection lost", {{"address", self->config_.address.text}});
+  if (self->setup_failed_) {
+    self->setup_failed_ = false;
+  } else {
+    self->note_error(std::string("connection lost: ") + (ac->err && ac->errstr ? ac->errstr : "closed"), true);
+    log_warn("redis connection lost", {{"address", self->config_.address.text}});
+  }
   self->schedule_reconnect();
 }
 

@@ -155,6 +155,7 @@ class RedisClient {
   bool failing_ = false;              // counted in RedisStatus::failing_
   bool closing_ = false;              // destructor running: no new calls
   int setup_pending_ = 0;             // AUTH / SELECT replies still expected
+  bool setup_failed_ = false;         // AUTH or SELECT refused: we are disconnecting
   uint64_t silent_since_ns_ = 0;      // first timeout since the last reply (0: none)
   std::string drop_reason_;           // why the reconnect timer drops the attempt ("" = timeout)
   uint64_t backoff_ms_ = 0;

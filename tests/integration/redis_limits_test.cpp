@@ -24,16 +24,17 @@ namespace {
 // answers PING.
 class RedisServer {
  public:
-  RedisServer() : port_(free_port()) { start(); }
+  explicit RedisServer(std::vector<std::string> extra = {}) : port_(free_port()), extra_(std::move(extra)) { start(); }
 
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Child& process() { return child_; }
 
   void start() {
-    child_ = Child({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--protected-mode", "no"},
-                   dir_.file("redis.out"), dir_.file("redis.err"));
+    std::vector<std::string> args = {"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--protected-mode", "no"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    child_ = Child(args, dir_.file("redis.out"), dir_.file("redis.err"));
     const std::string why = child_.out() + child_.err();
     REQUIRE_MESSAGE(wait_until([&] { return ping(); }, 10s), why);
   }
@@ -43,12 +44,14 @@ class RedisServer {
     Socket s = Socket::connect(port_, 200ms);
     if (!s || !s.send_all("PING\r\n", 200ms)) return false;
     auto line = s.recv_until("\r\n", 200ms);
-    return line && line->starts_with("+PONG");
+    // With requirepass, PING answers NOAUTH: the server is up all the same.
+    return line && (line->starts_with("+PONG") || line->starts_with("-NOAUTH"));
   }
 
  private:
   TempDir dir_;
   uint16_t port_;
+  std::vector<std::string> extra_;
   Child child_;
 };
 
@@ -230,4 +233,38 @@ TEST_CASE("redis limits: store redis without the redis object, and a bad redis o
   r = check_config(dir, config);
   CHECK(r.status != 0);
   CHECK(r.err.find("/redis/timeout: ") != std::string::npos);
+}
+
+TEST_CASE("redis limits: AUTH from password_file and SELECT database; a wrong password shows in /stats") {
+  RedisServer redis({"--requirepass", "s3cret"});
+  RecordingServer backend("app");
+  TempDir dir;
+  write_file(dir.file("good"), "s3cret\n");
+  write_file(dir.file("bad"), "nope\n");
+  json listener = web_listener("app", {{"rate_limit", redis_limit(1, "allow")}});
+  json redis_cfg = redis_object(redis, "t4:");
+  redis_cfg["password_file"] = dir.file("good");
+  redis_cfg["database"] = 3;
+  Lb lb(make_config({listener}, {pool_of("app", {&backend})},
+                    {{"admin", {{"listen", "127.0.0.1:0"}}}, {"redis", redis_cfg}}));
+  REQUIRE(wait_until([&] { return redis_connected(lb); }, 5s));
+  CHECK(get_status(lb.port(), "/1") == 200);
+  CHECK(get_status(lb.port(), "/2") == 429);  // counted in Redis: allow would have admitted on an error
+  // The key is in database 3.
+  RunResult keys = run_command({"/usr/bin/redis-cli", "-p", std::to_string(redis.port()), "-a", "s3cret",
+                                "--no-auth-warning", "-n", "3", "--scan", "--pattern", "t4:*"});
+  CHECK(keys.out == "t4:rl:web::sw:127.0.0.1\n");
+
+  // A wrong password: never connected, the reason in /stats, allow admits.
+  json bad_cfg = redis_cfg;
+  bad_cfg["password_file"] = dir.file("bad");
+  bad_cfg["key_prefix"] = "t4b:";
+  Lb wrong(make_config({listener}, {pool_of("app", {&backend})},
+                       {{"admin", {{"listen", "127.0.0.1:0"}}}, {"redis", bad_cfg}}));
+  REQUIRE(wait_until([&] { return admin_stats(wrong)["redis"]["last_error"].is_string(); }, 5s));
+  CHECK(!redis_connected(wrong));
+  const std::string error = admin_stats(wrong)["redis"]["last_error"].get<std::string>();
+  CHECK_MESSAGE(error.find("setup: ") == 0, error);
+  CHECK(get_status(wrong.port(), "/3") == 200);
+  CHECK(get_status(wrong.port(), "/4") == 200);
 }
