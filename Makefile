@@ -5,7 +5,7 @@
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make test TSAN=1       the same under ThreadSanitizer (build-tsan/); any report fails the run
 #   make bench   lb beside HAProxy and nginx (see README "Performance")
-#   make bench BENCH_ONLY=tls   only the TLS scenarios (also: plain, memory, scenario names)
+#   make bench BENCH_ONLY=tls   only the TLS scenarios (also: plain, memory, rate-limit, scenario names)
 #   make instructions   instructions and mallocs per proxied request (callgrind)
 #   make install PREFIX=/usr/local DESTDIR=   binary, man pages, systemd unit, logrotate, /etc/lb/lb.json
 #   make deb     a Debian package (conf/packaging/build-deb.sh) into build/
@@ -226,9 +226,12 @@ run: deps
 
 # QUICK, DUR, ROUNDS, WORKERS, BENCH_ONLY, ... given to make reach the script
 # through the environment (see bench/bench.sh).
+# Then the rate-limit store scenario (local vs redis, bench/rate_limit_store.sh);
+# BENCH_ONLY=rate-limit runs that one alone.
 bench: bench-deps
 	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/idle_conns
-	BUILD=$(BUILD) bench/bench.sh
+	if [ "$(BENCH_ONLY)" != rate-limit ]; then BUILD=$(BUILD) bench/bench.sh; fi
+	case "$(BENCH_ONLY)" in ""|all|rate-limit) BUILD=$(BUILD) bench/rate_limit_store.sh ;; esac
 
 # Instructions and heap allocations per proxied request (callgrind).
 instructions: bench-deps

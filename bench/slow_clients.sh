@@ -57,10 +57,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BACKEND" --http 0 >"$OUT/backend.out" 2>&1 &
-BACKEND_PID=$!
-wait_for "$BACKEND_PID" backend file_has_line "$OUT/backend.out" ready
-BACKEND_PORT=$(awk '/^listening http/ { print $3 }' "$OUT/backend.out")
+start_http_backend "$OUT"
 
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # Client connections the contender holds on port $1 (a socket it closed, in

@@ -67,6 +67,22 @@ struct AdminConfig {
   std::optional<std::string> token_file;  // path as written, when the token came from a file
 };
 
+// The top-level "redis" (SPEC 17): where rate limits with "store": "redis"
+// count, shared by every lb instance pointing at it.
+struct RedisConfig {
+  Address address;                          // host:port, or unix:/path
+  std::optional<std::string> password_file; // as written (resolved path read at load)
+  std::string password;                     // the file's contents, one trailing newline removed
+  uint32_t database = 0;
+  Duration timeout{50};                     // per operation; past it on_store_error applies
+  std::string key_prefix = "lb:";
+  // Whether a worker's connection made for `a` serves `b` unchanged.
+  friend bool same_connection(const RedisConfig& a, const RedisConfig& b) {
+    return a.address.text == b.address.text && a.password == b.password && a.database == b.database &&
+           a.timeout == b.timeout;
+  }
+};
+
 struct LoggingConfig {
   LogLevel level = LogLevel::info;
   std::string error_log = "-";             // "-" = stderr
@@ -197,7 +213,7 @@ struct RateLimit {
   double rate = 0;   // tokens (or admissions) per `per`
   Duration per{1000};
   double burst = 0;  // token_bucket: bucket size, defaults to rate; sliding_window: unused (0)
-  Store store = Store::local;                      // only local until SPEC 17 (Redis) exists
+  Store store = Store::local;                      // redis: counted in the top-level "redis" (SPEC 17)
   OnStoreError on_store_error = OnStoreError::allow;
   bool operator==(const RateLimit&) const = default;
 };
@@ -488,6 +504,8 @@ struct Config {
   // exists). Unset: they last until the next reload.
   std::optional<std::string> state_file;
   DnsConfig dns;  // SPEC 13: discovery and host names in servers
+  // SPEC 17: required when a rate limit has "store": "redis".
+  std::optional<RedisConfig> redis;
 
   const PoolConfig* find_pool(std::string_view name) const {
     for (auto& p : pools) if (p.name == name) return &p;

@@ -216,7 +216,7 @@ void load_state_file(Ctx& ctx, const json& v, const Pointer& at, std::optional<s
 
 void load_root(Ctx& ctx, const json& root, Config& cfg) {
   Obj o(ctx, root, Pointer{}, {"workers", "shutdown_timeout", "user", "group", "admin", "logging", "listeners", "pools",
-                              "state_file", "dns"});
+                              "state_file", "dns", "redis"});
   if (!o.ok()) return;
   o.with("workers", [&](const json& x, const Pointer& p) { read_uint(ctx, x, p, 0, 256, cfg.workers); });
   o.with("shutdown_timeout", [&](const json& x, const Pointer& p) {
@@ -229,6 +229,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   o.with("logging", [&](const json& x, const Pointer& p) { load_logging(ctx, x, p, cfg.logging); });
   o.with_nonnull("state_file", [&](const json& x, const Pointer& p) { load_state_file(ctx, x, p, cfg.state_file); });
   o.with("dns", [&](const json& x, const Pointer& p) { load_dns(ctx, x, p, cfg.dns); });
+  o.with_nonnull("redis", [&](const json& x, const Pointer& p) { load_redis(ctx, x, p, cfg.redis.emplace()); });
 
   ListenerRefs refs;
   if (const json* x = o.require("listeners")) {
@@ -253,6 +254,7 @@ void load_root(Ctx& ctx, const json& root, Config& cfg) {
   // Without a "pools" list every reference would dangle; the missing key is the one error.
   if (pools) check_pool_refs(ctx, pools, refs.pools);
   apply_route_overrides(ctx, cfg, refs.overrides);
+  check_redis_stores(ctx, cfg, o.value("redis") != nullptr);
 }
 
 }  // namespace

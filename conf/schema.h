@@ -62,6 +62,11 @@ void load_rate_limit(Ctx& ctx, const json& v, const Pointer& at, bool tcp, RateL
 // rate_limit.cpp: a listener's "per_client".
 void load_per_client(Ctx& ctx, const json& v, const Pointer& at, PerClient& pc);
 
+// redis.cpp: the top-level "redis" (SPEC 17), and the check that every
+// "store": "redis" limit is on an http listener or route and has one.
+void load_redis(Ctx& ctx, const json& v, const Pointer& at, RedisConfig& r);
+void check_redis_stores(Ctx& ctx, const Config& cfg, bool redis_given);
+
 // observability.cpp: a listener's "tracing" and "slo" (SPEC 15).
 void load_tracing(Ctx& ctx, const json& v, const Pointer& at, Tracing& out);
 void load_slo(Ctx& ctx, const json& v, const Pointer& at, Slo& out);

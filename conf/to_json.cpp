@@ -340,6 +340,14 @@ json to_json(const Config& c) {
   }
   j["state_file"] = c.state_file ? json(*c.state_file) : json(nullptr);
   j["dns"] = {{"resolvers", c.dns.resolvers}, {"timeout", format_duration(c.dns.timeout)}};
+  // The password is never shown; its file's path is not a secret.
+  if (c.redis)
+    j["redis"] = {{"address", c.redis->address.text},
+                  {"password_file", optional_string(c.redis->password_file)},
+                  {"database", c.redis->database},
+                  {"timeout", format_duration(c.redis->timeout)},
+                  {"key_prefix", c.redis->key_prefix}};
+  else j["redis"] = nullptr;
   json listeners = json::array();
   for (const ListenerConfig& l : c.listeners) listeners.push_back(listener_json(l));
   j["listeners"] = listeners;

@@ -43,6 +43,15 @@ wait_for() {
   done
 }
 
+# Starts $BACKEND with one HTTP port (output in $1/backend.out); sets
+# BACKEND_PID and BACKEND_PORT.
+start_http_backend() {
+  "$BACKEND" --http 0 >"$1/backend.out" 2>&1 &
+  BACKEND_PID=$!
+  wait_for "$BACKEND_PID" backend file_has_line "$1/backend.out" ready
+  BACKEND_PORT=$(awk '/^listening http/ { print $3 }' "$1/backend.out")
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 file_has_line() { grep -qx "$2" "$1" 2>/dev/null; }
 

@@ -1,6 +1,7 @@
 // lb/admin/stats.cpp — snapshotting live state and rendering /stats (JSON) and
 // /metrics (Prometheus text format 0.0.4). See lb/admin/stats.h.
 #include "lb/admin/stats.h"
+#include "lb/security/redis_client.h"
 
 #include <cmath>
 #include <cstdio>
@@ -74,6 +75,10 @@ std::string_view server_state_word(conf::ServerState admin, bool healthy, health
 StatsSnapshot take_snapshot(const Runtime& runtime, const StatsFacts& facts, const StatsHistory* window) {
   StatsSnapshot snap;
   snap.facts = facts;
+  if (runtime.config->redis) {
+    const RedisStatus& redis = RedisStatus::process();
+    snap.redis = RedisStats{redis.connected(), redis.last_error(), redis.errors_total()};
+  }
   snap.listeners.reserve(runtime.listeners.size());
   for (const auto& l : runtime.listeners) {
     const ListenerLive& live = *l.live;
@@ -161,6 +166,12 @@ std::string render_stats_json(const StatsSnapshot& snap) {
   root["last_reload"] = {{"ok", f.last_reload_ok},
                          {"at", f.last_reload_at},
                          {"error", f.last_reload_ok ? ojson(nullptr) : ojson(f.last_reload_error)}};
+  // SPEC 17; null when the configuration has no "redis".
+  if (snap.redis)
+    root["redis"] = {{"connected", snap.redis->connected},
+                     {"last_error", snap.redis->last_error ? ojson(*snap.redis->last_error) : ojson(nullptr)},
+                     {"errors_total", snap.redis->errors_total}};
+  else root["redis"] = nullptr;
 
   ojson listeners = ojson::array();
   for (const auto& l : snap.listeners) {
@@ -334,6 +345,13 @@ std::string render_metrics(const StatsSnapshot& snap) {
   }
   m.family("lb_log_lines_dropped_total", "counter", "Log lines dropped because the log writer fell behind.");
   m.sample({}, f.log_lines_dropped);
+  if (snap.redis) {
+    m.family("lb_redis_connected", "gauge", "1 when every worker's Redis connection is up (SPEC 17), else 0.");
+    m.sample({}, u(snap.redis->connected));
+    m.family("lb_redis_errors_total", "counter",
+             "Redis calls that failed (timeout, error, no connection) and failed connection attempts.");
+    m.sample({}, snap.redis->errors_total);
+  }
 
   // Listeners.
   auto per_listener = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {

@@ -145,8 +145,16 @@ struct ListenerStats {
   bool has_slo = false;
 };
 
+// SPEC 17: the process's Redis connections (lb/security/redis_client.h).
+struct RedisStats {
+  bool connected = false;                 // every worker's connection is up
+  std::optional<std::string> last_error;  // the latest failure seen, if any
+  uint64_t errors_total = 0;              // failed calls and connection attempts
+};
+
 struct StatsSnapshot {
   StatsFacts facts;
+  std::optional<RedisStats> redis;  // when the configuration has "redis"
   std::vector<ListenerStats> listeners;
   std::vector<PoolStats> pools;
 };

@@ -49,7 +49,7 @@ std::shared_ptr<RouteLive> LiveRegistry::route(const std::string& listener, cons
 std::shared_ptr<RateLimiter> LiveRegistry::rate_limiter(const std::string& listener, const std::string& route,
                                                         const conf::RateLimit& c) {
   auto& slot = rate_limiters_[{listener, route}];
-  if (!slot || !(slot->config() == c)) slot = RateLimiter::create(c);
+  if (!slot || !(slot->config() == c)) slot = RateLimiter::create(c, listener + ":" + route);
   return slot;
 }
 

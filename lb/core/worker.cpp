@@ -153,6 +153,7 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
   // Listeners gone from the configuration stop accepting; their sessions finish.
   for (auto& [id, lh] : listen_handles_) close_listen_handle(lh);
   listen_handles_ = std::move(next);
+  apply_redis(rt.config->redis);
   const bool reload = current_ != nullptr;
   current_ = std::move(view);
   queues_.prune();
@@ -162,6 +163,22 @@ void Worker::apply_runtime(std::shared_ptr<const Runtime> runtime) {
     s->on_runtime_replaced();
     s = next;
   }
+}
+
+// A reload keeps the connection unless where or how to connect changed;
+// a replaced connection answers its calls in flight with an error (their
+// requests apply their on_store_error).
+void Worker::apply_redis(const std::optional<conf::RedisConfig>& config) {
+  if (!config) {
+    redis_.reset();
+    return;
+  }
+  if (redis_ && same_connection(redis_->config(), *config)) {
+    redis_->set_key_prefix(config->key_prefix);
+    return;
+  }
+  redis_.reset();
+  redis_ = std::make_unique<RedisClient>(&loop_, *config);
 }
 
 void Worker::close_listen_handle(ListenHandle* lh) {
@@ -247,6 +264,7 @@ void Worker::maybe_finish_stop() {
   if (stopped_ || session_count_ != 0) return;
   stopped_ = true;
   current_.reset();
+  redis_.reset();  // its handles close with the loop's last iterations
   access_log_.flush();
   queues_.close();
   {

@@ -24,6 +24,7 @@
 #include "lb/http1/request_parser_pool.h"
 #include "lb/io/log.h"
 #include "lb/core/runtime.h"
+#include "lb/security/redis_client.h"
 #include "lb/upstream/pool_queues.h"
 #include "lb/upstream/selection.h"
 
@@ -121,6 +122,9 @@ class Worker {
   void cancel(Deferred& d);
   void add_session(Session* s);
   void remove_session(Session* s);  // may finish the stop
+  // This worker's connection to the configuration's "redis" (SPEC 17), or
+  // null when none is configured.
+  RedisClient* redis() { return redis_.get(); }
 
  private:
   // One listening socket; freed at once when dropped (its Acceptor frees itself).
@@ -137,6 +141,7 @@ class Worker {
   static void on_flush_timer(uv_timer_t* timer);
   static void on_idle(uv_idle_t* idle);
   void apply_runtime(std::shared_ptr<const Runtime> runtime);
+  void apply_redis(const std::optional<conf::RedisConfig>& config);
   bool may_accept(ListenHandle& lh);
   void on_accepted(ListenHandle& lh, int fd);
   void begin_stop();
@@ -158,6 +163,7 @@ class Worker {
   RequestParserPool request_parsers_;
   std::string scratch_;
   std::string response_head_;
+  std::unique_ptr<RedisClient> redis_;  // on this loop; reset before the loop ends
 
   const std::vector<std::unique_ptr<Worker>>* peers_ = nullptr;
   std::atomic<bool> queue_kick_{false};

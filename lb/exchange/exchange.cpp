@@ -24,6 +24,7 @@ void Exchange::release_resources() {
     s_.auth_job->detach();
     s_.auth_job = nullptr;
   }
+  if (s_.store_call.pending()) s_.store_call.cancel();  // a Redis answer never reaches a finished exchange
   // Tested here, not only inside: this runs twice per request (finish() and
   // the next begin_request()), usually with nothing to let go of.
   if (queued()) abandon_queue();
@@ -99,7 +100,9 @@ void Exchange::on_request_head(const http::RequestHead& head) {
 // The steps after authentication (also reached from an asynchronous check).
 void Exchange::finish_admission() {
   const http::RequestHead& head = *s_.head;
-  if ((admission_checks() && !admit_rate(head)) || !act(head)) return;
+  // Refused: answered. Pending: on_redis_reply comes back here.
+  if (admission_checks() && admit_rate(head) != AuthStep::passed) return;
+  if (!act(head)) return;
   if (s_.strip_authorization || s_.jwt_auth || request_rules()) prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   s_.hash = uses_request_hash(this->pool().config->algorithm)
@@ -107,9 +110,16 @@ void Exchange::finish_admission() {
               : 0;
 }
 
+void Exchange::resume_admission() {
+  finish_admission();
+  if (s_.completed || s_.phase != Phase::dispatching || !s_.start_requested) return;
+  s_.start_requested = false;
+  start();
+}
+
 void Exchange::start() {
-  if (s_.phase == Phase::authenticating) {
-    s_.start_requested = true;  // dispatched once the credentials are checked
+  if (s_.phase == Phase::authenticating || s_.phase == Phase::limiting) {
+    s_.start_requested = true;  // dispatched once the credentials are checked (or Redis answered)
     return;
   }
   if (s_.phase != Phase::dispatching || s_.response_done) return;
@@ -192,6 +202,7 @@ void Exchange::on_timeout() {
       break;
     case Phase::receiving:
     case Phase::authenticating:  // no exchange timer runs while credentials are checked
+    case Phase::limiting:        // nor while Redis is asked (the call has its own timeout)
     case Phase::queued:  // the queue keeps its own deadline (PoolQueues)
       break;
   }

@@ -30,20 +30,24 @@
 #include "lb/exchange/trace_context.h"
 #include "lb/security/basic_auth.h"
 #include "lb/security/jwt.h"
+#include "lb/security/redis_client.h"
 #include "lb/upstream/attempt.h"
 #include "lb/upstream/backend_conn.h"
 #include "lb/upstream/pool_queue.h"
 
 namespace lb {
 
+class SharedRateLimiter;
+
 // Per-thread pseudo-random numbers for backoff jitter and fault shares.
 uint64_t exchange_random();
 
-class Exchange final : public BackendOwner, public BasicAuthWaiter, public QueueWaiter {
+class Exchange final : public BackendOwner, public BasicAuthWaiter, public QueueWaiter, public RedisWaiter {
  public:
   enum class Phase {
     receiving,    // the request head is arriving
     authenticating,  // credentials being checked off the loop (basic auth)
+    limiting,     // a rate limit counted in Redis: waiting for its answer (SPEC 17)
     dispatching,  // head accepted: choosing and connecting a server (or answered locally)
     queued,       // waiting in the pool's queue for a server slot (SPEC 11)
     backoff,      // waiting before a retry
@@ -144,8 +148,18 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void refuse_jwt(bool had_token, std::string_view message);
   void strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head);
   void add_auth_edits();
-  [[nodiscard]] bool admit_rate(const http::RequestHead& head);
+  // The listener's rate limit, then the route's; pending: a limit counted in
+  // Redis is asking (on_redis_reply continues from the limit it asked for).
+  AuthStep admit_rate(const http::RequestHead& head);
+  AuthStep ask_store(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
+  void on_redis_reply(const redisReply* reply, std::string_view error) override;
+  // Redis could not answer: the limit's on_store_error decides (SPEC 17).
+  [[nodiscard]] bool on_store_error(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
+  void refuse_rate(RouteLive* route_live, uint32_t retry_after_s);
   void finish_admission();
+  // After an asynchronous admission step passed: the rest of admission,
+  // then the dispatch start() asked for meanwhile.
+  void resume_admission();
   const sockaddr* client_sockaddr() const {
     return s_.derived ? reinterpret_cast<const sockaddr*>(&scratch_.derived_addr) : client_.client_address().get();
   }
@@ -225,7 +239,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
 
   void choose_sticky(const http::RequestHead& head);
   void note_sticky_choice(const ServerRuntime& server);
-  // What the destructor lets go of: a credentials check in flight, the
+  // What the destructor lets go of: a credentials check or Redis call in flight, the
   // server slot, the server connection and a place in a queue.
   void release_resources();
 
@@ -253,7 +267,11 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     std::optional<uint32_t> sticky_server;  // the server the request's sticky cookie names
     bool derived = false;  // a trusted proxy named the client (SPEC 11): derived_addr, derived_ip
     BasicAuthJob* auth_job = nullptr;  // a credentials check in flight
-    bool start_requested = false;      // start() came while authenticating
+    bool start_requested = false;      // start() came while authenticating or limiting
+    uint8_t limit_step = 0;            // rate limits checked so far (0 listener, 1 route, 2 done)
+    RedisCall store_call;              // a shared rate limit's question to Redis in flight
+    SharedRateLimiter* store_limiter = nullptr;  // the limit asked (the runtime rt_ holds keeps it)
+    RouteLive* store_route_live = nullptr;       // its route's counters, when a route's limit
     bool strip_authorization = false;  // basic credentials checked: not forwarded
     bool auth_unknown_user = false;    // checked against a dummy hash: refused whatever it says
     const conf::JwtAuthConfig* jwt_auth = nullptr;  // JWT auth applied (its forward_claims are edited)

@@ -2,10 +2,12 @@
 // whether it may pass (SPEC 11): the address a trusted proxy forwarded,
 // then, in the SPEC's order, the connection's per_client verdict, the
 // listener's access rule, the route's, auth (exchange_auth.cpp), the
-// listener's rate limit and the route's. Each refusal is lb's own answer (429, 403, 401) with
+// listener's rate limit and the route's (those counted in Redis ask it
+// without blocking, SPEC 17). Each refusal is lb's own answer (429, 403, 401) with
 // its counter and access line; nothing reaches a server.
 #include "lb/exchange/exchange.h"
 #include "lb/exchange/rate_limiter.h"
+#include "lb/exchange/shared_rate_limiter.h"
 #include "lb/io/net_util.h"
 
 namespace lb {
@@ -101,14 +103,18 @@ std::string_view Exchange::rate_limit_key(const conf::KeySpec& key, const http::
   return fallback;
 }
 
-// One rate limit (SPEC 11). False: answered 429 here.
+// One rate limit counted here (SPEC 11). False: answered 429 here.
 bool Exchange::within_limit(RateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
   uint32_t retry_after = 0;
   if (limiter.allow(rate_limit_key(limiter.config().key, head), s_.start_ns, retry_after)) return true;
+  refuse_rate(route_live, retry_after);
+  return false;
+}
+
+void Exchange::refuse_rate(RouteLive* route_live, uint32_t retry_after_s) {
   listener().live->rate_limited_total.add(1);
   if (route_live) route_live->rate_limited.add(1);
-  answer_locally(429, "rate limit exceeded", head.has_body, retry_after);
-  return false;
+  answer_locally(429, "rate limit exceeded", s_.head->has_body, retry_after_s);
 }
 
 // Listener access, then the route's (SPEC 11), after the connection's
@@ -133,11 +139,64 @@ bool Exchange::admit_access(const http::RequestHead& head) {
   return true;
 }
 
-// The listener's rate limit (the route's follows, SPEC 11). False: answered.
-bool Exchange::admit_rate(const http::RequestHead& head) {
-  if (const auto& limiter = listener().rate_limiter; limiter && !within_limit(*limiter, nullptr, head)) return false;
-  if (s_.route && s_.route->rate_limiter && !within_limit(*s_.route->rate_limiter, s_.route->live.get(), head)) return false;
-  return true;
+// The listener's rate limit, then the route's (SPEC 11), resumed at
+// s_.limit_step after a Redis answer. A limit counted in Redis (SPEC 17)
+// pauses the request until Redis answers or the call times out.
+Exchange::AuthStep Exchange::admit_rate(const http::RequestHead& head) {
+  while (s_.limit_step < 2) {
+    const bool route_step = s_.limit_step++ == 1;
+    RateLimiter* limiter = route_step ? (s_.route ? s_.route->rate_limiter.get() : nullptr)
+                                      : listener().rate_limiter.get();
+    if (!limiter) continue;
+    RouteLive* route_live = route_step ? s_.route->live.get() : nullptr;
+    if (SharedRateLimiter* shared = limiter->shared()) {
+      if (const AuthStep step = ask_store(*shared, route_live, head); step != AuthStep::passed) return step;
+    } else if (!within_limit(*limiter, route_live, head)) {
+      return AuthStep::refused;
+    }
+  }
+  return AuthStep::passed;
+}
+
+Exchange::AuthStep Exchange::ask_store(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
+  RedisClient* redis = worker_.redis();
+  std::string error;
+  if (redis && limiter.ask(*redis, rate_limit_key(limiter.config().key, head), *this, s_.store_call, error)) {
+    s_.store_limiter = &limiter;
+    s_.store_route_live = route_live;
+    s_.phase = Phase::limiting;
+    return AuthStep::pending;
+  }
+  return on_store_error(limiter, route_live, head) ? AuthStep::passed : AuthStep::refused;
+}
+
+void Exchange::on_redis_reply(const redisReply* reply, std::string_view) {
+  if (s_.completed) return;  // the client left meanwhile
+  s_.phase = Phase::dispatching;
+  bool admitted = false;
+  uint32_t retry_after = 0;
+  if (!SharedRateLimiter::decode(reply, admitted, retry_after)) {
+    if (!on_store_error(*s_.store_limiter, s_.store_route_live, *s_.head)) return;
+  } else if (!admitted) {
+    refuse_rate(s_.store_route_live, retry_after);  // may end the exchange: nothing after
+    return;
+  }
+  resume_admission();
+}
+
+// SPEC 17: allow admits; deny answers 429 (Retry-After: 1, about when lb
+// tries Redis again); local counts in this process alone.
+bool Exchange::on_store_error(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
+  uint32_t retry_after = 1;
+  switch (limiter.config().on_store_error) {
+    case conf::RateLimit::OnStoreError::allow: return true;
+    case conf::RateLimit::OnStoreError::deny: break;
+    case conf::RateLimit::OnStoreError::local:
+      if (limiter.allow(rate_limit_key(limiter.config().key, head), worker_.now_ns(), retry_after)) return true;
+      break;
+  }
+  refuse_rate(route_live, retry_after);
+  return false;
 }
 
 }  // namespace lb

@@ -119,10 +119,7 @@ void Exchange::on_basic_auth_result(bool ok) {
     return;
   }
   s_.strip_authorization = true;
-  finish_admission();
-  if (s_.completed || s_.phase != Phase::dispatching || !s_.start_requested) return;
-  s_.start_requested = false;
-  start();
+  resume_admission();
 }
 
 // The token where `jwt.from` says it is. nullopt: none there (a header of

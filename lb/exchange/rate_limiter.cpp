@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "lb/exchange/shared_rate_limiter.h"
 #include "lb/security/keyed_shards.h"
 
 namespace lb {
@@ -119,7 +120,9 @@ class SlidingWindow final : public RateLimiter {
 
 }  // namespace
 
-std::shared_ptr<RateLimiter> RateLimiter::create(const conf::RateLimit& config) {
+std::shared_ptr<RateLimiter> RateLimiter::create(const conf::RateLimit& config, std::string_view identity) {
+  if (config.store == conf::RateLimit::Store::redis)
+    return std::make_shared<SharedRateLimiter>(config, std::string(identity));
   if (config.algorithm == conf::RateLimit::Algorithm::sliding_window) return std::make_shared<SlidingWindow>(config);
   return std::make_shared<TokenBucket>(config);
 }

@@ -35,10 +35,18 @@
 
 namespace lb {
 
+class SharedRateLimiter;
+
 class RateLimiter {
  public:
-  static std::shared_ptr<RateLimiter> create(const conf::RateLimit& config);
+  // `identity` names the limit across lb instances ("listener:route"): the
+  // Redis key of a "store": "redis" limit (lb/exchange/shared_rate_limiter.h).
+  static std::shared_ptr<RateLimiter> create(const conf::RateLimit& config, std::string_view identity = {});
   virtual ~RateLimiter() = default;
+
+  // Non-null for a limit counted in Redis: its requests wait for Redis's
+  // answer, and allow() is then only the on_store_error "local" fallback.
+  virtual SharedRateLimiter* shared() { return nullptr; }
 
   // Admits (and counts) one request for `key` at `now_ns`. When refused
   // returns false and sets `retry_after_s` (at least 1). Thread-safe.

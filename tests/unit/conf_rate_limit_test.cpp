@@ -1,7 +1,7 @@
 // tests/unit/conf_rate_limit_test.cpp — "rate_limit" on listeners and routes
 // (SPEC 11): keys (client_ip, header:NAME, jwt.CLAIM; nothing else), the
 // algorithm and what it allows (a sliding window has a whole rate and no
-// burst), the store ("redis" refused until SPEC 17 exists), defaults, and
+// burst), the store (tests/unit/conf_redis_test.cpp covers "redis"), defaults, and
 // the GET /config dump loading back into the same configuration.
 #include <doctest/doctest.h>
 
@@ -110,7 +110,8 @@ TEST_CASE("conf: rate_limit mistakes are errors at their pointer") {
       {"listener", {{"rate", 2000000}, {"algorithm", "sliding_window"}}, "/rate", "rate is at most 1000000"},
       {"listener", {{"rate", 5}, {"algorithm", "sliding-window"}}, "/algorithm",
        "unknown rate-limit algorithm \"sliding-window\""},
-      {"listener", {{"rate", 5}, {"store", "redis"}}, "/store", "store \"redis\" is not supported yet"},
+      {"listener", {{"rate", 5}, {"store", "redis"}}, "/store", "store \"redis\" needs the top-level \"redis\" object"},
+      {"tcp", {{"rate", 5}, {"store", "redis"}}, "/store", "store \"redis\" applies to http listeners only"},
       {"route", {{"rate", 5}, {"store", "memcached"}}, "/store", "unknown rate-limit store \"memcached\""},
       {"listener", {{"rate", 5}, {"on_store_error", "ignore"}}, "/on_store_error", "unknown on_store_error \"ignore\""},
       {"listener", {{"rate", 5}, {"key", "path"}}, "/key",
