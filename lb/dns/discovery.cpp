@@ -227,8 +227,9 @@ void Discovery::add_servers(conf::Config& config) const {
 
 bool Discovery::forget_drained(const Runtime& runtime) {
   bool forgot = false;
-  for (auto& [name, p] : pools_) {
-    std::erase_if(p->leaving, [&](const auto& entry) {
+  for (auto& entry_of_pool : pools_) {
+    const std::string& name = entry_of_pool.first;  // (a lambda may not capture a structured binding in C++20)
+    std::erase_if(entry_of_pool.second->leaving, [&](const auto& entry) {
       for (const auto& pool : runtime.pools) {
         if (pool.config->name != name) continue;
         for (const auto& s : pool.servers)
