@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conf/values.h"
 #include "lb/core/runtime.h"
 #include "lb/io/log.h"
 
@@ -21,12 +22,12 @@ using ServerSet = std::map<std::string, conf::ServerConfig>;
 conf::ServerConfig discovered_server(const sockaddr_storage& addr, socklen_t len, uint16_t port, uint32_t weight,
                                      bool backup) {
   conf::ServerConfig s;
-  s.address.text = dns::endpoint_text(addr, port);
   s.address.port = port;
   s.address.sockaddr = addr;
   s.address.sockaddr_len = len;
   if (addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in&>(s.address.sockaddr).sin_port = htons(port);
   else reinterpret_cast<sockaddr_in6&>(s.address.sockaddr).sin6_port = htons(port);
+  s.address.text = conf::detail::numeric_address(s.address);  // "IP:port" / "[v6]:port", as conf spells them
   const std::string& t = s.address.text;
   s.address.host = t[0] == '[' ? t.substr(1, t.find(']') - 1) : t.substr(0, t.rfind(':'));
   s.weight = std::clamp<uint32_t>(weight, 1, 1000);

@@ -86,16 +86,6 @@ const char* to_string(Result r) {
   return "error";
 }
 
-std::string endpoint_text(const sockaddr_storage& addr, uint16_t port) {
-  char ip[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(port);
-  }
-  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, ip, sizeof ip);
-  return std::string(ip) + ":" + std::to_string(port);
-}
-
 struct DnsResolver::Pending {
   Callback done;  // empty once answered or cancelled
   uint64_t deadline_ms = 0;

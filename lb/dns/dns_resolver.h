@@ -122,7 +122,4 @@ class DnsLookup {
   std::shared_ptr<DnsResolver::Pending> pending_;
 };
 
-// "IP:port" / "[v6]:port", the key a discovered server has in /stats.
-std::string endpoint_text(const sockaddr_storage& addr, uint16_t port);
-
 }  // namespace lb::dns
