@@ -132,6 +132,11 @@
 #   IDLE_CONNS   connections for the memory test (default 10000; 0 skips it)
 #   LB_FORWARDED=1  lb adds X-Forwarded-*/X-Request-Id (its default)
 #   LB_BIN, BACKEND_BIN, IDLE_BIN   binaries (defaults under $BUILD)
+#   LB_BASE_BIN  a second lb binary (e.g. an older commit's build) run as a
+#                fourth contender, "lb-base", with the same configuration on
+#                its own ports, in the same rounds and rotation; the report
+#                adds lb/lb-base ratios (before/after a change, measured in
+#                one run). Not in the memory test.
 # Needs: wrk, haproxy, nginx (nginx-light + libnginx-mod-stream), curl, g++
 # (for idle_conns); for tls: openssl, ab (apache2-utils), h2load
 # (nghttp2-client). The file-descriptor limit is raised to 65536 where
@@ -160,6 +165,8 @@ IDLE_BIN=${IDLE_BIN:-$BUILD/idle_conns}
 STARTUP_DEADLINE_S=15
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 CONTENDERS=(lb haproxy nginx)
+LB_BASE_BIN=${LB_BASE_BIN:-}
+[[ -z $LB_BASE_BIN ]] || CONTENDERS+=(lb-base)
 read -r -a WORKER_LIST <<<"$WORKERS"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -213,7 +220,7 @@ done
 if [[ -n ${want[tls-handshake]:-} ]]; then command -v ab >/dev/null || die "ab not found (apt-get install apache2-utils; make bench-deps installs it)"; fi
 if [[ -n ${want[tls-h2]:-} ]]; then command -v h2load >/dev/null || die "h2load not found (apt-get install nghttp2-client; make bench-deps installs it)"; fi
 [[ -f $NGINX_STREAM_MODULE ]] || die "$NGINX_STREAM_MODULE missing (apt-get install libnginx-mod-stream)"
-for bin in "$LB_BIN" "$BACKEND_BIN"; do
+for bin in "$LB_BIN" "$BACKEND_BIN" ${LB_BASE_BIN:+"$LB_BASE_BIN"}; do
   [[ -x $bin ]] || die "$bin not found; build it first (make $bin)"
 done
 if ((WITH_MEMORY)) && [[ ! -x $IDLE_BIN ]]; then
@@ -240,6 +247,11 @@ mkdir -p "$work_dir/nginx/logs"
 cp "$LB_BIN" "$work_dir/lb"
 cp "$BACKEND_BIN" "$work_dir/backend"
 LB=$work_dir/lb
+LB_BASE=""
+if [[ -n $LB_BASE_BIN ]]; then
+  cp "$LB_BASE_BIN" "$work_dir/lb-base"
+  LB_BASE=$work_dir/lb-base
+fi
 RUNS=$OUT/raw/runs.tsv
 : >"$RUNS"
 : >"$OUT/raw/na.tsv"
@@ -272,17 +284,19 @@ for p in "${HTTP_PORTS[@]}" "${ECHO_PORTS[@]}"; do taken[$p]=1; done
 LB_HTTP=$(pick_port); LB_TCP=$(pick_port); LB_TLS=$(pick_port)
 HX_HTTP=$(pick_port); HX_TCP=$(pick_port); HX_TLS=$(pick_port)
 NG_HTTP=$(pick_port); NG_TCP=$(pick_port); NG_TLS=$(pick_port)
+LBB_HTTP=$(pick_port); LBB_TCP=$(pick_port); LBB_TLS=$(pick_port)
 
 make_tls_cert
 nginx_h2_listen_param
-decide_lb_alpn
+decide_lb_alpn lb "$LB"
+[[ -z $LB_BASE ]] || decide_lb_alpn lb-base "$LB_BASE"
 
 # --- report header ------------------------------------------------------------------
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 first_line() { { "$@" 2>&1 || true; } | sed -n 1p; }
-VERSIONS="lb: $(first_line "$LB" --version); $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2); $(first_line openssl version | cut -d' ' -f1-2)"
+VERSIONS="lb: $(first_line "$LB" --version);${LB_BASE:+ lb-base: $(first_line "$LB_BASE" --version) ($LB_BASE_BIN);} $(first_line haproxy -v | cut -d' ' -f1-3); $(first_line nginx -v | sed 's/^nginx version: //'); $(first_line wrk --version | cut -d' ' -f1-2); $(first_line openssl version | cut -d' ' -f1-2)"
 if ((WITH_TLS)); then VERSIONS+="; $(first_line h2load --version); ab $(ab -V 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1)"; fi
 # Estimate: client runs (plus about 0.25s each for start-up and the CPU
 # readings), about 2s per contender start + warm-up (3s with TLS), about 10s
@@ -335,6 +349,7 @@ MEM_ROWS=()
 if ((WITH_MEMORY)); then
   echo "bench: memory per idle keep-alive connection ($IDLE_CONNS connections, workers 1)"
   for who in "${CONTENDERS[@]}"; do
+    [[ $who != lb-base ]] || continue
     start_contender "$who" 1
     hp=$(http_port_of "$who")
     warm_up "http://127.0.0.1:$hp/" 2

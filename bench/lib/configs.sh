@@ -30,22 +30,28 @@ make_tls_cert() {
 # ALPN list of lb's TLS listener, as JSON. Offered like HAProxy's and nginx's
 # (h2, http/1.1) when lb accepts it; an lb that has no HTTP/2 yet rejects
 # "h2" at --check, and then offers http/1.1 only: its tls-h2 rows say n/a.
-LB_ALPN='"h2", "http/1.1"'
+# The baseline lb (LB_BASE_BIN, contender "lb-base") gets its own decision.
+declare -A LB_ALPN=([lb]='"h2", "http/1.1"' [lb-base]='"h2", "http/1.1"')
 LB_ALPN_NOTE=""
-decide_lb_alpn() {
-  local f err
-  f=$(write_lb_conf 1)
-  if ! err=$("$LB" -c "$f" --check 2>&1); then
-    LB_ALPN='"http/1.1"'
-    f=$(write_lb_conf 1)
-    "$LB" -c "$f" --check >/dev/null 2>&1 || { echo "$err" >&2; die "lb rejects $f"; }
-    LB_ALPN_NOTE="lb rejects ALPN h2 ($(sed -n 1p <<<"$err" | sed 's/^[^ ]*: //')); its TLS listener offers http/1.1 only"
-    echo "bench: $LB_ALPN_NOTE"
+decide_lb_alpn() {  # contender (lb | lb-base) binary
+  local who=$1 bin=$2 f err note
+  f=$(write_lb_conf 1 "$who")
+  if ! err=$("$bin" -c "$f" --check 2>&1); then
+    LB_ALPN[$who]='"http/1.1"'
+    f=$(write_lb_conf 1 "$who")
+    "$bin" -c "$f" --check >/dev/null 2>&1 || { echo "$err" >&2; die "$who rejects $f"; }
+    note="$who rejects ALPN h2 ($(sed -n 1p <<<"$err" | sed 's/^[^ ]*: //')); its TLS listener offers http/1.1 only"
+    LB_ALPN_NOTE+="${LB_ALPN_NOTE:+; }$note"
+    echo "bench: $note"
   fi
 }
 
-write_lb_conf() {  # workers -> file
-  local w=$1 f=$OUT/conf/lb-w$1.json fwd=false
+# The same configuration for lb and the baseline lb-base, on their own ports.
+write_lb_conf() {  # workers [contender] -> file
+  local w=$1 who=${2:-lb} fwd=false
+  local f=$OUT/conf/$who-w$w.json
+  local http_port tcp_port tls_port
+  http_port=$(http_port_of "$who"); tcp_port=$(tcp_port_of "$who"); tls_port=$(tls_port_of "$who")
   [[ $LB_FORWARDED == 1 ]] && fwd=true
   cat >"$f" <<CONF
 {
@@ -53,13 +59,13 @@ write_lb_conf() {  # workers -> file
   "shutdown_timeout": "1s",
   "logging": { "level": "warn", "error_log": "-", "access_log": null },
   "listeners": [
-    { "name": "http", "listen": "127.0.0.1:$LB_HTTP", "protocol": "http", "pool": "web",
+    { "name": "http", "listen": "127.0.0.1:$http_port", "protocol": "http", "pool": "web",
       "forwarded_headers": $fwd },
-    { "name": "tcp", "listen": "127.0.0.1:$LB_TCP", "protocol": "tcp", "pool": "web" },
-    { "name": "https", "listen": "127.0.0.1:$LB_TLS", "protocol": "http", "pool": "web_tls",
+    { "name": "tcp", "listen": "127.0.0.1:$tcp_port", "protocol": "tcp", "pool": "web" },
+    { "name": "https", "listen": "127.0.0.1:$tls_port", "protocol": "http", "pool": "web_tls",
       "forwarded_headers": $fwd,
       "tls": { "certificates": [ { "cert": "$TLS_CERT", "key": "$TLS_KEY" } ],
-               "alpn": [ $LB_ALPN ] } }
+               "alpn": [ ${LB_ALPN[$who]} ] } }
   ],
   "pools": [
     { "name": "web", "algorithm": "round_robin",

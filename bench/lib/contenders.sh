@@ -1,15 +1,16 @@
 # bench/lib/contenders.sh — starting, checking, warming up and stopping lb,
 # HAProxy and nginx for bench/bench.sh (sourced, not run).
-# Uses from the caller: OUT, work_dir, LB, pids, the *_HTTP/*_TCP/*_TLS ports,
+# Uses from the caller: OUT, work_dir, LB, LB_BASE (with LB_BASE_BIN), pids, the *_HTTP/*_TCP/*_TLS ports,
 # CONNS; the config writers of bench/lib/configs.sh.
 # Sets: cpid[contender] (main pid while it runs) and H2[contender] (1 when its
 # TLS listener negotiates h2 by ALPN, 0 when not).
 # shellcheck shell=bash disable=SC2034,SC2154  # variables shared with bench/bench.sh
 
 declare -A cpid=() H2=()
-http_port_of() { case $1 in lb) echo "$LB_HTTP" ;; haproxy) echo "$HX_HTTP" ;; nginx) echo "$NG_HTTP" ;; esac; }
-tcp_port_of() { case $1 in lb) echo "$LB_TCP" ;; haproxy) echo "$HX_TCP" ;; nginx) echo "$NG_TCP" ;; esac; }
-tls_port_of() { case $1 in lb) echo "$LB_TLS" ;; haproxy) echo "$HX_TLS" ;; nginx) echo "$NG_TLS" ;; esac; }
+http_port_of() { case $1 in lb) echo "$LB_HTTP" ;; lb-base) echo "$LBB_HTTP" ;; haproxy) echo "$HX_HTTP" ;; nginx) echo "$NG_HTTP" ;; esac; }
+tcp_port_of() { case $1 in lb) echo "$LB_TCP" ;; lb-base) echo "$LBB_TCP" ;; haproxy) echo "$HX_TCP" ;; nginx) echo "$NG_TCP" ;; esac; }
+tls_port_of() { case $1 in lb) echo "$LB_TLS" ;; lb-base) echo "$LBB_TLS" ;; haproxy) echo "$HX_TLS" ;; nginx) echo "$NG_TLS" ;; esac; }
+lb_bin_of() { case $1 in lb) echo "$LB" ;; lb-base) echo "$LB_BASE" ;; esac; }
 
 http_ok() {  # url [curl args] -> 0 when it answers 200
   local url=$1
@@ -21,10 +22,12 @@ start_contender() {  # name workers
   local name=$1 w=$2 f log=$OUT/logs/$1-w$2.log hp tp sp
   hp=$(http_port_of "$name"); tp=$(tcp_port_of "$name"); sp=$(tls_port_of "$name")
   case $name in
-    lb)
-      f=$(write_lb_conf "$w")
-      "$LB" -c "$f" --check >/dev/null || die "lb rejects $f"
-      "$LB" -c "$f" >>"$log" 2>&1 &
+    lb | lb-base)
+      local bin
+      bin=$(lb_bin_of "$name")
+      f=$(write_lb_conf "$w" "$name")
+      "$bin" -c "$f" --check >/dev/null || die "$name rejects $f"
+      "$bin" -c "$f" >>"$log" 2>&1 &
       ;;
     haproxy)
       f=$(write_haproxy_conf "$w")
@@ -57,7 +60,7 @@ start_contender() {  # name workers
     H2[$name]=1
   else
     H2[$name]=0
-    [[ $name == lb ]] || die "$name: HTTPS does not negotiate h2"
+    [[ $name == lb* ]] || die "$name: HTTPS does not negotiate h2"
   fi
 }
 

@@ -4,7 +4,8 @@
 # (ratios.tsv) and their medians (ratio_agg.tsv), then results.md.
 # Rows a contender could not run (na.tsv, e.g. lb's tls-h2 until lb speaks
 # HTTP/2) read "n/a (reason)".
-# Uses from the caller: OUT, RUNS, SCENARIOS, DIRECT_SCENARIOS, CONTENDERS,
+# With a baseline lb (LB_BASE_BIN), also lb/lb-base (base_ratio_agg.tsv).
+# Uses from the caller: OUT, RUNS, SCENARIOS, DIRECT_SCENARIOS, CONTENDERS, LB_BASE_BIN,
 # WORKER_LIST, ROUNDS, DUR, CONNS, H2_STREAMS, VERSIONS, CPU_MODEL,
 # LOAD_START, LOAD_END, MEM_ROWS, IDLE_CONNS, LB_ALPN_NOTE.
 # shellcheck shell=bash disable=SC2034,SC2154  # variables shared with bench/bench.sh
@@ -86,6 +87,41 @@ aggregate_runs() {
   ' "$RUNS" >"$OUT/raw/ratio_agg.tsv"
 }
 
+# With a baseline lb (contender lb-base): per (scenario, workers), the
+# medians over the rounds of the paired per-round ratios -> base_ratio_agg.tsv:
+#   scenario workers lb/lb-base rps, lb/lb-base cpu, lb/HAProxy rps,
+#   lb-base/HAProxy rps, lb/HAProxy cpu, lb-base/HAProxy cpu, rounds
+# ("-" where a run is missing).
+aggregate_base_ratios() {
+  awk -F'\t' -v scens="${SCENARIOS[*]}" -v workers="${WORKER_LIST[*]}" -v rounds="$ROUNDS" '
+    { v[$1, $2, $4, $3, "rps"] = $5 + 0; v[$1, $2, $4, $3, "cpu"] = $9 + 0; have[$1, $2, $4, $3] = 1 }
+    function median(a, n,   i, j, t) {
+      if (n == 0) return "-"
+      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return sprintf("%.4f", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+    }
+    END {
+      ns = split(scens, S, " "); nw = split(workers, W, " ")
+      # numerator, denominator, field of each column
+      split("lb lb-base rps|lb lb-base cpu|lb haproxy rps|lb-base haproxy rps|lb haproxy cpu|lb-base haproxy cpu", C, "|")
+      for (si = 1; si <= ns; si++) for (wi = 1; wi <= nw; wi++) {
+        out = S[si] "\t" W[wi]; used = 0
+        for (ci = 1; ci <= 6; ci++) {
+          split(C[ci], x, " "); delete a; n = 0
+          for (r = 1; r <= rounds; r++) {
+            if (!((S[si], W[wi], r, x[1]) in have) || !((S[si], W[wi], r, x[2]) in have)) continue
+            d = v[S[si], W[wi], r, x[2], x[3]]
+            if (d > 0) a[++n] = v[S[si], W[wi], r, x[1], x[3]] / d
+          }
+          if (n > used) used = n
+          out = out "\t" median(a, n)
+        }
+        print out "\t" used
+      }
+    }
+  ' "$RUNS" >"$OUT/raw/base_ratio_agg.tsv"
+}
+
 fmt_lat() {  # microseconds -> "123us" / "1.23ms"
   awk -v u="$1" 'BEGIN { if (u < 1000) printf "%dus", u; else if (u < 1000000) printf "%.2fms", u / 1000; else printf "%.2fs", u / 1000000 }'
 }
@@ -135,7 +171,7 @@ write_report() {
     echo "- machine: nproc $(nproc), $CPU_MODEL, $(uname -sr); load average at start $LOAD_START, at end $LOAD_END"
     echo "- $VERSIONS"
     echo "- scenarios: ${SCENARIOS[*]}; $CONNS connections, ${DUR}s per run, one client thread; nothing pinned; $ROUNDS round(s) per worker count"
-    echo "- paired runs: per worker count the three contenders run at once; per scenario their runs are back to back, the order rotated per round${DIRECT_SCENARIOS:+; direct opens each round of workers ${WORKER_LIST[0]}}"
+    echo "- paired runs: per worker count the ${#CONTENDERS[@]} contenders (${CONTENDERS[*]}) run at once; per scenario their runs are back to back, the order rotated per round${DIRECT_SCENARIOS:+; direct opens each round of workers ${WORKER_LIST[0]}}"
     echo "- absolute numbers: medians over rounds; ratios: medians over rounds of the per-round (paired) ratios"
     echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
     echo "- errors = client socket/connection errors + non-2xx/3xx responses, summed over rounds"
@@ -189,6 +225,20 @@ write_report() {
         echo "| $scen | $w | $(get_ratio "$scen" "$w" 3) | $range | $(get_ratio "$scen" "$w" 4) | $(get_ratio "$scen" "$w" 5) | $(get_ratio "$scen" "$w" 6) | $(get_ratio "$scen" "$w" 7) | $(get_ratio "$scen" "$w" 8) |"
       done
     done
+    if [[ " ${CONTENDERS[*]} " == *" lb-base "* ]]; then
+      aggregate_base_ratios
+      echo
+      echo "## lb relative to the baseline lb-base ($LB_BASE_BIN)"
+      echo
+      echo "The same configuration on both, run in the same rounds (rotated order). Medians over the rounds of per-round ratios: lb/lb-base req/s above 1 and CPU/req below 1 are better for lb; the lb/HAProxy and lb-base/HAProxy columns put both against the same HAProxy runs."
+      echo
+      echo "| scenario | workers | lb/lb-base req/s | lb/lb-base CPU/req | lb/HAProxy req/s | lb-base/HAProxy req/s | lb/HAProxy CPU/req | lb-base/HAProxy CPU/req | rounds |"
+      echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+      awk -F'\t' '
+        function f(x) { return (x == "-" ? "—" : sprintf("%.2f", x)) }
+        { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", $1, $2, f($3), f($4), f($5), f($6), f($7), f($8), $9 }
+      ' "$OUT/raw/base_ratio_agg.tsv"
+    fi
     if ((${#MEM_ROWS[@]} > 0)); then
       echo
       echo "## Memory per idle keep-alive client connection ($IDLE_CONNS connections, 1 worker)"
