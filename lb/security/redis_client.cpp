@@ -207,9 +207,16 @@ void RedisClient::on_setup_reply(redisAsyncContext* ac, void* r, void* privdata)
   auto* self = static_cast<RedisClient*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
   if (ac != self->ctx_ || !reply) return;  // the connection is going: on_disconnect tells
+  // After a refused AUTH, SELECT's NOAUTH is only its consequence.
+  if (self->setup_failed_) return;
   if (is_error(reply)) {
     self->note_error(std::string("setup: ") + reply->str, true);
-    log_warn("redis setup failed", {{"address", self->config_.address.text}, {"reason", reply->str}});
+    // Once per reason, not once per attempt (a wrong password would log every
+    // second per worker); connecting again logs "redis connected".
+    if (self->logged_setup_failure_ != reply->str) {
+      self->logged_setup_failure_ = reply->str;
+      log_warn("redis setup failed", {{"address", self->config_.address.text}, {"reason", reply->str}});
+    }
     self->setup_failed_ = true;  // the disconnect that follows is ours: it keeps this reason
     redisAsyncDisconnect(ac);    // on_disconnect schedules the next attempt
     return;
@@ -270,6 +277,7 @@ void RedisClient::set_ready(bool ready) {
   if (ready) {
     backoff_ms_ = 0;
     uv_timer_stop(reconnect_timer_);
+    logged_setup_failure_.clear();
     log_info("redis connected", {{"address", config_.address.text}});
   }
 }

@@ -158,6 +158,7 @@ class RedisClient {
   bool setup_failed_ = false;         // AUTH or SELECT refused: we are disconnecting
   uint64_t silent_since_ns_ = 0;      // first timeout since the last reply (0: none)
   std::string drop_reason_;           // why the reconnect timer drops the attempt ("" = timeout)
+  std::string logged_setup_failure_;  // the AUTH/SELECT refusal last logged ("" since connected)
   uint64_t backoff_ms_ = 0;
   uv_timer_t* deadline_timer_;   // the oldest call's timeout
   uv_timer_t* reconnect_timer_;  // backoff, or the connect deadline while connecting

@@ -267,4 +267,10 @@ TEST_CASE("redis limits: AUTH from password_file and SELECT database; a wrong pa
   CHECK_MESSAGE(error.find("setup: ") == 0, error);
   CHECK(get_status(wrong.port(), "/3") == 200);
   CHECK(get_status(wrong.port(), "/4") == 200);
+  // Retried with backoff, refused each time, logged once (one worker).
+  REQUIRE(wait_until([&] { return admin_stats(wrong)["redis"]["errors_total"].get<uint64_t>() >= 6; }, 10s));
+  int logged = 0;
+  for (const json& line : wrong.error_log())
+    if (line.value("msg", "") == "redis setup failed") ++logged;
+  CHECK(logged == 1);
 }
