@@ -8,7 +8,6 @@
 // deleted.
 #include "lb/security/redis_client.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
@@ -22,6 +21,7 @@
 
 #include "lb/io/log.h"
 #include "lb/io/net_util.h"
+#include "lb/security/redis_loop_events.h"
 
 namespace lb {
 
@@ -156,7 +156,7 @@ void RedisClient::connect() {
     return;
   }
   ac->data = this;
-  if (redisLibuvAttach(ac, loop_) != REDIS_OK) {
+  if (attach_redis_to_loop(ac, loop_) != REDIS_OK) {
     note_error("connect: cannot watch the socket", true);
     redisAsyncFree(ac);
     schedule_reconnect();

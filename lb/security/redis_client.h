@@ -2,9 +2,9 @@
 // 17 (shared rate limits): a hiredis asynchronous context attached to the
 // worker's own libuv loop, so the data path never blocks on Redis.
 //
-// - Pipelined: every call is appended to hiredis's output buffer and written
-//   when the socket is writable; replies come back in order. Many requests
-//   of one loop iteration share one write and one read.
+// - Pipelined: every call is appended to hiredis's output buffer, and what
+//   a loop iteration appended leaves in one write just before the loop polls
+//   again (redis_loop_events.h); replies come back in order.
 // - A per-operation timeout: one timer per connection watches the oldest
 //   unanswered call (every call has the same timeout, so deadlines are in
 //   call order). A call past its deadline is answered "timeout" at once; its
