@@ -77,21 +77,23 @@ std::optional<uint64_t> parse_content_length(std::string_view v) noexcept {
   return n;
 }
 
+namespace {
+
+// uri-host [":" port] bytes as a 256-entry table: one load per byte of every
+// request's Host, where a chain of range tests cost about 20 instructions each.
+constexpr auto kHostTable = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 32] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=:[]%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+}  // namespace
+
 bool is_valid_host(std::string_view v) noexcept {
-  for (char ch : v) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    switch (c) {
-      case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-      case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':':
-      case '[': case ']': case '%':
-        ok = true;
-        break;
-      default:
-        break;
-    }
-    if (!ok) return false;
-  }
+  for (char ch : v)
+    if (!kHostTable[static_cast<unsigned char>(ch)]) return false;
   return true;
 }
 

@@ -10,11 +10,27 @@ namespace lb::http {
 
 namespace {
 
+// `n` bytes added to the end of `out` for the caller to write: one length
+// check and one library call where a field line as four appends made four
+// (each with its own checks and memcpy call), on every field of every head.
+char* grow(std::string& out, size_t n) {
+  const size_t old = out.size();
+  out.resize(old + n);
+  return out.data() + old;
+}
+
+char* put(char* p, std::string_view s) noexcept {
+  std::char_traits<char>::copy(p, s.data(), s.size());  // nothing copied (and no null source used) when empty
+  return p + s.size();
+}
+
 void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
+  char* p = put(grow(out, name.size() + value.size() + 4), name);
+  *p++ = ':';
+  *p++ = ' ';
+  p = put(p, value);
+  p[0] = '\r';
+  p[1] = '\n';
 }
 
 void append_uint(std::string& out, uint64_t v) {
@@ -147,10 +163,11 @@ Framing response_framing(const ResponseHead& resp, bool client_http11) {
 }
 
 void serialize_request_head(const RequestHead& head, const RequestHeadOptions& opt, std::string& out) {
-  out.append(head.method);
-  out.push_back(' ');
-  out.append(opt.target.empty() ? head.origin_target : opt.target);
-  out.append(" HTTP/1.1\r\n");
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  const std::string_view target = opt.target.empty() ? head.origin_target : opt.target;
+  char* p = put(grow(out, head.method.size() + 1 + target.size() + kVersion.size()), head.method);
+  *p++ = ' ';
+  put(put(p, target), kVersion);
 
   const ForwardedHeaders* fwd = opt.forwarded;
   const ConnectionTokens conn(head.headers);
@@ -211,11 +228,14 @@ void serialize_request_head(const RequestHead& head, const RequestHeadOptions& o
 }
 
 void serialize_response_head(const ResponseHead& head, const ResponseHeadOptions& opt, std::string& out) {
-  out.append("HTTP/1.1 ");
-  append_uint(out, static_cast<uint64_t>(head.status));
-  out.push_back(' ');
-  out.append(head.reason.empty() ? default_reason(head.status) : head.reason);
-  out.append("\r\n");
+  // The status line sized first, then written in place.
+  const std::string_view reason = head.reason.empty() ? default_reason(head.status) : head.reason;
+  char status[24];
+  const size_t status_len = static_cast<size_t>(std::to_chars(status, status + sizeof status, head.status).ptr - status);
+  char* p = put(grow(out, 9 + status_len + 1 + reason.size() + 2), "HTTP/1.1 ");
+  p = put(p, std::string_view(status, status_len));
+  *p++ = ' ';
+  put(put(p, reason), "\r\n");
   const ConnectionTokens conn(head.headers);
   for (const Header& h : head.headers) {
     const Known known = classify(h.name);
