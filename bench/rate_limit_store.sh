@@ -15,7 +15,8 @@
 #   flat out   a closed loop (each connection sends its next request when the
 #              previous answer arrives): the most each store can serve.
 #   offered    a fixed offered load of about RATE req/s (bench/lib/paced.lua:
-#              each connection pauses CONNS*1000/RATE ms between requests),
+#              each connection pauses a random 0..2*CONNS*1000/RATE ms, mean
+#              CONNS*1000/RATE, between requests),
 #              below what either store serves flat out: the time a request
 #              takes, without the queueing a saturated closed loop adds
 #              (at saturation p99 mostly measures the queue: 50 connections

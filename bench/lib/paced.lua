@@ -5,12 +5,18 @@
 -- the server's capacity the latency wrk reports is the server's answer time,
 -- not time spent queued behind other connections (as in a closed loop run
 -- flat out). wrk calls delay() before every request.
+--
+-- The pause is drawn uniformly from 0..2*PAUSE whole ms (mean PAUSE): with
+-- a fixed pause wrk's timer loop fires all connections' timers together,
+-- and 50 requests arriving at once queue behind each other (a paced run
+-- straight at bench/backend had p50 0.72 ms at 50 connections, 0.12 ms at 5).
 local pause_ms = 0
 
 function init(args)
   pause_ms = tonumber(args[1]) or 0
+  math.randomseed(os.time())
 end
 
 function delay()
-  return pause_ms
+  return math.random(0, 2 * pause_ms)
 end
