@@ -100,10 +100,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for store in local redis; do
       port=$LOCAL_PORT
       [[ $store == redis ]] && port=$REDIS_LISTENER_PORT
-      pace=()
-      [[ $mode == offered ]] && pace=(-s "$here/lib/paced.lua")
+      script=() script_args=()
+      if [[ $mode == offered ]]; then script=(-s "$here/lib/paced.lua") script_args=(-- "$PAUSE_MS"); fi
       run="$OUT/wrk-$mode-$store-$round.txt"
-      wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${pace[@]}" "http://127.0.0.1:$port/" ${pace:+-- "$PAUSE_MS"} >"$run" 2>&1 || true
+      wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${script[@]}" "http://127.0.0.1:$port/" "${script_args[@]}" >"$run" 2>&1 || true
       read -r rps p50 p99 errors requests _ < <(parse_wrk "$run")
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode-$store" "$round" "$rps" "$p50" "$p99" "$errors" "$requests" >>"$OUT/runs.tsv"
     done

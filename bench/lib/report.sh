@@ -85,6 +85,7 @@ aggregate_runs() {
       }
     }
   ' "$RUNS" >"$OUT/raw/ratio_agg.tsv"
+  if [[ " ${CONTENDERS[*]} " == *" lb-base "* ]]; then aggregate_base_ratios; fi
 }
 
 # With a baseline lb (contender lb-base): per (scenario, workers), the
@@ -226,7 +227,6 @@ write_report() {
       done
     done
     if [[ " ${CONTENDERS[*]} " == *" lb-base "* ]]; then
-      aggregate_base_ratios
       echo
       echo "## lb relative to the baseline lb-base ($LB_BASE_BIN)"
       echo
