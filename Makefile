@@ -54,17 +54,25 @@ ifeq ($(SANITIZE)$(TSAN),11)
 endif
 ifeq ($(SANITIZE),1)
   BUILD    := build-san
-  OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  OPTFLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN    := -fsanitize=address,undefined
 else ifeq ($(TSAN),1)
   BUILD    := build-tsan
-  OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+  OPTFLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=thread
   LDSAN    := -fsanitize=thread
 else
   BUILD    := build
   OPTFLAGS := -O2 -g
   LDSAN    :=
 endif
+# Sanitizer builds carry line tables only (-g1): enough for file:line in every
+# report, and a third faster to compile than full debug info.
+
+# The integration harness is the test driver, not the code under test: every
+# build runs the release one (build/integration_tests) against its own lb and
+# backend. Compiling its 40-odd files again under each sanitizer cost CI
+# about six minutes per sanitizer on two cores.
+HARNESS := build/integration_tests
 
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
@@ -85,10 +93,14 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(OBJ)/%.o) \
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
-.PHONY: all deps bench-deps fuzz-deps run test unit integration packaging-test bench instructions fuzz fuzz-build \
+.PHONY: all harness deps bench-deps fuzz-deps run test unit integration packaging-test bench instructions fuzz fuzz-build \
         install deb man clean
 
-all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests $(BUILD)/integration_tests
+all: $(BUILD)/lb $(BUILD)/backend $(BUILD)/unit_tests harness
+
+# Built with release flags whatever SANITIZE / TSAN say (see HARNESS).
+harness:
+	+$(MAKE) --no-print-directory SANITIZE= TSAN= $(HARNESS)
 
 # $(call install_missing,PACKAGES) — idempotent: asks dpkg first and calls
 # apt-get only for what is missing.
@@ -150,9 +162,9 @@ unit: deps
 # suites, then the HTTP/2 suite (python3 + h2, tests/integration/h2/run.sh).
 # Both run even when the first fails; the target fails if either did.
 integration: deps
-	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend $(BUILD)/integration_tests
+	$(MAKE) --no-print-directory $(BUILD)/lb $(BUILD)/backend harness
 	@status=0; \
-	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(BUILD)/integration_tests || status=1; \
+	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend $(HARNESS) || status=1; \
 	LB_BIN=$(BUILD)/lb BACKEND_BIN=$(BUILD)/backend tests/integration/h2/run.sh || status=1; \
 	exit $$status
 
@@ -246,7 +258,7 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_OBJ     := $(FUZZ_BUILD)/obj
 FUZZ_CXX     := clang++
 FUZZ_CC      := clang
-FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_FLAGS   := -O1 -gline-tables-only -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
 FUZZ_TARGETS := request_parser response_parser proxy_protocol config h2_request_head path_normalize jwt
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
