@@ -3,6 +3,8 @@
 // See lb/http/http_syntax.h for why these exist beside llhttp.
 #include "lb/http/http_syntax.h"
 
+#include "lb/http/byte_scan.h"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -103,68 +105,80 @@ void HeadScanner::reset() noexcept {
 }
 
 HeadScanner::Result HeadScanner::scan(const char* p, size_t len, size_t* used) noexcept {
+  // The state lives in locals while scanning: `used` is a size_t*, which the
+  // compiler must assume may alias total_ and max_bytes_, and would reload
+  // them after every store through it.
+  const uint64_t max_bytes = max_bytes_;
+  uint64_t total = total_;
+  bool cr = cr_, line_empty = line_empty_, seen_line = seen_line_;
+  auto save = [&] {
+    total_ = total;
+    cr_ = cr;
+    line_empty_ = line_empty;
+    seen_line_ = seen_line;
+  };
+  auto fail = [&](size_t at, int status, std::string_view reason) {
+    save();
+    error_ = {status, reason};
+    *used = at;
+    return Result::Error;
+  };
   size_t i = 0;
   while (i < len) {
-    if (!cr_ && !line_empty_) {
+    if (!cr && !line_empty) {
       // Fast path: the bulk of a head is printable bytes mid-line; skip them
-      // in a tight loop (up to the size limit) and fall through on anything else.
+      // (up to the size limit) and fall through on anything else.
       size_t end = len;
-      if (max_bytes_ != 0) end = static_cast<size_t>(std::min<uint64_t>(len, i + (max_bytes_ - total_)));
-      size_t j = i;
-      while (j < end) {
-        unsigned char c = static_cast<unsigned char>(p[j]);
-        if (c < 0x20 || c == 0x7f) break;
-        ++j;
-      }
-      total_ += j - i;
+      if (max_bytes != 0) end = static_cast<size_t>(std::min<uint64_t>(len, i + (max_bytes - total)));
+      const size_t j = i + find_ctl(p + i, end - i);
+      total += j - i;
       i = j;
       if (i == len) break;
     }
     unsigned char c = static_cast<unsigned char>(p[i]);
-    *used = i;
-    if (max_bytes_ != 0 && total_ >= max_bytes_) {
-      error_ = {431, "request header too large"};
-      return Result::Error;
-    }
-    ++total_;
+    if (max_bytes != 0 && total >= max_bytes) return fail(i, 431, "request header too large");
+    ++total;
     ++i;
-    if (cr_) {
-      if (c != '\n') {
-        error_ = {400, "bare CR in request head"};
-        return Result::Error;
-      }
-      cr_ = false;
-      if (line_empty_ && seen_line_) {  // the blank line that ends the head
+    if (!cr && c == '\r') {
+      // Take the LF that should follow in the same step when it is here.
+      cr = true;
+      if (i == len) break;
+      c = static_cast<unsigned char>(p[i]);
+      if (max_bytes != 0 && total >= max_bytes) return fail(i, 431, "request header too large");
+      ++total;
+      ++i;
+    }
+    if (cr) {
+      if (c != '\n') return fail(i - 1, 400, "bare CR in request head");
+      cr = false;
+      if (line_empty && seen_line) {  // the blank line that ends the head
+        save();
         done_ = true;
         *used = i;
         return Result::End;
       }
-      if (!line_empty_) seen_line_ = true;
-      line_empty_ = true;
+      if (!line_empty) seen_line = true;
+      line_empty = true;
+      // A line starting with a printable byte other than SP: straight to the
+      // fast path, which counts that byte.
+      if (i < len) {
+        const unsigned char next = static_cast<unsigned char>(p[i]);
+        if (next > 0x20 && next != 0x7f) line_empty = false;
+      }
       continue;
     }
-    if (c == '\r') {
-      cr_ = true;
-      continue;
-    }
-    if (c == '\n') {
-      error_ = {400, "bare LF in request head"};
-      return Result::Error;
-    }
-    if (is_bad_ctl(c)) {
-      error_ = {400, "control character in request head"};
-      return Result::Error;
-    }
-    if (line_empty_ && (c == ' ' || c == '\t')) {
+    if (c == '\n') return fail(i - 1, 400, "bare LF in request head");
+    if (is_bad_ctl(c)) return fail(i - 1, 400, "control character in request head");
+    if (line_empty && (c == ' ' || c == '\t')) {
       // After the request line this is obs-fold or whitespace before the
       // first field name; before it, a malformed request line. All are
       // ambiguous between implementations, hence refused.
-      error_ = {400, seen_line_ ? "obs-fold or leading whitespace in header line"
-                                : "leading whitespace in request line"};
-      return Result::Error;
+      return fail(i - 1, 400, seen_line ? "obs-fold or leading whitespace in header line"
+                                        : "leading whitespace in request line");
     }
-    line_empty_ = false;
+    line_empty = false;
   }
+  save();
   *used = len;
   return Result::More;
 }

@@ -540,6 +540,19 @@ TEST_CASE("response: framing errors → 502") {
     CHECK(p.error().status == 502);
     CHECK(rec.msgs.empty());
   }
+  // Every byte that is not a tchar, in a header name and in a trailer name.
+  for (int c = 0; c < 256; ++c) {
+    if (lb::http::detail::is_tchar(static_cast<unsigned char>(c)) || c == ':') continue;
+    const std::string name = std::string("X") + static_cast<char>(c) + "Y";
+    for (const std::string& s : {"HTTP/1.1 200 OK\r\n" + name + ": b\r\nContent-Length: 0\r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + name + ": b\r\n\r\n"}) {
+      CAPTURE(c);
+      RespRecorder rec;
+      ResponseParser p(rec);
+      CHECK(drive(p, s).last == FeedStatus::Error);
+      CHECK(p.error().status == 502);
+    }
+  }
   RespRecorder rec;
   ResponseParser p(rec, ResponseLimits{64, 10});
   std::string big = "HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a') + "\r\n\r\n";
