@@ -21,6 +21,13 @@
 
 namespace lb::http::detail {
 
+// Loads 8 bytes as one word (memcpy: any alignment, no aliasing issue).
+inline uint64_t load_word(const char* p) noexcept {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 // Index of the first byte in [p, p + n) below 0x20 or equal to 0x7f; n when
 // there is none.
 inline size_t find_ctl(const char* p, size_t n) noexcept {
@@ -50,8 +57,7 @@ inline size_t find_ctl(const char* p, size_t n) noexcept {
     // test, the lowest flagged byte is exact (borrows only run upwards), and
     // the lowest of either is the first match.
     auto ctl_mask = [](const char* at) {
-      uint64_t x;
-      std::memcpy(&x, at, 8);
+      const uint64_t x = load_word(at);
       constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
       const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
       const uint64_t del = x ^ (kOnes * 0x7f);

@@ -2,8 +2,10 @@
 // (lb/http/byte_scan.h) and the request-head scanner built on it, each against
 // a byte-by-byte reference: every length up to 70 (below, at and across the
 // 16-byte steps and the overlapping last step), every position of one special
-// byte, random mixes, and random heads fed in random pieces.
+// byte, random mixes, and random heads fed in random pieces; and iequals
+// against a lower-case-both-then-compare reference.
 #include "lb/http/byte_scan.h"
+#include "lb/http/http_message.h"
 #include "lb/http/http_syntax.h"
 
 #include <doctest/doctest.h>
@@ -161,4 +163,56 @@ TEST_CASE("HeadScanner: same verdict, status and position as a byte-at-a-time re
       if (at == head.size()) break;
     }
   }
+}
+
+// ---- iequals ----
+
+TEST_CASE("iequals agrees with a byte-at-a-time reference") {
+  using lb::http::iequals;
+  auto reference = [](const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+      auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20) : c; };
+      if (lower(x) != lower(y)) return false;
+    }
+    return true;
+  };
+  // Every byte value against every other, at the start, middle and end of a
+  // 9-byte name: letters of both cases, '@'/'`' and '['/'{' (one case bit
+  // apart but not letters), bytes >= 0x80.
+  for (int x = 0; x < 256; ++x) {
+    for (int y = 0; y < 256; ++y) {
+      for (size_t at : {0u, 7u, 8u}) {
+        std::string a = "content-l", b = a;
+        a[at] = static_cast<char>(x);
+        b[at] = static_cast<char>(y);
+        if (iequals(a, b) != reference(a, b)) {
+          CAPTURE(x);
+          CAPTURE(y);
+          CAPTURE(at);
+          FAIL("iequals differs from the reference");
+        }
+      }
+    }
+  }
+  std::mt19937 rng(99);
+  const std::string alphabet = "aAzZ-_@`[{09\x80\xff";
+  for (int round = 0; round < 50000; ++round) {
+    const size_t len = rng() % 40;
+    std::string a(len, 'x');
+    for (char& c : a) c = alphabet[rng() % alphabet.size()];
+    std::string b = a;
+    for (char& c : b) {
+      if (rng() % 4 == 0) c = static_cast<char>(c ^ 0x20);  // flip case bits
+      if (rng() % 40 == 0) c = alphabet[rng() % alphabet.size()];
+    }
+    CAPTURE(a);
+    CAPTURE(b);
+    CHECK(iequals(a, b) == reference(a, b));
+  }
+  CHECK(iequals("Content-Length", "content-length"));
+  CHECK(iequals("TRANSFER-ENCODING", "transfer-encoding"));
+  CHECK_FALSE(iequals("content-lengtH ", "content-length"));
+  CHECK_FALSE(iequals("content-length", "content_length"));
 }
