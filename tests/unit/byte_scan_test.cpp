@@ -16,6 +16,7 @@
 #include <string>
 
 using lb::http::detail::find_ctl;
+using lb::http::detail::find_ctl_words;
 using lb::http::detail::has_bad_ctl;
 
 namespace {
@@ -46,6 +47,7 @@ TEST_CASE("find_ctl: every length and position of one special byte") {
       std::string s(len, static_cast<char>(fill));
       CAPTURE(len);
       CHECK(find_ctl(s.data(), s.size()) == len);
+      CHECK(find_ctl_words(s.data(), s.size()) == len);
       CHECK_FALSE(has_bad_ctl(s.data(), s.size()));
       for (size_t at = 0; at < len; ++at) {
         for (unsigned char c : specials) {
@@ -54,6 +56,7 @@ TEST_CASE("find_ctl: every length and position of one special byte") {
           CAPTURE(at);
           CAPTURE(int(c));
           CHECK(find_ctl(t.data(), t.size()) == at);
+          CHECK(find_ctl_words(t.data(), t.size()) == at);
           CHECK(has_bad_ctl(t.data(), t.size()) == (c != '\t'));
         }
       }
@@ -73,6 +76,7 @@ TEST_CASE("find_ctl and has_bad_ctl agree with the reference on random bytes") {
     }
     CAPTURE(s);
     CHECK(find_ctl(s.data(), s.size()) == reference_find(s));
+    CHECK(find_ctl_words(s.data(), s.size()) == reference_find(s));
     CHECK(has_bad_ctl(s.data(), s.size()) == reference_bad(s));
   }
 }
