@@ -1137,6 +1137,8 @@ TEST_CASE("circuit breaker: the next passing health check closes an open circuit
   }, 5s, 1ms);
   REQUIRE(from_a == 2);
   const auto opened = Clock::now();
+  // The log writer is a thread of its own: the line follows the 503 shortly.
+  REQUIRE(wait_until([&] { return !log_lines(lb, "circuit open", addr(a)).empty(); }, 2s));
   REQUIRE(log_lines(lb, "circuit open", addr(a)).size() == 1);
   // Not 60 s of recovery_timeout: the next check (every 300 ms) closes it.
   json s;
