@@ -20,11 +20,13 @@ Exchange::Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientS
 Exchange::~Exchange() { release_resources(); }
 
 void Exchange::release_resources() {
-  if (s_.auth_job) {
-    s_.auth_job->detach();
-    s_.auth_job = nullptr;
+  if (s_.admission_used) {
+    if (adm_.auth_job) {
+      adm_.auth_job->detach();
+      adm_.auth_job = nullptr;
+    }
+    if (adm_.store_call.pending()) adm_.store_call.cancel();  // a Redis answer never reaches a finished exchange
   }
-  if (s_.store_call.pending()) s_.store_call.cancel();  // a Redis answer never reaches a finished exchange
   // Tested here, not only inside: this runs twice per request (finish() and
   // the next begin_request()), usually with nothing to let go of.
   if (queued()) abandon_queue();
@@ -37,8 +39,12 @@ void Exchange::finish() { release_resources(); }
 void Exchange::begin_request(uint64_t start_ns) {
   if (used_) {
     release_resources();
+    if (s_.admission_used) std::construct_at(&adm_);
     std::construct_at(&s_);  // the whole state anew, in place
-    buf_.clear();
+    if (buffers_touched_) {
+      buffers_touched_ = false;
+      buf_.clear();
+    }
   }
   used_ = true;
   s_.start_ns = start_ns;
@@ -58,8 +64,6 @@ inline void reuse(std::string& s) {
 }  // namespace
 
 void Exchange::Buffers::clear() {
-  if (!touched) return;
-  touched = false;
   reuse(path_buf);
   reuse(target);
   reuse(location);
@@ -103,7 +107,7 @@ void Exchange::finish_admission() {
   // Refused: answered. Pending: on_redis_reply comes back here.
   if (admission_checks() && admit_rate(head) != AuthStep::passed) return;
   if (!act(head)) return;
-  if (s_.strip_authorization || s_.jwt_auth || request_rules()) prepare_request_edits();
+  if (auth_edits() || request_rules()) prepare_request_edits();
   if (pool().config->sticky) choose_sticky(head);
   s_.hash = uses_request_hash(this->pool().config->algorithm)
               ? request_hash(this->pool().config->hash_key, head, client_sockaddr())

@@ -44,7 +44,7 @@ uint64_t exchange_random();
 
 class Exchange final : public BackendOwner, public BasicAuthWaiter, public QueueWaiter, public RedisWaiter {
  public:
-  enum class Phase {
+  enum class Phase : uint8_t {
     receiving,    // the request head is arriving
     authenticating,  // credentials being checked off the loop (basic auth)
     limiting,     // a rate limit counted in Redis: waiting for its answer (SPEC 17)
@@ -182,6 +182,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   // runtime, so a request without rules costs two tests).
   bool request_rules() const { return listener().request_rules || (s_.route && s_.route->request_rules); }
   bool response_rules() const { return listener().response_rules || (s_.route && s_.route->response_rules); }
+  // Credentials to strip or JWT claims to forward (exchange_auth.cpp).
+  bool auth_edits() const { return s_.admission_used && (adm_.strip_authorization || adm_.jwt_auth); }
   void prepare_request_edits();
   bool prepare_response_edits();
   // The server's head with the response rules and lb's sticky cookie applied.
@@ -246,70 +248,90 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   Worker& worker_;
   WorkerRuntime& rt_;  // the codec holds the shared_ptr for the exchange's life
   uint32_t listener_;
+  // Checked on every request, so they share a cache line with the fields
+  // above rather than sit at the end of the object.
+  bool used_ = false;             // begin_request() was called: the next one resets
+  bool buffers_touched_ = false;  // buf_ written since its last clear()
   ClientStream& client_;
 
   // A request's state: plain values that own nothing, replaced as a whole
-  // (`s_ = {}`) when the connection's next request reuses the exchange.
+  // (construct_at) when the connection's next request reuses the exchange.
+  // Ordered by use: a keep-alive request through a plain route touches the
+  // first four cache lines and nothing else (the fields of rarer features
+  // live in Admission).
   struct State {
     Phase phase = Phase::receiving;
-    const http::RequestHead* head = nullptr;
-    const http::RequestHead* refused_head = nullptr;
-    const http::Headers* request_trailers = nullptr;
-
-    uint32_t pool = 0;
-    bool pool_chosen = false;                         // a route chose pool for this request
-    const CompiledRoute* route = nullptr;             // the matched route, if any
-    bool trace_made = false;                          // Buffers::trace holds this request's context
-    const conf::RetriesConfig* retries = nullptr;     // the route's, else the pool's
-    const conf::PoolTimeouts* timeouts = nullptr;
-    std::string_view path;    // the normalized path (routing, %{path}, redirects)
-    bool fault_delay = false;  // a fault delay waits before the first try
-    std::optional<uint32_t> sticky_server;  // the server the request's sticky cookie names
-    bool derived = false;  // a trusted proxy named the client (SPEC 11): derived_addr, derived_ip
-    BasicAuthJob* auth_job = nullptr;  // a credentials check in flight
-    bool start_requested = false;      // start() came while authenticating or limiting
-    uint8_t limit_step = 0;            // rate limits checked so far (0 listener, 1 route, 2 done)
-    RedisCall store_call;              // a shared rate limit's question to Redis in flight
-    SharedRateLimiter* store_limiter = nullptr;  // the limit asked (the runtime rt_ holds keeps it)
-    RouteLive* store_route_live = nullptr;       // its route's counters, when a route's limit
-    bool strip_authorization = false;  // basic credentials checked: not forwarded
-    bool auth_unknown_user = false;    // checked against a dummy hash: refused whatever it says
-    const conf::JwtAuthConfig* jwt_auth = nullptr;  // JWT auth applied (its forward_claims are edited)
-    bool strip_token_header = false;   // the token's header (or the Cookie fields) not forwarded
-    uint64_t hash = 0;
-    ServerAttempts attempts;
-    BackendConn* conn = nullptr;
-    int last_failure_status = 502;
     bool request_done = false;      // request fully read from the client
     bool request_sent = false;      // head written to the server
-    uint64_t request_body_sent = 0;
     bool response_started = false;  // a byte of the response reached the client
     bool response_done = false;
     bool completed = false;         // exchange_complete() or abort_response() was called
     bool request_cut_short = false; // see request_cut_short()
     bool chunk_request = false;     // the body goes to the server chunked
-    int status = 0;
-    uint64_t start_ns = 0;
-    uint64_t sent_ns = 0;
-    double upstream_ms = -1;
-    uint64_t bytes_in = 0;
-    uint64_t bytes_out = 0;
-    bool logged = false;   // the access line is written
-    bool aborted = false;  // the response was cut short
+    bool logged = false;            // the access line is written
+    bool aborted = false;           // the response was cut short
+    bool pool_chosen = false;       // a route chose pool for this request
+    bool trace_made = false;        // Scratch::trace holds this request's context
+    bool fault_delay = false;       // a fault delay waits before the first try
+    bool derived = false;  // a trusted proxy named the client (SPEC 11): derived_addr, derived_ip
+    bool start_requested = false;   // start() came while authenticating or limiting
+    bool admission_used = false;    // Admission was written (edit_admission()): reset it too
     // A request that fails on a reused server connection before any response
     // byte is replayed once on a fresh connection to the same server (the
     // server closed an idle connection as we reused it); see Buffers::replay_body.
     bool stale_retried = false;
     bool capture_body = false;
     bool replay_overflow = false;
-    std::string_view request_id;  // the client's X-Request-Id, or Buffers::generated_id
+    uint32_t pool = 0;
+    int status = 0;
+    int last_failure_status = 502;
+    const http::RequestHead* head = nullptr;
+    const CompiledRoute* route = nullptr;             // the matched route, if any
+    BackendConn* conn = nullptr;
+    const conf::RetriesConfig* retries = nullptr;     // the route's, else the pool's
+    const conf::PoolTimeouts* timeouts = nullptr;
+    uint64_t hash = 0;
+    uint64_t start_ns = 0;
+    uint64_t sent_ns = 0;
+    uint64_t request_body_sent = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    double upstream_ms = -1;
+    std::string_view path;        // the normalized path (routing, %{path}, redirects)
+    std::string_view request_id;  // the client's X-Request-Id, or Scratch::generated_id
+    std::optional<uint32_t> sticky_server;  // the server the request's sticky cookie names
+    const http::RequestHead* refused_head = nullptr;
+    const http::Headers* request_trailers = nullptr;
+    ServerAttempts attempts;
   };
   static_assert(std::is_trivially_destructible_v<State>, "State owns nothing: resources live in Buffers");
 
+  // The state of access checks, authentication and rate limits in Redis:
+  // most requests never write it, so it is reset (as a whole) only when
+  // State::admission_used says it was written, through edit_admission().
+  struct Admission {
+    BasicAuthJob* auth_job = nullptr;  // a credentials check in flight
+    RedisCall store_call;              // a shared rate limit's question to Redis in flight
+    SharedRateLimiter* store_limiter = nullptr;  // the limit asked (the runtime rt_ holds keeps it)
+    RouteLive* store_route_live = nullptr;       // its route's counters, when a route's limit
+    const conf::JwtAuthConfig* jwt_auth = nullptr;  // JWT auth applied (its forward_claims are edited)
+    uint8_t limit_step = 0;            // rate limits checked so far (0 listener, 1 route, 2 done)
+    bool strip_authorization = false;  // basic credentials checked: not forwarded
+    bool auth_unknown_user = false;    // checked against a dummy hash: refused whatever it says
+    bool strip_token_header = false;   // the token's header (or the Cookie fields) not forwarded
+  };
+  static_assert(std::is_trivially_destructible_v<Admission>, "Admission owns nothing");
+  const Admission& adm() const { return adm_; }
+  Admission& edit_admission() {
+    s_.admission_used = true;
+    return adm_;
+  }
+
   // A request's storage: emptied for the next request, capacity kept (so a
   // keep-alive connection's requests reuse it) unless it grew large. Most
-  // requests write none of it, so clear() does nothing unless `touched`:
-  // written only through edit_b(), which sets it (reads go through b()).
+  // requests write none of it, so it is cleared only when buffers_touched_
+  // says it was written: only through edit_b(), which sets that flag (reads
+  // go through b()).
   struct Buffers {
     std::string path_buf;  // the normalized path's storage when normalizing changed it
     std::string target;    // what the server is sent when not the received target
@@ -329,7 +351,6 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     std::string kept_cookies;                    // the Cookie fields without the token's cookie
     std::optional<std::string> query_override;   // the query without the token's parameter
     std::string replay_body;  // body bytes sent so far, up to kMaxReplayBytes
-    bool touched = false;     // written since the last clear()
     void clear();
   };
   // Scratch text, always written before it is read: never cleared.
@@ -341,15 +362,15 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   };
   const Buffers& b() const { return buf_; }
   Buffers& edit_b() {
-    buf_.touched = true;
+    buffers_touched_ = true;
     return buf_;
   }
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
 
   State s_;
+  Admission adm_;   // through adm() and edit_admission()
   Buffers buf_;     // through b() and edit_b()
   Scratch scratch_;
-  bool used_ = false;  // begin_request() was called: the next one resets
 };
 
 }  // namespace lb

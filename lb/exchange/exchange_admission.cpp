@@ -140,11 +140,11 @@ bool Exchange::admit_access(const http::RequestHead& head) {
 }
 
 // The listener's rate limit, then the route's (SPEC 11), resumed at
-// s_.limit_step after a Redis answer. A limit counted in Redis (SPEC 17)
+// Admission::limit_step after a Redis answer. A limit counted in Redis (SPEC 17)
 // pauses the request until Redis answers or the call times out.
 Exchange::AuthStep Exchange::admit_rate(const http::RequestHead& head) {
-  while (s_.limit_step < 2) {
-    const bool route_step = s_.limit_step++ == 1;
+  while (adm().limit_step < 2) {
+    const bool route_step = edit_admission().limit_step++ == 1;
     RateLimiter* limiter = route_step ? (s_.route ? s_.route->rate_limiter.get() : nullptr)
                                       : listener().rate_limiter.get();
     if (!limiter) continue;
@@ -161,9 +161,9 @@ Exchange::AuthStep Exchange::admit_rate(const http::RequestHead& head) {
 Exchange::AuthStep Exchange::ask_store(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head) {
   RedisClient* redis = worker_.redis();
   std::string error;
-  if (redis && limiter.ask(*redis, rate_limit_key(limiter.config().key, head), *this, s_.store_call, error)) {
-    s_.store_limiter = &limiter;
-    s_.store_route_live = route_live;
+  if (redis && limiter.ask(*redis, rate_limit_key(limiter.config().key, head), *this, edit_admission().store_call, error)) {
+    edit_admission().store_limiter = &limiter;
+    edit_admission().store_route_live = route_live;
     s_.phase = Phase::limiting;
     return AuthStep::pending;
   }
@@ -176,9 +176,9 @@ void Exchange::on_redis_reply(const redisReply* reply, std::string_view) {
   bool admitted = false;
   uint32_t retry_after = 0;
   if (!SharedRateLimiter::decode(reply, admitted, retry_after)) {
-    if (!on_store_error(*s_.store_limiter, s_.store_route_live, *s_.head)) return;
+    if (!on_store_error(*adm().store_limiter, adm().store_route_live, *s_.head)) return;
   } else if (!admitted) {
-    refuse_rate(s_.store_route_live, retry_after);  // may end the exchange: nothing after
+    refuse_rate(adm().store_route_live, retry_after);  // may end the exchange: nothing after
     return;
   }
   resume_admission();

@@ -89,16 +89,16 @@ Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
   const std::string& dummy = basic.dummy_hash.empty() ? kFallbackDummy : basic.dummy_hash;
   const std::string* hash = basic.hash_of(user);
   if (hash && BasicAuthJob::cached(user, password, *hash)) {
-    s_.strip_authorization = true;
+    edit_admission().strip_authorization = true;
     return AuthStep::passed;
   }
-  s_.auth_job = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
+  edit_admission().auth_job = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
                                   hash ? *hash : dummy, this);
-  if (!s_.auth_job) {
+  if (!adm().auth_job) {
     refuse_auth(basic, true);
     return AuthStep::refused;
   }
-  if (!hash) s_.auth_unknown_user = true;
+  if (!hash) edit_admission().auth_unknown_user = true;
   s_.phase = Phase::authenticating;
   return AuthStep::pending;
 }
@@ -110,15 +110,15 @@ void Exchange::refuse_auth(const conf::BasicAuthConfig& basic, bool had_credenti
 }
 
 void Exchange::on_basic_auth_result(bool ok) {
-  s_.auth_job = nullptr;
+  edit_admission().auth_job = nullptr;
   if (s_.completed) return;  // the client left meanwhile
   const std::optional<conf::AuthConfig>& auth = effective_auth();
   s_.phase = Phase::dispatching;
-  if (!ok || s_.auth_unknown_user) {
+  if (!ok || adm().auth_unknown_user) {
     refuse_auth(*auth->basic, true);  // may end the exchange: nothing after
     return;
   }
-  s_.strip_authorization = true;
+  edit_admission().strip_authorization = true;
   resume_admission();
 }
 
@@ -179,7 +179,7 @@ std::optional<std::string_view> Exchange::find_token(const conf::JwtAuthConfig& 
 }
 
 Exchange::AuthStep Exchange::authenticate_jwt(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
-  s_.jwt_auth = &jwt;  // forward_claims drop client-sent fields even without a token
+  edit_admission().jwt_auth = &jwt;  // forward_claims drop client-sent fields even without a token
   bool ambiguous = false;
   const std::optional<std::string_view> token = find_token(jwt, head, ambiguous);
   if (!token && !ambiguous) {
@@ -216,9 +216,9 @@ void Exchange::refuse_jwt(bool had_token, std::string_view message) {
 // the Cookie header rebuilt without it, or the target without the parameter.
 void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head) {
   switch (jwt.from) {
-    case conf::JwtAuthConfig::From::header: s_.strip_token_header = true; break;
+    case conf::JwtAuthConfig::From::header: edit_admission().strip_token_header = true; break;
     case conf::JwtAuthConfig::From::cookie: {
-      s_.strip_token_header = true;  // every Cookie field, replaced by b().kept_cookies
+      edit_admission().strip_token_header = true;  // every Cookie field, replaced by b().kept_cookies
       std::string kept;
       for (const http::Header& h : head.headers) {
         if (!http::iequals(h.name, "cookie")) continue;
@@ -249,10 +249,10 @@ void Exchange::strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHe
 // Called from prepare_request_edits, before the header rules: the token's
 // field, the forward_claims fields a client sent, and the verified claims.
 void Exchange::add_auth_edits() {
-  if (s_.strip_authorization) edit_b().request_edits.drop("authorization");
-  if (!s_.jwt_auth) return;
-  const conf::JwtAuthConfig& jwt = *s_.jwt_auth;
-  if (s_.strip_token_header) {
+  if (adm().strip_authorization) edit_b().request_edits.drop("authorization");
+  if (!adm().jwt_auth) return;
+  const conf::JwtAuthConfig& jwt = *adm().jwt_auth;
+  if (adm().strip_token_header) {
     if (jwt.from == conf::JwtAuthConfig::From::header) edit_b().request_edits.drop(jwt.from_name);
     else {
       edit_b().request_edits.drop("cookie");

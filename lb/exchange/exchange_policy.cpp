@@ -32,7 +32,7 @@ bool Exchange::match_route(const http::RequestHead& head) {
   if (!s_.path.empty() && s_.path.front() == '/') {
     // normalize_path writes path_buf only when the path changes.
     const http::PathResult normalized = http::normalize_path(head.path, buf_.path_buf);
-    if (normalized != http::PathResult::unchanged) buf_.touched = true;
+    if (normalized != http::PathResult::unchanged) buffers_touched_ = true;
     switch (normalized) {
       case http::PathResult::unchanged: break;
       case http::PathResult::normalized: s_.path = b().path_buf; break;
@@ -137,7 +137,7 @@ HeaderVars Exchange::header_vars() {
 // Runs once per exchange, on fresh (empty) edits, when there are rules or
 // credentials to strip (finish_admission checks).
 void Exchange::prepare_request_edits() {
-  const bool auth = s_.strip_authorization || s_.jwt_auth;
+  const bool auth = auth_edits();
   const conf::HeaderRules& lr = listener().config->request_headers;
   const conf::HeaderRules* rr = s_.route ? &s_.route->config->request_headers : nullptr;
   if (auth) add_auth_edits();

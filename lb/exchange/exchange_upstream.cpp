@@ -131,7 +131,9 @@ bool Exchange::send_request_head() {
     opt.client_trace_fields = t->client_fields;
   }
   std::string& head_buf = worker_.scratch();
-  std::string_view subject = client_.client_cert_subject();
+  // Only a TLS client has a certificate (asked first: is_tls() reads a field
+  // the request touches anyway, the subject one it does not).
+  std::string_view subject = client_.is_tls() ? client_.client_cert_subject() : std::string_view();
   opt.extra = b().request_edits.added();
   if (!subject.empty()) {
     edit_b().request_edits.add_field({"X-Client-Cert-Subject", subject});

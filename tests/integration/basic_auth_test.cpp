@@ -136,3 +136,38 @@ TEST_CASE("basic auth: unsupported or malformed htpasswd entries are configurati
   CHECK(r.err.find("line 3: expected user:hash") != std::string::npos);
   CHECK(r.err.find("/listeners/0/auth/basic/users_file") != std::string::npos);
 }
+
+// One keep-alive connection carries requests through a route with auth and
+// one without: what the first request's check decided (strip the
+// credentials) must not carry over to the next (each request's admission
+// state is reset as a whole).
+TEST_CASE("basic auth: on one keep-alive connection, only the request that passed auth has its credentials stripped") {
+  RecordingServer server("app");
+  TempDir dir;
+  write_file(dir.file("admins"), sha_crypt_line("root", "two") + "\n");
+  json routes = json::array({{{"path_prefix", "/admin/"}, {"auth", {{"basic", {{"users_file", dir.file("admins")}}}}}}});
+  Lb lb(make_config({web_listener("app", {{"routes", routes}})}, {pool_of("app", {&server})}));
+  const std::string root = "Basic cm9vdDp0d28=";  // root:two
+
+  Socket s = Socket::connect(lb.port());
+  REQUIRE(s);
+  auto exchange = [&](const std::string& target, std::vector<std::pair<std::string, std::string>> headers) {
+    HttpRequest req;
+    req.target = target;
+    req.headers = std::move(headers);
+    REQUIRE(s.send_all(req.serialize()));
+    auto r = read_http_response(s, 5s);
+    REQUIRE(r);
+    return r->status;
+  };
+  CHECK(exchange("/admin/x", {{"Authorization", root}}) == 200);
+  CHECK(exchange("/page", {{"Authorization", root}}) == 200);
+  CHECK(exchange("/admin/y", {}) == 401);
+  CHECK(exchange("/admin/z", {{"Authorization", root}}) == 200);
+
+  REQUIRE(server.count() == 3);
+  const std::vector<std::string> heads = server.heads();
+  CHECK(values(heads[0], "authorization").empty());
+  CHECK(values(heads[1], "authorization") == std::vector<std::string>{root});
+  CHECK(values(heads[2], "authorization").empty());
+}

@@ -198,3 +198,29 @@ TEST_CASE("rate limit: the client counted is the one a trusted proxy names, and 
   for (const json& l : lines) refused += l["status"] == 429;
   CHECK(refused == 3);
 }
+
+// Each request on a keep-alive connection goes through the limits afresh:
+// how far the previous request's checks got is per-request state, reset as
+// a whole when the connection's exchange begins its next request.
+TEST_CASE("rate limit: every request of one keep-alive connection is counted") {
+  Backend be = Backend::http(1);
+  json listener = http_listener_on("p", {{"rate_limit", window_limit("client_ip", 3, "1h")}});
+  Lb lb(make_config({listener}, {make_pool("p", "round_robin", servers_for(be.http_ports()))}));
+  BackendCount backend_requests{be.http_port()};
+  const uint64_t before = backend_requests().value();
+
+  Socket s = Socket::connect(lb.port());
+  REQUIRE(s);
+  std::vector<int> statuses;
+  for (int i = 0; i < 5; ++i) {
+    HttpRequest req;
+    req.target = "/n" + std::to_string(i);
+    REQUIRE(s.send_all(req.serialize()));
+    auto r = read_http_response(s, 5s);
+    REQUIRE(r);
+    statuses.push_back(r->status);
+    if (r->status == 429) break;
+  }
+  CHECK(statuses == std::vector<int>{200, 200, 200, 429});
+  CHECK(backend_requests().value() == before + 3);
+}
