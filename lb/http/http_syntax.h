@@ -2,11 +2,14 @@
 // classes, field-value checks, the strict raw-byte scanners that sit in front
 // of llhttp, and the reusable buffer a head is collected into.
 //
-// Why our own scanners: the packaged llhttp is 8.1.0, compiled in loose mode by
-// the Makefile, and accepts bare LF, bare CR and other line-ending shapes that
-// let a front end and a back end disagree on where a message ends (request
-// smuggling). Every byte of a request head and of chunked framing passes
-// through a scanner *before* anything derived from it reaches the caller.
+// Why our own scanners: the packaged llhttp is 8.1.0 (the Makefile compiles it
+// with LLHTTP_STRICT_MODE=1), and what llhttp tolerates differs between its
+// versions and build modes: loose builds accept bare LF, bare CR and other
+// line-ending shapes that let a front end and a back end disagree on where a
+// message ends (request smuggling). Rather than depend on the llhttp a
+// distribution ships, every byte of a request head and of chunked framing
+// passes through a scanner *before* anything derived from it reaches the
+// caller.
 // Not part of the public API; only lb/http_*.cpp include it.
 #pragma once
 
