@@ -92,14 +92,24 @@ Exchange::AuthStep Exchange::authenticate(const http::RequestHead& head) {
     edit_admission().strip_authorization = true;
     return AuthStep::passed;
   }
-  edit_admission().auth_job = BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password),
-                                  hash ? *hash : dummy, this);
-  if (!adm().auth_job) {
-    refuse_auth(basic, true);
-    return AuthStep::refused;
+  switch (BasicAuthJob::start(worker_.loop(), hash ? user : std::string(), std::move(password), hash ? *hash : dummy,
+                              this, edit_admission().auth_job)) {
+    case BasicAuthJob::Start::started: break;
+    case BasicAuthJob::Start::busy:
+      // The process has as many checks queued as it allows (a flood of
+      // guesses, or a burst of new users): not a verdict on these
+      // credentials, so 503 and come back, not 401.
+      answer_locally(503, "authentication busy", s_.head->has_body, 1);
+      return AuthStep::refused;
+    case BasicAuthJob::Start::failed:
+      refuse_auth(basic, true);
+      return AuthStep::refused;
   }
   if (!hash) edit_admission().auth_unknown_user = true;
   s_.phase = Phase::authenticating;
+  // A check may wait behind others in the pool: notice the client leaving
+  // meanwhile, so that its job is cancelled before it runs.
+  client_.watch_client();
   return AuthStep::pending;
 }
 

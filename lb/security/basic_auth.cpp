@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstring>
 #include <unordered_set>
 
@@ -28,6 +29,10 @@ std::string credential_digest(const std::string& user, const std::string& passwo
   OPENSSL_cleanse(input.data(), input.size());
   return std::string(reinterpret_cast<char*>(md), len);
 }
+
+// Checks queued or running in the process (every worker's loop shares
+// libuv's one thread pool).
+std::atomic<int> jobs_in_flight{0};
 
 std::unordered_set<std::string>& verified_cache() {
   thread_local std::unordered_set<std::string> cache;
@@ -76,8 +81,13 @@ bool BasicAuthJob::cached(const std::string& user, const std::string& password, 
   return verified_cache().count(credential_digest(user, password, hash)) != 0;
 }
 
-BasicAuthJob* BasicAuthJob::start(uv_loop_t* loop, std::string user, std::string password, std::string hash,
-                                  BasicAuthWaiter* waiter) {
+BasicAuthJob::Start BasicAuthJob::start(uv_loop_t* loop, std::string user, std::string password, std::string hash,
+                                        BasicAuthWaiter* waiter, BasicAuthJob*& out) {
+  out = nullptr;
+  if (jobs_in_flight.fetch_add(1, std::memory_order_relaxed) >= kMaxJobsInFlight) {
+    jobs_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    return Start::busy;
+  }
   auto* job = new BasicAuthJob;
   job->user_ = std::move(user);
   job->password_ = std::move(password);
@@ -85,19 +95,33 @@ BasicAuthJob* BasicAuthJob::start(uv_loop_t* loop, std::string user, std::string
   job->waiter_ = waiter;
   job->req_.data = job;
   if (uv_queue_work(loop, &job->req_, &BasicAuthJob::work, &BasicAuthJob::done) != 0) {
+    OPENSSL_cleanse(job->password_.data(), job->password_.size());
     delete job;
-    return nullptr;
+    jobs_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    return Start::failed;
   }
-  return job;
+  out = job;
+  return Start::started;
 }
+
+void BasicAuthJob::detach() {
+  waiter_ = nullptr;
+  // Still queued: taken off the pool's queue; done() then runs with
+  // UV_ECANCELED and frees the job. Running already: UV_EBUSY, it finishes.
+  uv_cancel(reinterpret_cast<uv_req_t*>(&req_));
+}
+
+int BasicAuthJob::in_flight() { return jobs_in_flight.load(std::memory_order_relaxed); }
 
 void BasicAuthJob::work(uv_work_t* req) {
   auto* job = static_cast<BasicAuthJob*>(req->data);
   job->ok_ = verify_password(job->password_, job->hash_);
 }
 
-void BasicAuthJob::done(uv_work_t* req, int) {
+void BasicAuthJob::done(uv_work_t* req, int status) {
   auto* job = static_cast<BasicAuthJob*>(req->data);
+  jobs_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (status == UV_ECANCELED) job->ok_ = false;  // only a detached job is cancelled: nobody is told
   if (job->ok_) {
     auto& cache = verified_cache();
     if (cache.size() >= kCacheLimit) cache.clear();  // bounded; re-verified on the next request

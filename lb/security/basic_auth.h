@@ -8,6 +8,12 @@
 // remembered per worker thread (a digest of user, password and hash, never
 // the password), so a client sending the same credentials on every request
 // pays the hash once.
+//
+// The pool is bounded by jobs, not threads: at most kMaxJobsInFlight checks
+// are queued or running in the whole process. A flood of wrong passwords
+// (each costing the pool tens of milliseconds) is then answered 503 at once
+// instead of queueing without limit ahead of every genuine user, and a job
+// whose client went away before its turn is cancelled, not computed.
 #pragma once
 
 #include <uv.h>
@@ -38,13 +44,19 @@ class BasicAuthJob {
   // True (and `ok` set) when the per-thread cache already knows these
   // credentials are good; no job is started then.
   static bool cached(const std::string& user, const std::string& password, const std::string& hash);
+  static constexpr int kMaxJobsInFlight = 256;
+  enum class Start { started, busy, failed };
   // Starts a check on the thread pool; the result goes to `waiter` unless
-  // detach() is called first. Returns null when the pool refuses the work
+  // detach() is called first. `job` is set when started; busy: the process
+  // has kMaxJobsInFlight checks already; failed: the pool refused the work
   // (the caller answers as for a failed check).
-  static BasicAuthJob* start(uv_loop_t* loop, std::string user, std::string password, std::string hash,
-                             BasicAuthWaiter* waiter);
-  // The waiter is going away: the job finishes and frees itself silently.
-  void detach() { waiter_ = nullptr; }
+  static Start start(uv_loop_t* loop, std::string user, std::string password, std::string hash,
+                     BasicAuthWaiter* waiter, BasicAuthJob*& job);
+  // The waiter is going away: a job still queued is cancelled, a running
+  // one finishes; either way it frees itself silently.
+  void detach();
+  // Checks queued or running now (all workers).
+  static int in_flight();
 
  private:
   BasicAuthJob() = default;

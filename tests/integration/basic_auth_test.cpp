@@ -171,3 +171,58 @@ TEST_CASE("basic auth: on one keep-alive connection, only the request that passe
   CHECK(values(heads[1], "authorization") == std::vector<std::string>{root});
   CHECK(values(heads[2], "authorization").empty());
 }
+
+// Checks are bounded per process (BasicAuthJob::kMaxJobsInFlight): a flood
+// of wrong passwords against an expensive bcrypt entry gets 503 with
+// Retry-After for everything past the bound, at once, and never reaches the
+// server; when the flooding clients go away their queued checks are
+// cancelled, so a genuine user is served in about one hash time instead of
+// after the whole backlog (256 checks of ~1 s on a 4-thread pool: over a
+// minute).
+TEST_CASE("basic auth: a flood of checks past the bound is answered 503 at once; a departed client's queued check is cancelled") {
+  RecordingServer server("app");
+  TempDir dir;
+  write_file(dir.file("htpasswd"), tool_output({"/usr/bin/htpasswd", "-nbB", "-C", "14", "carol", "right"}) + "\n");
+  json listener = web_listener("app", {{"auth", {{"basic", {{"users_file", dir.file("htpasswd")}}}}}});
+  Lb lb(make_config({listener}, {pool_of("app", {&server})}));
+
+  constexpr int kFlood = 320;
+  std::vector<Socket> flood;
+  for (int i = 0; i < kFlood; ++i) {
+    Socket s = Socket::connect(lb.port());
+    REQUIRE(s);
+    HttpRequest req;
+    req.headers = {{"Authorization", "Basic Y2Fyb2w6d3Jvbmc="}};  // carol:wrong
+    REQUIRE(s.send_all(req.serialize()));
+    flood.push_back(std::move(s));
+  }
+  // Everything past the bound is refused without waiting for a hash.
+  std::vector<bool> answered(kFlood, false);
+  int busy = 0;
+  auto poll_answers = [&] {
+    for (int i = 0; i < kFlood; ++i) {
+      if (answered[i] || flood[i].wait_closed(1ms) != Io::ok) continue;  // ok: bytes arrived
+      answered[i] = true;
+      auto r = read_http_response(flood[i], 2s);
+      REQUIRE(r);
+      if (r->status == 401) continue;  // one of the first checks, done (a slow machine's hash time passed)
+      CHECK(r->status == 503);
+      CHECK(r->header("Retry-After") == "1");
+      CHECK(r->body == "{\"error\":\"authentication busy\"}\n");
+      ++busy;
+    }
+    return busy >= kFlood - 256 - 16;
+  };
+  CHECK(wait_until(poll_answers, 10s));
+  CHECK(busy <= kFlood - 256 + 16);
+  CHECK(server.count() == 0);
+
+  // The flooders leave: their queued checks are cancelled, so carol's own
+  // check runs right after the few already on the pool's threads.
+  flood.clear();
+  // (Without the cancellation the backlog is 256 hashes of ~1 s on a pool
+  // of 4 threads sharing 2 cores: a minute or more.)
+  CurlResult carol = curl({"-u", "carol:right", "--max-time", "30"}, base_url(lb.port()) + "/");
+  CHECK(carol.response.status == 200);
+  CHECK(server.count() == 1);
+}
