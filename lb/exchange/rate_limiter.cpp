@@ -12,6 +12,11 @@ namespace lb {
 
 namespace {
 
+// Keys one limiter remembers at most (KeyedShards drops an arbitrary one
+// per new key past this): about 200 MB of token buckets, more for sliding
+// logs of a high rate. Keys that went idle are dropped first, by the sweep.
+constexpr size_t kMaxKeys = size_t(1) << 21;
+
 // Whole seconds, rounded up, at least 1, for a wait of `ns` (SPEC: Retry-After).
 uint32_t retry_seconds(double ns) {
   double s = std::ceil(ns / 1e9);
@@ -54,7 +59,7 @@ class TokenBucket final : public RateLimiter {
   }
 
   double tokens_per_ns_;
-  KeyedShards<Bucket> shards_;
+  KeyedShards<Bucket> shards_{kMaxKeys};
 };
 
 class SlidingWindow final : public RateLimiter {
@@ -115,7 +120,7 @@ class SlidingWindow final : public RateLimiter {
 
   uint32_t limit_;
   uint64_t per_ns_;
-  KeyedShards<Log> shards_;
+  KeyedShards<Log> shards_{kMaxKeys};
 };
 
 }  // namespace

@@ -9,7 +9,12 @@
 // an operation costs one uncontended atomic exchange. One very hot key
 // serialises its own operations on its shard; the critical section stays
 // the same few instructions. Idle entries are swept when a shard grows,
-// bounding memory under key churn.
+// bounding memory under key churn. A table may also be capped (the rate
+// limiters are: a client can make up keys faster than they go idle, e.g.
+// IPv6 addresses or a header value): a full shard drops one arbitrary entry
+// for each new key, so memory stays bounded and the dropped key merely
+// starts afresh (fails open, as HAProxy's stick tables and nginx's
+// limit_req zones evict rather than refuse).
 //
 // Time: callers pass a monotonic clock (uv_hrtime). Workers read it at
 // slightly different moments, so each shard keeps the latest time it has
@@ -31,6 +36,11 @@ namespace lb {
 template <class Entry>
 class KeyedShards {
  public:
+  static constexpr size_t kShards = 256;
+  // max_entries: the table's cap (spread over the shards); 0 = none.
+  explicit KeyedShards(size_t max_entries = 0)
+      : max_per_shard_(max_entries == 0 ? 0 : std::max<size_t>(1, max_entries / kShards)) {}
+
   // Runs use(entry, now) under the key's shard lock, `now` being the shard's
   // clock advanced to `now_ns` (it never goes back). A missing entry is
   // made by make(); before one is added to a crowded shard, entries for
@@ -49,9 +59,20 @@ class KeyedShards {
         // doubled, so a shard of live keys costs O(1) per insertion, not O(n).
         shard.sweep_at = std::max(kSweepAbove, 2 * shard.entries.size());
       }
+      if (max_per_shard_ != 0 && shard.entries.size() >= max_per_shard_) shard.entries.erase(shard.entries.begin());
       it = shard.entries.emplace(std::string(key), make(now)).first;
     }
     return use(it->second, now);
+  }
+
+  // Entries held now (takes every shard's lock in turn; for tests and stats).
+  size_t size() {
+    size_t n = 0;
+    for (Shard& shard : shards_) {
+      Guard guard(shard.busy);
+      n += shard.entries.size();
+    }
+    return n;
   }
 
  private:
@@ -76,9 +97,9 @@ class KeyedShards {
     size_t sweep_at = kSweepAbove;
     std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
   };
-  static constexpr size_t kShards = 256;
   static constexpr size_t kSweepAbove = 4096;  // entries per shard before idle ones are dropped
 
+  size_t max_per_shard_;
   Shard shards_[kShards];
 };
 

@@ -5,7 +5,8 @@
 // window's oldest admission expires — checked against a brute-force model,
 // and by a client that waits Retry-After and must then pass. Token bucket:
 // burst, refill, Retry-After truthfulness. Both: keys are independent, and
-// several threads on one key never together exceed the limit.
+// several threads on one key never together exceed the limit. KeyedShards:
+// a capped table stays within its cap when keys never go idle.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "lb/exchange/rate_limiter.h"
+#include "lb/security/keyed_shards.h"
 
 using lb::RateLimiter;
 using namespace std::chrono_literals;
@@ -294,4 +296,26 @@ TEST_CASE("rate limit: threads sharing one key never admit more than the limit t
     // 20ms of fake time refill 0.0056 tokens: no more than the 1000 of the start.
     CHECK(admitted.load() == 1000);
   }
+}
+
+TEST_CASE("KeyedShards: a capped table holds at most its cap of live keys; an uncapped one keeps them all") {
+  // Entries never go idle: only the cap can bound the table.
+  auto make = [](uint64_t) { return 0; };
+  auto never_idle = [](int, uint64_t) { return false; };
+  auto count = [](int& n, uint64_t) { return ++n == 1; };  // true: the entry was new
+
+  lb::KeyedShards<int> capped(lb::KeyedShards<int>::kShards * 8);
+  lb::KeyedShards<int> uncapped;
+  constexpr int kKeys = 50'000;
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "client-" + std::to_string(i);
+    capped.apply(key, 1, make, never_idle, count);
+    uncapped.apply(key, 1, make, never_idle, count);
+  }
+  CHECK(capped.size() <= lb::KeyedShards<int>::kShards * 8);
+  CHECK(capped.size() >= lb::KeyedShards<int>::kShards * 4);  // shards fill evenly enough to use the room
+  CHECK(uncapped.size() == static_cast<size_t>(kKeys));
+
+  // The newest key is kept (the entry dropped is another) and counts on.
+  CHECK_FALSE(capped.apply("client-" + std::to_string(kKeys - 1), 2, make, never_idle, count));
 }
