@@ -14,7 +14,9 @@ namespace {
 
 // Keys one limiter remembers at most (KeyedShards drops an arbitrary one
 // per new key past this): about 200 MB of token buckets, more for sliding
-// logs of a high rate. Keys that went idle are dropped first, by the sweep.
+// logs of a high rate. Idle keys are swept as a shard grows; a shard that
+// filled with live keys evicts arbitrarily from then on (no O(n) sweep per
+// new key under a flood).
 constexpr size_t kMaxKeys = size_t(1) << 21;
 
 // Whole seconds, rounded up, at least 1, for a wait of `ns` (SPEC: Retry-After).

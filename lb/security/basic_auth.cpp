@@ -111,8 +111,6 @@ void BasicAuthJob::detach() {
   uv_cancel(reinterpret_cast<uv_req_t*>(&req_));
 }
 
-int BasicAuthJob::in_flight() { return jobs_in_flight.load(std::memory_order_relaxed); }
-
 void BasicAuthJob::work(uv_work_t* req) {
   auto* job = static_cast<BasicAuthJob*>(req->data);
   job->ok_ = verify_password(job->password_, job->hash_);

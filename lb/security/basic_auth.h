@@ -55,8 +55,6 @@ class BasicAuthJob {
   // The waiter is going away: a job still queued is cancelled, a running
   // one finishes; either way it frees itself silently.
   void detach();
-  // Checks queued or running now (all workers).
-  static int in_flight();
 
  private:
   BasicAuthJob() = default;
