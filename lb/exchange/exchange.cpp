@@ -19,6 +19,8 @@ Exchange::Exchange(Worker& worker, WorkerRuntime& rt, uint32_t listener, ClientS
 
 Exchange::~Exchange() { release_resources(); }
 
+const Exchange::Buffers Exchange::kNoBuffers{};
+
 void Exchange::release_resources() {
   if (s_.admission_used) {
     if (adm_.auth_job) {

@@ -360,7 +360,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     char client_port[8];            // %{client_port}
     TraceContext trace;             // SPEC 15, once State::trace_made
   };
-  const Buffers& b() const { return buf_; }
+  static const Buffers kNoBuffers;
+  const Buffers& b() const { return buffers_touched_ ? buf_ : kNoBuffers; }
   Buffers& edit_b() {
     buffers_touched_ = true;
     return buf_;
