@@ -85,7 +85,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void set_request_trailers(const http::Headers* trailers) { s_.request_trailers = trailers; }
   // The request cannot be read further (HTTP/1.1 parse error, over a limit):
   // lb answers `status` itself and the exchange ends with that answer.
-  void refuse_request(int status, std::string_view reason, bool close_after);
+  [[gnu::cold]] void refuse_request(int status, std::string_view reason, bool close_after);
   // The head the parser refused after reading it (for the access log only).
   void set_refused_head(const http::RequestHead* head) { s_.refused_head = head; }
   void on_timeout();
@@ -140,12 +140,12 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   // exchange_auth.cpp: Basic and JWT auth (SPEC 11)
   const std::optional<conf::AuthConfig>& effective_auth() const;
   AuthStep authenticate(const http::RequestHead& head);
-  void refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials);
+  [[gnu::cold]] void refuse_auth(const conf::BasicAuthConfig& basic, bool had_credentials);
   void on_basic_auth_result(bool ok) override;
   AuthStep authenticate_jwt(const conf::JwtAuthConfig& jwt, const http::RequestHead& head);
   std::optional<std::string_view> find_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head,
                                              bool& ambiguous) const;
-  void refuse_jwt(bool had_token, std::string_view message);
+  [[gnu::cold]] void refuse_jwt(bool had_token, std::string_view message);
   void strip_token(const conf::JwtAuthConfig& jwt, const http::RequestHead& head);
   void add_auth_edits();
   // The listener's rate limit, then the route's; pending: a limit counted in
@@ -155,7 +155,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void on_redis_reply(const redisReply* reply, std::string_view error) override;
   // Redis could not answer: the limit's on_store_error decides (SPEC 17).
   [[nodiscard]] bool on_store_error(SharedRateLimiter& limiter, RouteLive* route_live, const http::RequestHead& head);
-  void refuse_rate(RouteLive* route_live, uint32_t retry_after_s);
+  [[gnu::cold]] void refuse_rate(RouteLive* route_live, uint32_t retry_after_s);
   void finish_admission();
   // After an asynchronous admission step passed: the rest of admission,
   // then the dispatch start() asked for meanwhile.
@@ -193,8 +193,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   const http::ResponseHead& edited_response_head(const http::ResponseHead& head);
   void answer_redirect(const conf::Redirect& redirect);
   // `respond`: the route's fixed answer instead of lb's JSON error body.
-  void answer_locally(int status, std::string_view message, bool close_after, uint32_t retry_after_s = 0,
-                      const conf::Respond* respond = nullptr);
+  [[gnu::cold]] void answer_locally(int status, std::string_view message, bool close_after,
+                                    uint32_t retry_after_s = 0, const conf::Respond* respond = nullptr);
 
   void maybe_complete();
   void complete();
@@ -204,7 +204,7 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   // exchange_queue.cpp: the first try at a pool with a queue (SPEC 11)
   void dispatch_with_queue();
   const ServerRuntime* try_server(uint64_t now_ns);
-  void refuse_no_server(std::string_view message, bool later);
+  [[gnu::cold]] void refuse_no_server(std::string_view message, bool later);
   bool on_queue_turn() override;
   void on_queue_timeout() override;
   void connect_server(const ServerRuntime& server);

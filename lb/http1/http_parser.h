@@ -91,9 +91,9 @@ class RequestParser {
   static int cb_body(llhttp_t* p, const char* at, size_t n);
   static int cb_message_complete(llhttp_t* p);
 
-  int fail_cb(int status, const char* reason);       // from a callback: record, return HPE_USER
-  FeedResult fail(size_t consumed, const ParseError& e);
-  FeedResult fail_llhttp(size_t consumed, llhttp_errno_t err);
+  [[gnu::cold]] int fail_cb(int status, const char* reason);       // from a callback: record, return HPE_USER
+  [[gnu::cold]] FeedResult fail(size_t consumed, const ParseError& e);
+  [[gnu::cold]] FeedResult fail_llhttp(size_t consumed, llhttp_errno_t err);
   void begin_message();
   int on_head_done();
   bool validate_target(RequestHead& h, detail::HeadBuffer& buf);
@@ -168,8 +168,8 @@ class ResponseParser {
   static int cb_body(llhttp_t* p, const char* at, size_t n);
   static int cb_message_complete(llhttp_t* p);
 
-  int fail_cb(const char* reason);
-  FeedResult fail(size_t consumed, const char* reason);
+  [[gnu::cold]] int fail_cb(const char* reason);
+  [[gnu::cold]] FeedResult fail(size_t consumed, const char* reason);
   void begin_message();
   int on_head_done();
 

@@ -72,7 +72,7 @@ class Logger {
   bool access_enabled() const { return access_enabled_.load(std::memory_order_relaxed); }
 
   // One error-log line: {"ts":..., "level":..., "msg":..., fields...}.
-  void log(conf::LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
+  [[gnu::cold]] void log(conf::LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
   // A batch of complete access-log lines ("...\n" each). Never waits: the
   // batch is either moved to the writer or dropped (counted); either way
   // `batch` is left empty for reuse.

@@ -109,7 +109,7 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   void handle_data(const char* data, size_t len);
-  void fail(const char* reason, bool reset);
+  [[gnu::cold]] void fail(const char* reason, bool reset);
   void complete_response();
   // WriteSink
   void on_write_done(uv_stream_t* stream, int status) override;
