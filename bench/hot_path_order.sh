@@ -32,38 +32,10 @@ BACKEND_BIN=${BACKEND_BIN:-$BUILD/backend}
 OUT=${1:-bench/hot_path.order}
 N1=${N1:-100}
 N2=${N2:-600}
-DEADLINE_S=60
+SCRIPT_NAME=hot_path_order
+# shellcheck source=bench/callgrind_setup.sh
+source bench/callgrind_setup.sh
 
-die() { echo "hot_path_order: $*" >&2; exit 1; }
-command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
-command -v callgrind_annotate >/dev/null || die "callgrind_annotate not found (valgrind)"
-command -v curl >/dev/null || die "curl not found"
-[[ -x $LB_BIN && -x $BACKEND_BIN ]] || die "build $LB_BIN and $BACKEND_BIN first"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/lb-order.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() {
-  local deadline=$((SECONDS + DEADLINE_S))
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-"$BACKEND_BIN" --http 0,0 >"$work/backend.log" 2>&1 &
-pids+=($!)
-wait_for grep -q '^ready' "$work/backend.log" || die "backend did not start: $(cat "$work/backend.log")"
-mapfile -t ports < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$work/backend.log")
-
-lb_port=$((20000 + RANDOM % 10000))
 cat >"$work/lb.json" <<EOF
 {
   "workers": 1,

@@ -32,40 +32,10 @@ LB_BIN=${LB_BIN:-$BUILD/lb}
 BACKEND_BIN=${BACKEND_BIN:-$BUILD/backend}
 N1=${N1:-200}
 N2=${N2:-2200}
-DEADLINE_S=60
+SCRIPT_NAME=instructions
+# shellcheck source=bench/callgrind_setup.sh
+source bench/callgrind_setup.sh
 
-die() { echo "instructions: $*" >&2; exit 1; }
-command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
-command -v curl >/dev/null || die "curl not found"
-[[ -x $LB_BIN && -x $BACKEND_BIN ]] || die "build $LB_BIN and $BACKEND_BIN first"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/lb-instr.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Runs "$@" until it succeeds or DEADLINE_S passes.
-wait_for() {
-  local deadline=$((SECONDS + DEADLINE_S))
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-"$BACKEND_BIN" --http 0,0 >"$work/backend.log" 2>&1 &
-pids+=($!)
-wait_for grep -q '^ready' "$work/backend.log" || die "backend did not start: $(cat "$work/backend.log")"
-mapfile -t ports < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$work/backend.log")
-
-# A free port for lb: bind-test with bash's /dev/tcp is not possible for
-# listening, so pick from the range bench.sh uses and let lb fail loudly.
-lb_port=$((20000 + RANDOM % 10000))
 # routes_json N: N routes over 100 host names (exact), each with its own
 # path_prefix, all to pool "web"; the request the route modes send matches
 # the last one, so a linear scan would compare every route.
