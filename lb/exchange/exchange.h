@@ -85,6 +85,8 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
   void set_request_trailers(const http::Headers* trailers) { s_.request_trailers = trailers; }
   // The request cannot be read further (HTTP/1.1 parse error, over a limit):
   // lb answers `status` itself and the exchange ends with that answer.
+  // [[gnu::cold]] marks error paths here and in the parsers, BackendConn and
+  // Logger: GCC then moves the blocks that call them out of the hot code.
   [[gnu::cold]] void refuse_request(int status, std::string_view reason, bool close_after);
   // The head the parser refused after reading it (for the access log only).
   void set_refused_head(const http::RequestHead* head) { s_.refused_head = head; }
@@ -360,6 +362,9 @@ class Exchange final : public BackendOwner, public BasicAuthWaiter, public Queue
     char client_port[8];            // %{client_port}
     TraceContext trace;             // SPEC 15, once State::trace_made
   };
+  // What b() reads while this request has written none of its buffers: one
+  // shared empty instance, so a plain request never loads the 712 bytes of
+  // its own (README "Data-path measurements").
   static const Buffers kNoBuffers;
   const Buffers& b() const { return buffers_touched_ ? buf_ : kNoBuffers; }
   Buffers& edit_b() {
