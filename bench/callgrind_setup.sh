@@ -1,8 +1,9 @@
 # bench/callgrind_setup.sh — sourced by the scripts that profile lb under
 # callgrind (bench/instructions.sh, bench/hot_path_order.sh): checks the
 # tools and binaries, makes $work (removed on exit with every process in
-# $pids), defines die and wait_for, starts one bench/backend with two HTTP
-# ports (${ports[0]}, ${ports[1]}) and picks lb_port.
+# $pids), defines die, wait_for, write_lb_config and callgrind_requests,
+# starts one bench/backend with two HTTP ports (${ports[0]}, ${ports[1]})
+# and picks lb_port.
 #
 # Expects: SCRIPT_NAME (for messages), BUILD, LB_BIN, BACKEND_BIN.
 
@@ -41,3 +42,45 @@ mapfile -t ports < <(awk '$1 == "listening" && $2 == "http" { print $3 }' "$work
 # A free port for lb: bind-test with bash's /dev/tcp is not possible for
 # listening, so pick from the range bench.sh uses and let lb fail loudly.
 lb_port=$((20000 + RANDOM % 10000))
+
+# write_lb_config [ROUTES_JSON] [ACCESS_JSON] [LISTENER_EXTRA]: $work/lb.json
+# — one worker, one http listener on lb_port, round robin over the two
+# backend ports, access log off, forwarded_headers off (as in bench.sh).
+write_lb_config() {
+  cat >"$work/lb.json" <<JSON
+{
+  "workers": 1,
+  "shutdown_timeout": "1s",
+  "logging": { "level": "warn", "error_log": "-", "access_log": null },
+  "listeners": [
+    { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
+      "forwarded_headers": false, "routes": ${1:-[]}, "access": ${2:-null} ${3:-} }
+  ],
+  "pools": [
+    { "name": "web", "algorithm": "round_robin",
+      "servers": [ { "address": "127.0.0.1:${ports[0]}" }, { "address": "127.0.0.1:${ports[1]}" } ],
+      "keepalive": { "max_idle": 64, "idle_timeout": "60s" } }
+  ]
+}
+JSON
+  "$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+}
+
+# callgrind_requests OUT N CLOSE HOST PATH [VALGRIND_OPTION...]: lb under
+# callgrind (profile written to OUT), N requests from one curl (CLOSE=1: a
+# new connection each; HOST: a Host field, or empty), then lb stopped.
+callgrind_requests() {
+  local out=$1 n=$2 close=$3 host=$4 path=$5 vpid i
+  shift 5
+  valgrind --tool=callgrind "$@" --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
+  vpid=$!
+  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
+  : >"$work/urls"
+  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port$path\"" >>"$work/urls"; done
+  local args=(-s -K "$work/urls")
+  ((close)) && args+=(-H 'Connection: close')
+  [[ -n $host ]] && args+=(-H "Host: $host")
+  curl "${args[@]}" >/dev/null
+  kill -TERM "$vpid"
+  wait "$vpid" || true
+}

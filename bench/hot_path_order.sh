@@ -36,38 +36,14 @@ SCRIPT_NAME=hot_path_order
 # shellcheck source=bench/callgrind_setup.sh
 source bench/callgrind_setup.sh
 
-cat >"$work/lb.json" <<EOF
-{
-  "workers": 1,
-  "shutdown_timeout": "1s",
-  "logging": { "level": "warn", "error_log": "-", "access_log": null },
-  "listeners": [
-    { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web", "forwarded_headers": false }
-  ],
-  "pools": [
-    { "name": "web", "algorithm": "round_robin",
-      "servers": [ { "address": "127.0.0.1:${ports[0]}" }, { "address": "127.0.0.1:${ports[1]}" } ],
-      "keepalive": { "max_idle": 64, "idle_timeout": "60s" } }
-  ]
-}
-EOF
-"$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+write_lb_config
 lb_real=$(readlink -f "$LB_BIN")
 
 # profile N CLOSE → per-function self cost, "cost<TAB>mangled name", lb's own functions only.
 profile() {
-  local n=$1 close=$2 vpid out i
+  local n=$1 close=$2 out
   out=$work/cg.$n.$close
-  valgrind --tool=callgrind --demangle=no --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
-  vpid=$!
-  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
-  : >"$work/urls"
-  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port/\"" >>"$work/urls"; done
-  local args=(-s -K "$work/urls")
-  ((close)) && args+=(-H 'Connection: close')
-  curl "${args[@]}" >/dev/null
-  kill -TERM "$vpid"
-  wait "$vpid" || true
+  callgrind_requests "$out" "$n" "$close" "" / --demangle=no
   # Lines look like "  1,234 (0.5%)  file:function [object]".
   callgrind_annotate --threshold=100 --inclusive=no --auto=no "$out" |
     awk -v obj="[$lb_real]" '

@@ -67,42 +67,16 @@ write_config() {
   local routes="[]" access="null"
   (($1 > 0)) && routes=$(routes_json "$1")
   ((${2:-0} > 0)) && access=$(access_json "$2")
-  cat >"$work/lb.json" <<EOF
-{
-  "workers": 1,
-  "shutdown_timeout": "1s",
-  "logging": { "level": "warn", "error_log": "-", "access_log": null },
-  "listeners": [
-    { "name": "http", "listen": "127.0.0.1:$lb_port", "protocol": "http", "pool": "web",
-      "forwarded_headers": false, "routes": $routes, "access": $access ${LISTENER_EXTRA:-} }
-  ],
-  "pools": [
-    { "name": "web", "algorithm": "round_robin",
-      "servers": [ { "address": "127.0.0.1:${ports[0]}" }, { "address": "127.0.0.1:${ports[1]}" } ],
-      "keepalive": { "max_idle": 64, "idle_timeout": "60s" } }
-  ]
-}
-EOF
-  "$LB_BIN" --check -c "$work/lb.json" >/dev/null || die "generated config rejected"
+  write_lb_config "$routes" "$access" "${LISTENER_EXTRA:-}"
 }
 write_config 0
 
 
 # measure N close(0|1) [HOST PATH] → "instructions malloc_calls"
 measure() {
-  local n=$1 close=$2 host=${3:-} path=${4:-/} vpid out i
+  local n=$1 close=$2 host=${3:-} path=${4:-/} out
   out=$work/cg.$n.$close.${host:-none}
-  valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
-  vpid=$!
-  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
-  : >"$work/urls"
-  for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port$path\"" >>"$work/urls"; done
-  local args=(-s -K "$work/urls")
-  ((close)) && args+=(-H 'Connection: close')
-  [[ -n $host ]] && args+=(-H "Host: $host")
-  curl "${args[@]}" >/dev/null
-  kill -TERM "$vpid"
-  wait "$vpid" || true
+  callgrind_requests "$out" "$n" "$close" "$host" "$path" --compress-strings=no --compress-pos=no
   local total mallocs
   total=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
   # Calls into malloc: "calls=K ..." lines following a cfn=...malloc line.
