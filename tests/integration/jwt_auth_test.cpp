@@ -44,7 +44,10 @@ if sys.argv[1] == "keys":
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     open(f"{d}/{p}rsa.pub.pem", "wb").write(rk.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    keys = [json.loads(RSAAlgorithm.to_jwk(rk.public_key())), json.loads(ECAlgorithm.to_jwk(ek.public_key()))]
+    ec_jwk = json.loads(ECAlgorithm.to_jwk(ek.public_key()))
+    for c in ("x", "y"):  # PyJWT 2.6 drops leading zero bytes; RFC 7518 wants 32
+        ec_jwk[c] = b64(base64.urlsafe_b64decode(ec_jwk[c] + "==").rjust(32, b"\0"))
+    keys = [json.loads(RSAAlgorithm.to_jwk(rk.public_key())), ec_jwk]
     json.dump({"keys": keys}, open(f"{d}/{p}jwks.json", "w"))
 else:
     now = int(time.time())

@@ -8,7 +8,8 @@ that has those packages):
 
 writes into OUTDIR
   jwks.json      the public keys lb trusts (RSA 2048 x3, EC P-256, EC P-384,
-                 Ed25519, oct), as PyJWT's to_jwk() writes them
+                 Ed25519, oct), as PyJWT's to_jwk() writes them (EC
+                 coordinates padded to full size, see jwk())
   secret.txt     a 64-byte HMAC secret followed by one newline (secret_file)
   cases.json     {"now": N, "cases": [{"name", "set", "token", "expect",
                  "claims"?}, ...], "bad_jwks": [{"name", "jwks", "expect"}]}
@@ -54,8 +55,20 @@ def b64json(obj):
     return b64(json.dumps(obj, separators=(",", ":")).encode())
 
 
+EC_COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
+
+
 def jwk(algorithm, key, **extra):
     out = json.loads(algorithm.to_jwk(key))
+    if out.get("kty") == "EC":
+        # PyJWT 2.6 (Debian's) writes EC coordinates as minimal integers, so
+        # about one key in 128 gets a 47-byte x or y. RFC 7518 6.2.1.2 wants
+        # the full field size, and lb refuses anything else; pad them here
+        # so the fixtures are valid keys every run, not 127 runs in 128.
+        size = EC_COORDINATE_BYTES[out["crv"]]
+        for name in ("x", "y"):
+            raw = base64.urlsafe_b64decode(out[name] + "=" * (-len(out[name]) % 4))
+            out[name] = b64(raw.rjust(size, b"\0"))
     if "use" in extra:
         out.pop("key_ops", None)  # RFC 7517 4.3: not both "use" and "key_ops"
     out.update(extra)
