@@ -137,6 +137,16 @@
 #                its own ports, in the same rounds and rotation; the report
 #                adds lb/lb-base ratios (before/after a change, measured in
 #                one run). Not in the memory test.
+#   FRESH=1      restart every contender before each round (not only once
+#                per worker count), lb and lb-base from fresh copies of their
+#                binaries. A process keeps its layout luck (address-space
+#                randomisation, and the physical pages its text and heap land
+#                on, hence its L2 cache conflicts) for its whole life, so
+#                without FRESH all rounds of a run share one draw and two
+#                runs of the same binaries can differ by ~4%; with FRESH each
+#                round is its own draw and the spread over the rounds shows
+#                it. Use it for before/after comparisons of a few percent.
+#                Adds about 2 s per contender per round.
 # Needs: wrk, haproxy, nginx (nginx-light + libnginx-mod-stream), curl, g++
 # (for idle_conns); for tls: openssl, ab (apache2-utils), h2load
 # (nghttp2-client). The file-descriptor limit is raised to 65536 where
@@ -166,6 +176,7 @@ STARTUP_DEADLINE_S=15
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 CONTENDERS=(lb haproxy nginx)
 LB_BASE_BIN=${LB_BASE_BIN:-}
+FRESH=${FRESH:-0}
 [[ -z $LB_BASE_BIN ]] || CONTENDERS+=(lb-base)
 read -r -a WORKER_LIST <<<"$WORKERS"
 
@@ -302,7 +313,8 @@ if ((WITH_TLS)); then VERSIONS+="; $(first_line h2load --version); ab $(ab -V 2>
 # readings), about 2s per contender start + warm-up (3s with TLS), about 10s
 # per contender for the memory test.
 n_runs=$((ROUNDS * (${#DIRECT_SCENARIOS[@]} + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * ${#SCENARIOS[@]})))
-est=$(( n_runs * DUR + n_runs / 4 + ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * (2 + WITH_TLS) + 1 + (WITH_MEMORY ? ${#CONTENDERS[@]} * 10 : 0) ))
+starts=$(( ${#WORKER_LIST[@]} * ${#CONTENDERS[@]} * (FRESH ? ROUNDS : 1) ))
+est=$(( n_runs * DUR + n_runs / 4 + starts * (2 + WITH_TLS) + 1 + (WITH_MEMORY ? ${#CONTENDERS[@]} * 10 : 0) ))
 echo "bench: nproc $(nproc), $CPU_MODEL, load average $LOAD_START"
 echo "bench: scenarios: ${SCENARIOS[*]:-none}$( ((WITH_MEMORY)) && echo ", memory")"
 echo "bench: $ROUNDS round(s) per worker count, $n_runs client runs of ${DUR}s, $CONNS connections, workers: $WORKERS; about $(( (est + 30) / 60 )) min ($est s)"
@@ -310,15 +322,31 @@ echo "bench: backends http ${HTTP_PORTS[*]}, echo ${ECHO_PORTS[*]}; fd limit $FD
 
 # --- throughput rounds (paired) ------------------------------------------------------
 n_cont=${#CONTENDERS[@]}
-round_workers=("${WORKER_LIST[@]}")
-((${#SCENARIOS[@]} > 0)) || round_workers=()   # BENCH_ONLY=memory
-for w in "${round_workers[@]}"; do
-  echo "bench: workers $w: starting ${CONTENDERS[*]}"
-  for who in "${CONTENDERS[@]}"; do start_contender "$who" "$w"; done
+start_all_contenders() {  # workers
+  local who
+  for who in "${CONTENDERS[@]}"; do start_contender "$who" "$1"; done
   for who in "${CONTENDERS[@]}"; do
     warm_up "http://127.0.0.1:$(http_port_of "$who")/" 1
     if ((WITH_TLS)); then warm_up "https://127.0.0.1:$(tls_port_of "$who")/" 1; fi
   done
+}
+stop_all_contenders() {
+  local i
+  for ((i = n_cont - 1; i >= 0; i--)); do stop_contender "${CONTENDERS[i]}"; done
+}
+# FRESH=1: a new file for each lb binary, so its text gets new page-cache
+# pages (the old inode's pages go once no process maps them).
+fresh_lb_copies() {
+  local bin
+  for bin in "$LB" ${LB_BASE:+"$LB_BASE"}; do
+    cp "$bin" "$bin.fresh" && mv -f "$bin.fresh" "$bin"
+  done
+}
+round_workers=("${WORKER_LIST[@]}")
+((${#SCENARIOS[@]} > 0)) || round_workers=()   # BENCH_ONLY=memory
+for w in "${round_workers[@]}"; do
+  echo "bench: workers $w: starting ${CONTENDERS[*]}$( ((FRESH)) && echo " (FRESH: again before each round)")"
+  start_all_contenders "$w"
   with_direct=0
   if [[ $w == "${WORKER_LIST[0]}" ]] && ((${#DIRECT_SCENARIOS[@]} > 0)); then
     with_direct=1
@@ -328,6 +356,11 @@ for w in "${round_workers[@]}"; do
     order=()
     for ((i = 0; i < n_cont; i++)); do order+=("${CONTENDERS[(i + round - 1) % n_cont]}"); done
     echo "bench: workers $w, round $round/$ROUNDS, order: ${order[*]}"
+    if ((FRESH && round > 1)); then
+      stop_all_contenders
+      fresh_lb_copies
+      start_all_contenders "$w"
+    fi
     if ((with_direct)); then
       for scen in "${DIRECT_SCENARIOS[@]}"; do
         run_scenario "$scen" 1 direct "$round" 0 "$backend_pid" "${HTTP_PORTS[0]}" "" ""
@@ -341,7 +374,7 @@ for w in "${round_workers[@]}"; do
       done
     done
   done
-  for ((i = n_cont - 1; i >= 0; i--)); do stop_contender "${CONTENDERS[i]}"; done
+  stop_all_contenders
 done
 
 # --- memory per idle connection ------------------------------------------------------

@@ -5,7 +5,7 @@
 # Rows a contender could not run (na.tsv, e.g. lb's tls-h2 until lb speaks
 # HTTP/2) read "n/a (reason)".
 # With a baseline lb (LB_BASE_BIN), also lb/lb-base (base_ratio_agg.tsv).
-# Uses from the caller: OUT, RUNS, SCENARIOS, DIRECT_SCENARIOS, CONTENDERS, LB_BASE_BIN,
+# Uses from the caller: OUT, RUNS, SCENARIOS, DIRECT_SCENARIOS, CONTENDERS, LB_BASE_BIN, FRESH,
 # WORKER_LIST, ROUNDS, DUR, CONNS, H2_STREAMS, VERSIONS, CPU_MODEL,
 # LOAD_START, LOAD_END, MEM_ROWS, IDLE_CONNS, LB_ALPN_NOTE.
 # shellcheck shell=bash disable=SC2034,SC2154  # variables shared with bench/bench.sh
@@ -91,7 +91,10 @@ aggregate_runs() {
 # With a baseline lb (contender lb-base): per (scenario, workers), the
 # medians over the rounds of the paired per-round ratios -> base_ratio_agg.tsv:
 #   scenario workers lb/lb-base rps, lb/lb-base cpu, lb/HAProxy rps,
-#   lb-base/HAProxy rps, lb/HAProxy cpu, lb-base/HAProxy cpu, rounds
+#   lb-base/HAProxy rps, lb/HAProxy cpu, lb-base/HAProxy cpu, rounds,
+#   then the mean and its standard error of the per-round lb/lb-base cpu
+#   ratios (a few-percent difference needs the spread; with FRESH=1 the
+#   rounds are independent draws, so the SE is honest)
 # ("-" where a run is missing).
 aggregate_base_ratios() {
   awk -F'\t' -v scens="${SCENARIOS[*]}" -v workers="${WORKER_LIST[*]}" -v rounds="$ROUNDS" '
@@ -100,6 +103,14 @@ aggregate_base_ratios() {
       if (n == 0) return "-"
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       return sprintf("%.4f", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+    }
+    function mean_se(a, n,   i, m, ss) {  # "mean<TAB>standard error", "-" parts when undefined
+      if (n == 0) return "-\t-"
+      for (i = 1; i <= n; i++) m += a[i]
+      m /= n
+      if (n == 1) return sprintf("%.4f\t-", m)
+      for (i = 1; i <= n; i++) ss += (a[i] - m) ^ 2
+      return sprintf("%.4f\t%.4f", m, sqrt(ss / (n - 1) / n))
     }
     END {
       ns = split(scens, S, " "); nw = split(workers, W, " ")
@@ -115,9 +126,10 @@ aggregate_base_ratios() {
             if (d > 0) a[++n] = v[S[si], W[wi], r, x[1], x[3]] / d
           }
           if (n > used) used = n
+          if (ci == 2) cpu_mean_se = mean_se(a, n)
           out = out "\t" median(a, n)
         }
-        print out "\t" used
+        print out "\t" used "\t" cpu_mean_se
       }
     }
   ' "$RUNS" >"$OUT/raw/base_ratio_agg.tsv"
@@ -171,7 +183,7 @@ write_report() {
     echo
     echo "- machine: nproc $(nproc), $CPU_MODEL, $(uname -sr); load average at start $LOAD_START, at end $LOAD_END"
     echo "- $VERSIONS"
-    echo "- scenarios: ${SCENARIOS[*]}; $CONNS connections, ${DUR}s per run, one client thread; nothing pinned; $ROUNDS round(s) per worker count"
+    echo "- scenarios: ${SCENARIOS[*]}; $CONNS connections, ${DUR}s per run, one client thread; nothing pinned; $ROUNDS round(s) per worker count$( ((FRESH)) && echo "; every contender restarted before each round (FRESH=1)")"
     echo "- paired runs: per worker count the ${#CONTENDERS[@]} contenders (${CONTENDERS[*]}) run at once; per scenario their runs are back to back, the order rotated per round${DIRECT_SCENARIOS:+; direct opens each round of workers ${WORKER_LIST[0]}}"
     echo "- absolute numbers: medians over rounds; ratios: medians over rounds of the per-round (paired) ratios"
     echo "- backends: one bench/backend process (1 thread), 3 HTTP ports; contenders round-robin over them with backend keep-alive; direct = wrk to one backend port"
@@ -230,13 +242,14 @@ write_report() {
       echo
       echo "## lb relative to the baseline lb-base ($LB_BASE_BIN)"
       echo
-      echo "The same configuration on both, run in the same rounds (rotated order). Medians over the rounds of per-round ratios: lb/lb-base req/s above 1 and CPU/req below 1 are better for lb; the lb/HAProxy and lb-base/HAProxy columns put both against the same HAProxy runs."
+      echo "The same configuration on both, run in the same rounds (rotated order). Medians over the rounds of per-round ratios: lb/lb-base req/s above 1 and CPU/req below 1 are better for lb; the lb/HAProxy and lb-base/HAProxy columns put both against the same HAProxy runs. Mean ± SE: mean and standard error of the per-round lb/lb-base CPU/req ratios$( ((FRESH)) && echo " (FRESH=1: every round on freshly started processes, so the rounds are independent)" || echo " (without FRESH=1 the rounds share one start of each process, and the SE understates the run-to-run spread)")."
       echo
-      echo "| scenario | workers | lb/lb-base req/s | lb/lb-base CPU/req | lb/HAProxy req/s | lb-base/HAProxy req/s | lb/HAProxy CPU/req | lb-base/HAProxy CPU/req | rounds |"
-      echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+      echo "| scenario | workers | lb/lb-base req/s | lb/lb-base CPU/req | lb/lb-base CPU/req mean ± SE | lb/HAProxy req/s | lb-base/HAProxy req/s | lb/HAProxy CPU/req | lb-base/HAProxy CPU/req | rounds |"
+      echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
       awk -F'\t' '
         function f(x) { return (x == "-" ? "—" : sprintf("%.2f", x)) }
-        { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", $1, $2, f($3), f($4), f($5), f($6), f($7), f($8), $9 }
+        function f3(x) { return (x == "-" ? "—" : sprintf("%.3f", x)) }
+        { printf "| %s | %s | %s | %s | %s ± %s | %s | %s | %s | %s | %d |\n", $1, $2, f($3), f($4), f3($10), f3($11), f($5), f($6), f($7), f($8), $9 }
       ' "$OUT/raw/base_ratio_agg.tsv"
     fi
     if ((${#MEM_ROWS[@]} > 0)); then
