@@ -89,8 +89,11 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   ConnPool* pool = nullptr;  // set while parked in a pool; close() unlinks it
   void go_idle();  // called by ConnPool: keep reading to notice a server close
   // Called by ConnPool before handing an idle connection out: false (and the
-  // connection is closed) when the server sent bytes or closed meanwhile.
-  bool still_idle();
+  // connection is closed) when the server sent bytes or closed meanwhile, as
+  // far as can be told without a system call when it went idle less than
+  // kPeekAfterIdleMs before `now_ms` (see backend_conn.cpp).
+  bool still_idle(uint64_t now_ms);
+  static constexpr uint64_t kPeekAfterIdleMs = 1000;
 
  private:
   BackendConn(Worker& worker, std::shared_ptr<ServerLive> server);

@@ -17,11 +17,12 @@ BackendConn* ConnPool::take(ServerLive* server) {
   auto it = idle_.find(server);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
+  const uint64_t now_ms = uv_now(loop_);
   while (!list.empty()) {
     BackendConn* c = list.back();
     list.pop_back();
     c->pool = nullptr;
-    if (c->still_idle()) return c;  // else it closed itself: try the next
+    if (c->still_idle(now_ms)) return c;  // else it closed itself: try the next
   }
   return nullptr;
 }
