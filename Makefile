@@ -44,12 +44,14 @@ endif
 # Redis the shared-limit tests start.
 # lld: links the release lb with the request path's functions laid out
 # together (bench/hot_path.order; GNU ld 2.40 cannot order symbols).
+# valgrind (callgrind) and strace: `make instructions` counts instructions,
+# heap allocations and system calls per request.
 PACKAGING_PACKAGES := dpkg-dev adduser
 BUILD_PACKAGES := g++ make pkg-config libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libnghttp2-dev libre2-dev libcrypt-dev doctest-dev \
                   libc-ares-dev libhiredis-dev lld
 TEST_PACKAGES  := curl openssl slowhttptest nghttp2-client python3-h2 apache2-utils python3-jwt python3-cryptography \
                   prometheus chromium chromium-driver python3-selenium $(PACKAGING_PACKAGES) man-db lintian redis-server
-BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind testssl.sh
+BENCH_PACKAGES := wrk haproxy nginx-light libnginx-mod-stream valgrind testssl.sh strace
 FUZZ_PACKAGES  := clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE)$(TSAN),11)

@@ -1,12 +1,13 @@
 # bench/callgrind_setup.sh — sourced by the scripts that profile lb under
 # callgrind (bench/instructions.sh, bench/hot_path_order.sh): checks the
 # tools and binaries, makes $work (removed on exit with every process in
-# $pids), defines die, wait_for, write_lb_config and callgrind_requests,
-# starts one bench/backend with two HTTP ports (${ports[0]}, ${ports[1]})
-# and picks lb_port.
+# $pids), defines die, wait_for, write_lb_config, callgrind_requests and
+# strace_requests, starts one bench/backend with two HTTP ports (${ports[0]},
+# ${ports[1]}) and picks lb_port.
 #
 # Expects: SCRIPT_NAME (for messages), BUILD, LB_BIN, BACKEND_BIN.
 
+# shellcheck shell=bash
 DEADLINE_S=${DEADLINE_S:-60}
 
 die() { echo "$SCRIPT_NAME: $*" >&2; exit 1; }
@@ -70,17 +71,36 @@ JSON
 # callgrind (profile written to OUT), N requests from one curl (CLOSE=1: a
 # new connection each; HOST: a Host field, or empty), then lb stopped.
 callgrind_requests() {
-  local out=$1 n=$2 close=$3 host=$4 path=$5 vpid i
-  shift 5
-  valgrind --tool=callgrind "$@" --callgrind-out-file="$out" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
+  local out=$1
+  shift
+  lb_requests_under "$1" "$2" "$3" "$4" valgrind --tool=callgrind "${@:5}" --callgrind-out-file="$out"
+}
+
+# strace_requests OUT N CLOSE HOST PATH: the same with lb under `strace -f
+# -c` (the count of each system call, all threads, written to OUT).
+strace_requests() {
+  local out=$1
+  shift
+  lb_requests_under "$1" "$2" "$3" "$4" strace -f -c -o "$out"
+}
+
+# lb_requests_under N CLOSE HOST PATH WRAPPER...: lb run as WRAPPER... lb -c
+# lb.json, N requests from one curl, then lb stopped.
+lb_requests_under() {
+  local n=$1 close=$2 host=$3 path=$4 vpid i
+  shift 4
+  "$@" "$LB_BIN" -c "$work/lb.json" >"$work/lb.log" 2>&1 &
   vpid=$!
-  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under valgrind did not answer: $(tail -5 "$work/lb.log")"
+  wait_for curl -s -o /dev/null "http://127.0.0.1:$lb_port/" || die "lb under $1 did not answer: $(tail -5 "$work/lb.log")"
   : >"$work/urls"
   for ((i = 0; i < n; i++)); do echo "url = \"http://127.0.0.1:$lb_port$path\"" >>"$work/urls"; done
   local args=(-s -K "$work/urls")
   ((close)) && args+=(-H 'Connection: close')
   [[ -n $host ]] && args+=(-H "Host: $host")
   curl "${args[@]}" >/dev/null
-  kill -TERM "$vpid"
+  # Stop lb itself: under valgrind that is $vpid, under strace its child.
+  local child
+  child=$(pgrep -P "$vpid" || true)
+  kill -TERM "${child:-$vpid}"
   wait "$vpid" || true
 }

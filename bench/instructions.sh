@@ -18,12 +18,14 @@
 #   keep-alive, access list of 10 / 10000 ranges   a listener deny list that
 #                     does not hold the client (every request is checked)
 # Heap allocations per request come from the same runs: the calls to malloc
-# (callgrind's call counts for malloc), differenced the same way.
+# (callgrind's call counts for malloc), differenced the same way. System
+# calls per request (keep-alive and conn-per-request): lb run natively under
+# `strace -f -c`, N1 and N2 requests, differenced the same way.
 #
 # Environment: BUILD (default build), LB_BIN, BACKEND_BIN, N1 (200), N2 (2200),
 # LISTENER_EXTRA (JSON members added to the listener, e.g.
 # ', "tracing": {"sample_percent": 100}'), KEEPALIVE_ONLY=1 (only the first mode).
-# Needs valgrind and curl. Prints a markdown table.
+# Needs valgrind, strace and curl. Prints a markdown table.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,6 +37,7 @@ N2=${N2:-2200}
 SCRIPT_NAME=instructions
 # shellcheck source=bench/callgrind_setup.sh
 source bench/callgrind_setup.sh
+command -v strace >/dev/null || die "strace not found (apt-get install strace)"
 
 # routes_json N: N routes over 100 host names (exact), each with its own
 # path_prefix, all to pool "web"; the request the route modes send matches
@@ -84,16 +87,26 @@ measure() {
   echo "$total $mallocs"
 }
 
-echo "| mode | instructions / request | malloc calls / request |"
-echo "|---|---:|---:|"
+# syscalls N close(0|1) → the system calls lb made (strace -c total),
+# natively (not under valgrind).
+syscalls() {
+  local out=$work/strace.$1.$2
+  strace_requests "$out" "$1" "$2" "" /
+  awk '$NF == "total" { print $4; exit }' "$out"  # % time, seconds, usecs/call, calls
+}
+
+echo "| mode | instructions / request | malloc calls / request | system calls / request |"
+echo "|---|---:|---:|---:|"
 closes="0 1"
 [[ ${KEEPALIVE_ONLY:-0} == 1 ]] && closes=0
 for close in $closes; do
   read -r t1 m1 < <(measure "$N1" "$close")
   read -r t2 m2 < <(measure "$N2" "$close")
+  s1=$(syscalls "$N1" "$close")
+  s2=$(syscalls "$N2" "$close")
   mode=keep-alive
   ((close)) && mode=conn-per-request
-  echo "| $mode | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+  echo "| $mode | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') | $(awk -v a="$s1" -v b="$s2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
 done
 [[ ${KEEPALIVE_ONLY:-0} == 1 ]] && exit 0
 # Routing cost (SPEC 10): keep-alive requests matching the last of 10
