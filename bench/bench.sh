@@ -144,8 +144,10 @@
 #                on, hence its L2 cache conflicts) for its whole life, so
 #                without FRESH all rounds of a run share one draw and two
 #                runs of the same binaries can differ by ~4%; with FRESH each
-#                round is its own draw and the spread over the rounds shows
-#                it. Use it for before/after comparisons of a few percent.
+#                round is a new draw for lb and lb-base (HAProxy and nginx
+#                are restarted too, from the same files), and the spread
+#                over the rounds shows it. Use it for before/after
+#                comparisons of a few percent.
 #                Adds about 2 s per contender per round.
 # Needs: wrk, haproxy, nginx (nginx-light + libnginx-mod-stream), curl, g++
 # (for idle_conns); for tls: openssl, ab (apache2-utils), h2load
@@ -177,6 +179,7 @@ NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 CONTENDERS=(lb haproxy nginx)
 LB_BASE_BIN=${LB_BASE_BIN:-}
 FRESH=${FRESH:-0}
+[[ $FRESH == [01] ]] || { echo "bench: FRESH must be 0 or 1, not \"$FRESH\"" >&2; exit 1; }
 [[ -z $LB_BASE_BIN ]] || CONTENDERS+=(lb-base)
 read -r -a WORKER_LIST <<<"$WORKERS"
 
@@ -339,7 +342,7 @@ stop_all_contenders() {
 fresh_lb_copies() {
   local bin
   for bin in "$LB" ${LB_BASE:+"$LB_BASE"}; do
-    cp "$bin" "$bin.fresh" && mv -f "$bin.fresh" "$bin"
+    { cp "$bin" "$bin.fresh" && mv -f "$bin.fresh" "$bin"; } || die "could not copy $bin afresh"
   done
 }
 round_workers=("${WORKER_LIST[@]}")

@@ -77,11 +77,12 @@ callgrind_requests() {
 }
 
 # strace_requests OUT N CLOSE HOST PATH: the same with lb under `strace -f
-# -c` (the count of each system call, all threads, written to OUT).
+# -c -U calls,name` (the count of each system call, all threads, and their
+# total, written to OUT).
 strace_requests() {
   local out=$1
   shift
-  lb_requests_under "$1" "$2" "$3" "$4" strace -f -c -o "$out"
+  lb_requests_under "$1" "$2" "$3" "$4" strace -f -c -U calls,name -o "$out"
 }
 
 # lb_requests_under N CLOSE HOST PATH WRAPPER...: lb run as WRAPPER... lb -c
@@ -98,9 +99,10 @@ lb_requests_under() {
   ((close)) && args+=(-H 'Connection: close')
   [[ -n $host ]] && args+=(-H "Host: $host")
   curl "${args[@]}" >/dev/null
-  # Stop lb itself: under valgrind that is $vpid, under strace its child.
-  local child
-  child=$(pgrep -P "$vpid" || true)
+  # Stop lb itself: under valgrind that is $vpid, under strace its only child.
+  local child=""
+  # (The file has no newline, so read reports EOF even when it got a pid.)
+  if [[ -r /proc/$vpid/task/$vpid/children ]]; then read -r child _ <"/proc/$vpid/task/$vpid/children" || true; fi
   kill -TERM "${child:-$vpid}"
   wait "$vpid" || true
 }

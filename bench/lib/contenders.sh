@@ -65,8 +65,13 @@ start_contender() {  # name workers
 }
 
 stop_contender() {  # name
-  stop "${cpid[$1]}" 5
+  local pid=${cpid[$1]} i
+  stop "$pid" 5
   unset "cpid[$1]"
+  # Forget the pid too, so the exit trap never signals a recycled one
+  # (FRESH=1 starts and stops every contender once per round).
+  for i in "${!pids[@]}"; do [[ ${pids[i]} != "$pid" ]] || unset "pids[i]"; done
+  pids=("${pids[@]}")
 }
 
 warm_up() {  # url seconds

@@ -94,7 +94,8 @@ aggregate_runs() {
 #   lb-base/HAProxy rps, lb/HAProxy cpu, lb-base/HAProxy cpu, rounds,
 #   then the mean and its standard error of the per-round lb/lb-base cpu
 #   ratios (a few-percent difference needs the spread; with FRESH=1 the
-#   rounds are independent draws, so the SE is honest)
+#   rounds are independent draws, so the SE is honest) and the number of
+#   rounds in which lb's CPU/req was the higher
 # ("-" where a run is missing).
 aggregate_base_ratios() {
   awk -F'\t' -v scens="${SCENARIOS[*]}" -v workers="${WORKER_LIST[*]}" -v rounds="$ROUNDS" '
@@ -104,13 +105,13 @@ aggregate_base_ratios() {
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       return sprintf("%.4f", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
     }
-    function mean_se(a, n,   i, m, ss) {  # "mean<TAB>standard error", "-" parts when undefined
-      if (n == 0) return "-\t-"
-      for (i = 1; i <= n; i++) m += a[i]
+    function mean_se(a, n,   i, m, ss, above) {  # "mean<TAB>standard error<TAB>ratios above 1", "-" when undefined
+      if (n == 0) return "-\t-\t0"
+      for (i = 1; i <= n; i++) { m += a[i]; if (a[i] > 1) above++ }
       m /= n
-      if (n == 1) return sprintf("%.4f\t-", m)
+      if (n == 1) return sprintf("%.4f\t-\t%d", m, above)
       for (i = 1; i <= n; i++) ss += (a[i] - m) ^ 2
-      return sprintf("%.4f\t%.4f", m, sqrt(ss / (n - 1) / n))
+      return sprintf("%.4f\t%.4f\t%d", m, sqrt(ss / (n - 1) / n), above)
     }
     END {
       ns = split(scens, S, " "); nw = split(workers, W, " ")
@@ -242,14 +243,14 @@ write_report() {
       echo
       echo "## lb relative to the baseline lb-base ($LB_BASE_BIN)"
       echo
-      echo "The same configuration on both, run in the same rounds (rotated order). Medians over the rounds of per-round ratios: lb/lb-base req/s above 1 and CPU/req below 1 are better for lb; the lb/HAProxy and lb-base/HAProxy columns put both against the same HAProxy runs. Mean ± SE: mean and standard error of the per-round lb/lb-base CPU/req ratios$( ((FRESH)) && echo " (FRESH=1: every round on freshly started processes, so the rounds are independent)" || echo " (without FRESH=1 the rounds share one start of each process, and the SE understates the run-to-run spread)")."
+      echo "The same configuration on both, run in the same rounds (rotated order). Medians over the rounds of per-round ratios: lb/lb-base req/s above 1 and CPU/req below 1 are better for lb; the lb/HAProxy and lb-base/HAProxy columns put both against the same HAProxy runs. Mean ± SE: mean and standard error of the per-round lb/lb-base CPU/req ratios; lb costlier: the rounds in which that ratio was above 1$( ((FRESH)) && echo " (FRESH=1: every round on freshly started processes, lb and lb-base from fresh copies of their binaries, so their rounds are independent draws)" || echo " (without FRESH=1 the rounds share one start of each process, and the SE understates the run-to-run spread)")."
       echo
-      echo "| scenario | workers | lb/lb-base req/s | lb/lb-base CPU/req | lb/lb-base CPU/req mean ± SE | lb/HAProxy req/s | lb-base/HAProxy req/s | lb/HAProxy CPU/req | lb-base/HAProxy CPU/req | rounds |"
-      echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+      echo "| scenario | workers | lb/lb-base req/s | lb/lb-base CPU/req | lb/lb-base CPU/req mean ± SE | lb costlier | lb/HAProxy req/s | lb-base/HAProxy req/s | lb/HAProxy CPU/req | lb-base/HAProxy CPU/req | rounds |"
+      echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
       awk -F'\t' '
         function f(x) { return (x == "-" ? "—" : sprintf("%.2f", x)) }
         function f3(x) { return (x == "-" ? "—" : sprintf("%.3f", x)) }
-        { printf "| %s | %s | %s | %s | %s ± %s | %s | %s | %s | %s | %d |\n", $1, $2, f($3), f($4), f3($10), f3($11), f($5), f($6), f($7), f($8), $9 }
+        { printf "| %s | %s | %s | %s | %s ± %s | %d of %d | %s | %s | %s | %s | %d |\n", $1, $2, f($3), f($4), f3($10), f3($11), $12, $9, f($5), f($6), f($7), f($8), $9 }
       ' "$OUT/raw/base_ratio_agg.tsv"
     fi
     if ((${#MEM_ROWS[@]} > 0)); then

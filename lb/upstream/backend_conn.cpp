@@ -81,24 +81,31 @@ void BackendConn::on_write_done(uv_stream_t* stream, int status) {
 // The idle read watcher notices what arrived in earlier loop iterations; a
 // non-blocking peek catches what arrived since (a FIN or stray bytes racing
 // the new request). With TLS the peeked bytes are ciphertext that may be
-// harmless (a late session ticket), but a connection with unread input is
-// never worth the risk.
+// harmless (a late session ticket), but unread input is not worth the risk.
 //
-// The peek is a system call, about 2.5% of a keep-alive request's CPU, so
-// only connections idle for kPeekAfterIdleMs or more get it. Those are the
-// ones a server's keep-alive timeout closes (seconds: nginx 75 s, Node and
-// Apache 5 s), and the FIN then races the reuse. A connection idle for less
-// met no such timeout. Under load, where the call would cost, reuse comes
-// within milliseconds. A close that races such a reuse anyway is caught
-// when the server's reset or EOF arrives before any response byte:
-// Exchange::retry_stale_connection replays the request on a new connection,
-// as HAProxy and nginx (which never peek) do.
+// The peek is a system call: about 5% of a keep-alive request's CPU (paired
+// wrk rounds, README "Data-path measurements"). So it is made only where it
+// is likely to find something:
+// - a connection idle for kPeekAfterIdleMs or more, which is where a
+//   server's keep-alive timeout (seconds: nginx 75 s, Node and Apache 5 s)
+//   closes connections and its FIN races the reuse;
+// - a connection whose last response had no body by its framing (HEAD, 204,
+//   304), which is where servers most often send bytes lb did not expect (a
+//   body anyway), and those bytes, read as the next request's response,
+//   would answer another client.
+// Any other reuse goes out unchecked, as nginx's and HAProxy's do (they
+// watch idle connections for events, as lb's read watcher does, and do not
+// look at reuse). A close that races it is caught when the server's reset or
+// EOF arrives before any response byte, and the request is replayed on a new
+// connection (Exchange::retry_stale_connection; not when more than 64 KiB of
+// body has already gone, or the same happens twice). Stray bytes that race
+// it are taken as the start of its response: a 502 when they are not one.
 bool BackendConn::still_idle(uint64_t now_ms) {
   if (!reusable()) {
     close();
     return false;
   }
-  if (now_ms - idle_since_ms < kPeekAfterIdleMs) return true;
+  if (!peek_before_reuse_ && now_ms - idle_since_ms < kPeekAfterIdleMs) return true;
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) {
     close();
@@ -247,6 +254,7 @@ void BackendConn::on_interim_response(const http::ResponseHead& head) {
 }
 void BackendConn::on_response_head(const http::ResponseHead& head) {
   keep_alive_ = head.keep_alive;
+  if (head.status == 204 || head.status == 304) peek_before_reuse_ = true;
   if (owner_) owner_->on_backend_head(head);
 }
 void BackendConn::on_response_body(std::string_view data) {
