@@ -89,10 +89,10 @@ void BackendConn::on_write_done(uv_stream_t* stream, int status) {
 // - a connection idle for kPeekAfterIdleMs or more, which is where a
 //   server's keep-alive timeout (seconds: nginx 75 s, Node and Apache 5 s)
 //   closes connections and its FIN races the reuse;
-// - a connection whose last response had no body by its framing (HEAD, 204,
-//   304), which is where servers most often send bytes lb did not expect (a
-//   body anyway), and those bytes, read as the next request's response,
-//   would answer another client.
+// - a connection whose last response had no body (the parser's verdict:
+//   HEAD, 204, 304, or an empty one), which is where servers most often send
+//   bytes lb did not expect (a body anyway), and those bytes, read as the
+//   next request's response, would answer another client.
 // Any other reuse goes out unchecked, as nginx's and HAProxy's do (they
 // watch idle connections for events, as lb's read watcher does, and do not
 // look at reuse). A close that races it is caught when the server's reset or
@@ -254,7 +254,7 @@ void BackendConn::on_interim_response(const http::ResponseHead& head) {
 }
 void BackendConn::on_response_head(const http::ResponseHead& head) {
   keep_alive_ = head.keep_alive;
-  if (head.status == 204 || head.status == 304) peek_before_reuse_ = true;
+  peek_before_reuse_ = !head.has_body;
   if (owner_) owner_->on_backend_head(head);
 }
 void BackendConn::on_response_body(std::string_view data) {

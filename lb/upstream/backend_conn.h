@@ -63,10 +63,7 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   int write(const uv_buf_t* bufs, size_t count);
 
   void attach(BackendOwner* owner);  // taken from the pool for a new exchange
-  void expect_response(llhttp_method_t method) {
-    parser_.expect(method);
-    peek_before_reuse_ = method == HTTP_HEAD;
-  }
+  void expect_response(llhttp_method_t method) { parser_.expect(method); }
   void become_tunnel(const char* leftover, size_t len);  // after a 101 was forwarded
   void pause_reading();
   void resume_reading();
@@ -95,7 +92,7 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   // connection is closed) when the server sent bytes or closed meanwhile.
   // Looks at the socket (one system call) only when the connection has been
   // idle for kPeekAfterIdleMs before `now_ms` or its last response had no
-  // body by its framing (see backend_conn.cpp).
+  // body (see backend_conn.cpp).
   bool still_idle(uint64_t now_ms);
   static constexpr uint64_t kPeekAfterIdleMs = 1000;
 
@@ -139,7 +136,7 @@ class BackendConn final : public http::ResponseHandler, public WriteSink {
   bool response_bytes_seen_ = false;
   bool keep_alive_ = false;
   bool closing_ = false;
-  bool peek_before_reuse_ = false;  // the last response was to HEAD, or a 204/304
+  bool peek_before_reuse_ = false;  // the last response had no body (ResponseHead::has_body)
 };
 
 }  // namespace lb
