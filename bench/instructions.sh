@@ -121,12 +121,12 @@ for routes in 10 1000; do
   last=$((routes - 1))
   read -r t1 m1 < <(measure "$N1" 0 "h$((last % 100)).example.com" "/api/v$last/items")
   read -r t2 m2 < <(measure "$N2" 0 "h$((last % 100)).example.com" "/api/v$last/items")
-  echo "| keep-alive, $routes routes | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+  echo "| keep-alive, $routes routes | $(((t2 - t1) / (N2 - N1))) | $(per_request "$m1" "$m2") |"
 done
 # Access rules (SPEC 11): a listener deny list of 10, then 10,000 ranges.
 for ranges in 10 10000; do
   write_config 0 "$ranges"
   read -r t1 m1 < <(measure "$N1" 0)
   read -r t2 m2 < <(measure "$N2" 0)
-  echo "| keep-alive, access list of $ranges ranges | $(((t2 - t1) / (N2 - N1))) | $(awk -v a="$m1" -v b="$m2" -v n=$((N2 - N1)) 'BEGIN { printf "%.2f", (b - a) / n }') |"
+  echo "| keep-alive, access list of $ranges ranges | $(((t2 - t1) / (N2 - N1))) | $(per_request "$m1" "$m2") |"
 done
